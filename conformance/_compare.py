@@ -1,0 +1,276 @@
+"""Comparing a candidate's Result with the expected one: tolerances, error metrics, divergence.
+
+Tolerance rule, per element ``e`` of outputs [B, T, P], c [B, H] and h [B, P]::
+
+    |got - expected| <= atol + rtol * |expected| + SENSITIVITY_FACTOR * spread
+
+``atol``/``rtol`` are per dtype (:data:`DEFAULT_TOLERANCES`, overridable).
+``spread`` is 0 unless the plain bound fails; then it is measured: the float64
+spec is re-run with relative noise of the dtype's unit roundoff injected into
+every pre-activation and state at every step, and ``spread`` is how far those
+runs move each element.  It is how much two *correct* implementations of this
+dtype can disagree on this case (large only where the dynamics amplify rounding,
+e.g. long sequences with large recurrent weights), so it never hides a
+convention difference, which moves outputs by far more than rounding does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import numpy as np
+
+from conformance._errors import InvalidArgument
+from conformance._spec import DTYPES, Case, Result, numpy_dtype
+
+#: Unit roundoff of each dtype.
+UNIT_ROUNDOFF = {"float16": 2.0**-11, "bfloat16": 2.0**-8, "float32": 2.0**-24, "float64": 2.0**-53}
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """``|got - expected| <= atol + rtol * |expected|`` (plus the measured rounding spread)."""
+
+    atol: float
+    rtol: float
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise InvalidArgument(f"{name}={v!r} must be a finite number >= 0")
+
+
+#: Documented defaults (README, "Tolerances"): about 16-64 unit roundoffs of each dtype.
+DEFAULT_TOLERANCES: dict[str, Tolerance] = {
+    "float64": Tolerance(atol=1e-10, rtol=1e-10),
+    "float32": Tolerance(atol=2e-6, rtol=2e-6),
+    "float16": Tolerance(atol=8e-3, rtol=8e-3),
+    "bfloat16": Tolerance(atol=6e-2, rtol=6e-2),
+}
+
+#: Multiple of the measured rounding spread that still counts as agreement.
+SENSITIVITY_FACTOR = 8.0
+_SENSITIVITY_RUNS = 4
+
+ARRAYS = ("outputs", "c", "h")
+
+
+def parse_tolerance_overrides(items: list[str] | None) -> dict[str, Tolerance]:
+    """``["float16=1e-2", "float32=1e-5:1e-4"]`` (atol or atol:rtol) -> tolerance table."""
+    table = dict(DEFAULT_TOLERANCES)
+    for item in items or []:
+        dtype, sep, value = item.partition("=")
+        if not sep or dtype not in DTYPES:
+            raise InvalidArgument(f"--tolerance {item!r}: expected DTYPE=ATOL[:RTOL] with DTYPE in {', '.join(DTYPES)}")
+        atol_s, _, rtol_s = value.partition(":")
+        try:
+            atol = float(atol_s)
+            rtol = float(rtol_s) if rtol_s else atol
+        except ValueError:
+            raise InvalidArgument(f"--tolerance {item!r}: {value!r} is not a number") from None
+        table[dtype] = Tolerance(atol, rtol)
+    return table
+
+
+@dataclasses.dataclass
+class Comparison:
+    """The verdict on one example, with the metrics reports show.
+
+    ``kind`` is ``None`` when conformant, else one of ``mismatch``, ``non_finite``
+    (or a fault kind set by the caller: ``exception``, ``wrong_shape``, ...).
+    ``step_errors`` is the max abs error of outputs[:, t] for each t.
+    """
+
+    passed: bool
+    kind: str | None = None
+    message: str = ""
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    max_ulp_error: float = 0.0
+    #: max over elements of error / allowed error: > 1 means nonconformant.
+    score: float = 0.0
+    first_divergent_step: int | None = None
+    first_divergent_array: str | None = None
+    step_errors: list[float] = dataclasses.field(default_factory=list)
+    worst: dict[str, Any] | None = None
+    oracle_deviation: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _ulp(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Spacing of ``dtype`` numbers at |x| (for bfloat16, from its 8-bit significand)."""
+    import ml_dtypes  # its finfo also knows bfloat16
+
+    finfo = ml_dtypes.finfo(dtype)
+    ax = np.maximum(np.abs(x), float(finfo.tiny))
+    exponent = np.floor(np.log2(ax))
+    return np.exp2(exponent - (finfo.nmant))
+
+
+def rounding_spread(case: Case, expected64: Result | None = None) -> dict[str, np.ndarray]:
+    """How far float64 spec runs with dtype-level rounding noise injected move each element."""
+    from conformance._reference import reference_noisy
+
+    base = expected64 if expected64 is not None else reference_noisy(case, None)
+    u = UNIT_ROUNDOFF[case.config.dtype]
+    rng = np.random.default_rng(0)
+    spread = {k: np.zeros_like(v, dtype=np.float64) for k, v in base.arrays().items()}
+    for _ in range(_SENSITIVITY_RUNS):
+        noisy = reference_noisy(case, (rng, u))
+        for k, v in noisy.arrays().items():
+            with np.errstate(invalid="ignore"):
+                d = np.abs(v - base.arrays()[k])
+            spread[k] = np.fmax(spread[k], np.nan_to_num(d, nan=np.inf))
+    return spread
+
+
+def _validate_shapes(case: Case, got: Result) -> tuple[str, str] | None:
+    cfg = case.config
+    B, T, H, P = case.batch, case.time, cfg.num_units, cfg.output_size
+    want = {"outputs": (B, T, P), "c": (B, H), "h": (B, P)}
+    for name, shape in want.items():
+        arr = got.arrays()[name]
+        if arr.shape != shape:
+            return "wrong_shape", f"{name} has shape {arr.shape}, expected {shape} [B, T, P]/[B, H]/[B, P]"
+    npd = cfg.np_dtype
+    for name in ARRAYS:
+        arr = got.arrays()[name]
+        if arr.dtype != npd:
+            return "wrong_dtype", f"{name} has dtype {arr.dtype}, expected {npd.name} (the case's dtype)"
+    return None
+
+
+def check_result_form(case: Case, got: Result) -> Comparison | None:
+    """A failing Comparison if ``got`` has the wrong shapes or dtypes, else None."""
+    bad = _validate_shapes(case, got)
+    if bad is None:
+        return None
+    return Comparison(passed=False, kind=bad[0], message=bad[1], score=float("inf"))
+
+
+def _judge(
+    case: Case,
+    got: Mapping[str, np.ndarray],
+    expected: Mapping[str, np.ndarray],
+    tol: Tolerance,
+    spread: Mapping[str, np.ndarray] | None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-array (abs error, allowed error, failing mask), all float64."""
+    errs, allowed, fails = {}, {}, {}
+    for name in ARRAYS:
+        g = np.asarray(got[name], dtype=np.float64)
+        e = np.asarray(expected[name], dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.abs(g - e)
+            both_same_inf = np.isinf(g) & np.isinf(e) & (np.sign(g) == np.sign(e))
+            err = np.where(both_same_inf, 0.0, err)
+            err = np.where(np.isnan(g) & np.isnan(e), 0.0, err)
+            err = np.nan_to_num(err, nan=np.inf)
+            allow = tol.atol + tol.rtol * np.nan_to_num(np.abs(e), nan=0.0, posinf=0.0)
+            if spread is not None:
+                allow = allow + SENSITIVITY_FACTOR * spread[name]
+        errs[name], allowed[name], fails[name] = err, allow, err > allow
+    return errs, allowed, fails
+
+
+def compare(
+    case: Case,
+    got: Result,
+    oracle: Result,
+    *,
+    tolerances: Mapping[str, Tolerance] | None = None,
+    spec: Result | None = None,
+) -> Comparison:
+    """Judge ``got`` against ``oracle`` (both in the case's dtype) for ``case``.
+
+    ``spec`` is the float64 executable spec's Result; it is computed when needed
+    (to measure rounding spread, and to check the oracle itself).
+    """
+    form = check_result_form(case, got)
+    if form is not None:
+        return form
+    dtype = case.config.dtype
+    tol = (tolerances or DEFAULT_TOLERANCES)[dtype]
+    got_a, exp_a = got.arrays(), oracle.arrays()
+    errs, allowed, fails = _judge(case, got_a, exp_a, tol, None)
+    oracle_deviation = None
+    oracle_finite = all(np.all(np.isfinite(v.astype(np.float64))) for v in exp_a.values())
+    if any(f.any() for f in fails.values()) or not oracle_finite:
+        from conformance._reference import reference_noisy
+
+        spec = spec if spec is not None else reference_noisy(case, None)
+        spread = rounding_spread(case, spec)
+        errs, allowed, fails = _judge(case, got_a, exp_a, tol, spread)
+        # Does the oracle itself agree with the float64 spec on this case?
+        spec_in_dtype = {k: v.astype(case.config.np_dtype) for k, v in spec.arrays().items()}
+        o_errs, _, o_fails = _judge(case, exp_a, spec_in_dtype, tol, spread)
+        if any(f.any() for f in o_fails.values()):
+            worst_name = max(ARRAYS, key=lambda k: float(np.max(o_errs[k])))
+            oracle_deviation = (
+                f"TensorFlow's LSTMCell differs from the float64 spec by {float(np.max(o_errs[worst_name])):.3g} "
+                f"in {worst_name} beyond the {dtype} tolerance; the candidate is judged against the spec"
+            )
+            errs, allowed, fails = _judge(case, got_a, spec_in_dtype, tol, spread)
+            exp_a = spec_in_dtype
+    return _summarise(case, got_a, exp_a, errs, allowed, fails, oracle_deviation)
+
+
+def _summarise(case, got_a, exp_a, errs, allowed, fails, oracle_deviation) -> Comparison:
+    dtype = numpy_dtype(case.config.dtype)
+    T = case.time
+    step_errors = [float(np.max(errs["outputs"][:, t])) for t in range(T)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = {k: np.where(allowed[k] > 0, errs[k] / allowed[k], np.where(errs[k] > 0, np.inf, 0.0)) for k in ARRAYS}
+    score = max(float(np.max(r)) if r.size else 0.0 for r in ratios.values())
+    max_abs = max(float(np.max(e)) for e in errs.values())
+    rel = []
+    ulps = []
+    for k in ARRAYS:
+        e = np.asarray(exp_a[k], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(errs[k] == 0, 0.0, errs[k] / np.abs(e))
+            rel.append(float(np.nan_to_num(np.max(r), nan=np.inf)))
+            ulps.append(float(np.nan_to_num(np.max(errs[k] / _ulp(e, dtype)), nan=np.inf)))
+    if not any(f.any() for f in fails.values()):
+        return Comparison(
+            passed=True, max_abs_error=max_abs, max_rel_error=max(rel), max_ulp_error=max(ulps), score=score,
+            step_errors=step_errors, oracle_deviation=oracle_deviation,
+        )
+    # First divergence in time: outputs are per step; final c/h belong to the last step.
+    first_step, first_array, index = None, None, None
+    out_fail_steps = np.nonzero(fails["outputs"].any(axis=(0, 2)))[0]
+    if out_fail_steps.size:
+        first_step, first_array = int(out_fail_steps[0]), "outputs"
+        sub = np.argwhere(fails["outputs"][:, first_step])[0]
+        index = (int(sub[0]), first_step, int(sub[1]))
+    else:
+        for k in ("c", "h"):
+            if fails[k].any():
+                first_step, first_array = T - 1, k
+                index = tuple(int(i) for i in np.argwhere(fails[k])[0])
+                break
+    g = float(np.asarray(got_a[first_array], dtype=np.float64)[index])
+    e = float(np.asarray(exp_a[first_array], dtype=np.float64)[index])
+    non_finite = not np.isfinite(g) and np.isfinite(e)
+    kind = "non_finite" if non_finite or any(
+        (~np.isfinite(np.asarray(got_a[k], dtype=np.float64)) & np.isfinite(np.asarray(exp_a[k], dtype=np.float64))).any()
+        for k in ARRAYS
+    ) else "mismatch"
+    where = f"{first_array}{list(index)}" + (f" (time step {first_step})" if first_array == "outputs" else " (final state)")
+    message = (
+        f"{where}: got {g:.6g}, expected {e:.6g} (|diff| {abs(g - e):.3g} > allowed "
+        f"{float(allowed[first_array][index]):.3g}); max abs error {max_abs:.3g}"
+    )
+    if kind == "non_finite":
+        message = "non-finite output where the oracle is finite: " + message
+    return Comparison(
+        passed=False, kind=kind, message=message, max_abs_error=max_abs, max_rel_error=max(rel),
+        max_ulp_error=max(ulps), score=score, first_divergent_step=first_step, first_divergent_array=first_array,
+        step_errors=step_errors,
+        worst={"array": first_array, "index": list(index), "got": g, "expected": e, "step": first_step},
+        oracle_deviation=oracle_deviation,
+    )

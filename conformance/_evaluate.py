@@ -1,0 +1,79 @@
+"""One example, end to end: oracle and candidate on a case, then the comparison.
+
+Executors are how a candidate is called: in this process, or (conformance._isolation)
+in a worker process that may crash or hang without taking the harness down.
+Both raise :class:`CandidateFault` for misbehaviour other than wrong numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping, Protocol
+
+from conformance._compare import Comparison, Tolerance, compare
+from conformance._errors import CandidateFault
+from conformance._spec import Case, Result
+from conformance.candidates import CandidateInfo, LoadedCandidate, call_candidate
+
+
+class Executor(Protocol):
+    """Runs one candidate on cases: ``run(case) -> Result`` or raises CandidateFault."""
+
+    name: str
+    target: str
+    info: CandidateInfo
+
+    def run(self, case: Case) -> Result: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessExecutor:
+    """Calls the candidate directly in this process (fastest; no protection from crashes or hangs)."""
+
+    def __init__(self, loaded: LoadedCandidate):
+        self.loaded = loaded
+        self.name = loaded.name
+        self.target = loaded.target
+        self.info = loaded.info
+
+    def run(self, case: Case) -> Result:
+        return call_candidate(self.loaded.fn, case)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "InProcessExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Everything one example produced; ``candidate`` is None when the candidate faulted."""
+
+    case: Case
+    comparison: Comparison
+    oracle: Result | None
+    candidate: Result | None
+    fault: CandidateFault | None = None
+
+
+def evaluate(
+    case: Case,
+    executor: Executor,
+    oracle: object,
+    *,
+    tolerances: Mapping[str, Tolerance] | None = None,
+) -> Evaluation:
+    """Run ``case`` through the oracle and the candidate and compare them."""
+    expected = oracle.run(case)  # type: ignore[attr-defined]
+    try:
+        got = executor.run(case)
+    except CandidateFault as fault:
+        comparison = Comparison(passed=False, kind=fault.kind, message=fault.message, score=float("inf"))
+        return Evaluation(case, comparison, expected, None, fault)
+    comparison = compare(case, got, expected, tolerances=tolerances)
+    return Evaluation(case, comparison, expected, got)

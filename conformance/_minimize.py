@@ -1,0 +1,255 @@
+"""Post-minimisation: after Hypothesis has shrunk a failure, make the case readable.
+
+Hypothesis shrinks the *choices* behind a case (sizes, modes, seeds); a dense
+seeded array survives that as a block of random numbers.  This pass works on
+the case itself, greedily, keeping each change only while the case still fails
+the same way: fewer batch rows and time steps, fewer input columns and units,
+simpler options, then zeroed and rounded numbers.  It is deterministic, so the
+same failure found by serial and parallel runs ends in the same case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time as _time
+from typing import Callable, Iterable
+
+import numpy as np
+
+from conformance._spec import Case, InitialState, LSTMParams
+
+
+class _Budget:
+    def __init__(self, max_evaluations: int, max_seconds: float):
+        self.left = max_evaluations
+        self.deadline = _time.monotonic() + max_seconds
+
+    def ok(self) -> bool:
+        return self.left > 0 and _time.monotonic() < self.deadline
+
+
+def minimize(
+    case: Case,
+    still_fails: Callable[[Case], bool],
+    *,
+    max_evaluations: int = 600,
+    max_seconds: float = 60.0,
+) -> Case:
+    """Return the simplest case found for which ``still_fails`` holds (``case`` itself at worst)."""
+    budget = _Budget(max_evaluations, max_seconds)
+
+    def attempt(candidate: Case | None) -> bool:
+        if candidate is None or not budget.ok():
+            return False
+        budget.left -= 1
+        try:
+            candidate.validate()
+        except ValueError:
+            return False
+        return bool(still_fails(candidate))
+
+    current = case
+    for _ in range(3):  # a later pass can enable an earlier one (e.g. zeroing enables a smaller batch)
+        before = _key(current)
+        for step in (_fewer_rows, _fewer_steps, _fewer_inputs, _fewer_units, _simpler_config, _zero_arrays,
+                     _zero_entries, _round_entries):
+            current = step(current, attempt)
+        if _key(current) == before or not budget.ok():
+            break
+    return current
+
+
+def _key(case: Case) -> tuple:
+    return (case.batch, case.time, case.config.input_size, case.config.num_units, case.nonzero_values(),
+            sorted(case.features()), sum(_complexity(v) for e in case.nonzero_entries() for v in [e["value"]]))
+
+
+def _first(options: Iterable[Case | None], attempt: Callable[[Case | None], bool]) -> Case | None:
+    for option in options:
+        if attempt(option):
+            return option
+    return None
+
+
+def _fewer_rows(case: Case, attempt) -> Case:
+    if case.batch == 1:
+        return case
+    found = _first((case.slice_batch(slice(b, b + 1)) for b in range(case.batch)), attempt)
+    return found or case
+
+
+def _fewer_steps(case: Case, attempt) -> Case:
+    if case.time == 1:
+        return case
+    # Shortest prefix that still fails: outputs at step t never depend on later steps.
+    lo, hi = 1, case.time  # hi fails (it is the case itself)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if attempt(case.slice_time(0, mid)):
+            hi = mid
+        else:
+            lo = mid + 1
+    return case.slice_time(0, hi) if hi < case.time else case
+
+
+def _drop_input(case: Case, k: int) -> Case:
+    cfg = case.config
+    params = case.params.replace(kernel=np.ascontiguousarray(np.delete(case.params.kernel, k, axis=0)))
+    inputs = np.ascontiguousarray(np.delete(case.inputs, k, axis=2))
+    return Case(cfg.replace(input_size=cfg.input_size - 1), params, inputs, case.initial_state)
+
+
+def _fewer_inputs(case: Case, attempt) -> Case:
+    k = case.config.input_size - 1
+    while k >= 0 and case.config.input_size > 1:
+        trial = _drop_input(case, k)
+        if attempt(trial):
+            case = trial
+        k -= 1
+    return case
+
+
+def _drop_unit(case: Case, u: int) -> Case:
+    """Remove hidden unit ``u`` (and, without projection, the recurrent row it feeds)."""
+    cfg = case.config
+    H, I = cfg.num_units, cfg.input_size
+    cols = [g * H + v for g in range(4) for v in range(H) if v != u]
+    p = case.params
+    kernel = p.kernel[:, cols]
+    h0 = case.initial_state.h
+    proj = p.proj_kernel
+    if cfg.num_proj is None:
+        kernel = np.delete(kernel, I + u, axis=0)
+        h0 = np.delete(h0, u, axis=1)
+    else:
+        proj = np.delete(proj, u, axis=0)
+    diag = {n: (None if getattr(p, n) is None else np.delete(getattr(p, n), u)) for n in ("w_i_diag", "w_f_diag", "w_o_diag")}
+    params = LSTMParams(kernel=np.ascontiguousarray(kernel), bias=p.bias[cols], proj_kernel=proj, **diag)
+    state = InitialState(np.ascontiguousarray(np.delete(case.initial_state.c, u, axis=1)), np.ascontiguousarray(h0))
+    return Case(cfg.replace(num_units=H - 1), params, case.inputs, state)
+
+
+def _drop_proj_output(case: Case, q: int) -> Case:
+    cfg = case.config
+    p = case.params
+    kernel = np.delete(p.kernel, cfg.input_size + q, axis=0)
+    params = p.replace(kernel=kernel, proj_kernel=np.ascontiguousarray(np.delete(p.proj_kernel, q, axis=1)))
+    state = InitialState(case.initial_state.c, np.ascontiguousarray(np.delete(case.initial_state.h, q, axis=1)))
+    return Case(cfg.replace(num_proj=cfg.num_proj - 1), params, case.inputs, state)
+
+
+def _fewer_units(case: Case, attempt) -> Case:
+    u = case.config.num_units - 1
+    while u >= 0 and case.config.num_units > 1:
+        trial = _drop_unit(case, u)
+        if attempt(trial):
+            case = trial
+        u -= 1
+    if case.config.num_proj is not None:
+        q = case.config.num_proj - 1
+        while q >= 0 and case.config.num_proj > 1:
+            trial = _drop_proj_output(case, q)
+            if attempt(trial):
+                case = trial
+            q -= 1
+    return case
+
+
+def _no_peepholes(case: Case) -> Case:
+    return dataclasses.replace(case, config=case.config.replace(use_peepholes=False),
+                               params=case.params.replace(w_i_diag=None, w_f_diag=None, w_o_diag=None))
+
+
+def _zero_state(case: Case) -> Case:
+    s = case.initial_state
+    return case.with_initial_state(np.zeros_like(s.c), np.zeros_like(s.h))
+
+
+#: (applies?, simplify) pairs; each is tried on the current case and kept if it still fails.
+_CONFIG_SIMPLIFICATIONS: tuple[tuple[Callable[[Case], bool], Callable[[Case], Case]], ...] = (
+    (lambda c: c.config.forget_bias != 1.0, lambda c: dataclasses.replace(c, config=c.config.replace(forget_bias=1.0))),
+    (lambda c: c.config.activation != "tanh", lambda c: dataclasses.replace(c, config=c.config.replace(activation="tanh"))),
+    (lambda c: c.config.use_peepholes, _no_peepholes),
+    (lambda c: c.config.cell_clip is not None, lambda c: dataclasses.replace(c, config=c.config.replace(cell_clip=None))),
+    (lambda c: c.config.proj_clip is not None, lambda c: dataclasses.replace(c, config=c.config.replace(proj_clip=None))),
+    (lambda c: not c.initial_state.is_zero(), _zero_state),
+)
+
+
+def _simpler_config(case: Case, attempt) -> Case:
+    for applies, simplify in _CONFIG_SIMPLIFICATIONS:
+        if applies(case):
+            trial = simplify(case)
+            if attempt(trial):
+                case = trial
+    return case
+
+
+def _zero_arrays(case: Case, attempt) -> Case:
+    for name, array in case.arrays().items():
+        if np.any(array.astype(np.float64)):
+            trial = case.with_arrays({name: np.zeros_like(array)})
+            if attempt(trial):
+                case = trial
+    return case
+
+
+def _zero_entries(case: Case, attempt) -> Case:
+    """Zero non-zero entries, in halving chunks then one by one (ddmin-style)."""
+    for name in list(case.arrays()):
+        array = case.arrays()[name]
+        idx = np.flatnonzero(array.astype(np.float64))
+        chunk = max(1, len(idx) // 2)
+        while len(idx) and chunk >= 1:
+            kept = []
+            for start in range(0, len(idx), chunk):
+                part = idx[start : start + chunk]
+                flat = case.arrays()[name].reshape(-1).copy()
+                flat[part] = 0
+                trial = case.with_arrays({name: flat.reshape(array.shape)})
+                if attempt(trial):
+                    case = trial
+                else:
+                    kept.extend(part.tolist())
+            idx = np.asarray(kept, dtype=np.int64)
+            if chunk == 1:
+                break
+            chunk = max(1, chunk // 2)
+    return case
+
+
+def _complexity(value: float) -> float:
+    """How hard a number is to read: significant digits, then magnitude."""
+    if value == 0:
+        return 0.0
+    for digits in range(1, 18):
+        if float(f"{value:.{digits}g}") == value:
+            return digits + abs(math.log10(abs(value))) / 100
+    return 18.0
+
+
+def _simpler_values(value: float) -> list[float]:
+    sign = 1.0 if value > 0 else -1.0
+    out = [sign * 1.0, sign * 0.5, sign * 2.0, float(round(value))]
+    for digits in (1, 2, 3):
+        out.append(float(f"{value:.{digits}g}"))
+    return [v for v in dict.fromkeys(out) if v != 0 and _complexity(v) < _complexity(value)]
+
+
+def _round_entries(case: Case, attempt) -> Case:
+    npd = case.config.np_dtype
+    for name in list(case.arrays()):
+        array = case.arrays()[name]
+        for flat_index in np.flatnonzero(array.astype(np.float64)):
+            value = float(case.arrays()[name].reshape(-1)[flat_index].astype(np.float64))
+            for simpler in _simpler_values(value):
+                flat = case.arrays()[name].reshape(-1).copy()
+                flat[flat_index] = np.asarray(simpler).astype(npd)
+                if float(flat[flat_index].astype(np.float64)) == value:
+                    continue
+                trial = case.with_arrays({name: flat.reshape(array.shape)})
+                if attempt(trial):
+                    case = trial
+                    break
+    return case

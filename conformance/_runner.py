@@ -1,0 +1,382 @@
+"""Drives Hypothesis over one candidate and owns a run's lifecycle.
+
+``check(target, options)``:
+
+1. replays ``options.replay`` cases (a regression corpus) first;
+2. lets Hypothesis generate cases narrowed to what the candidate declares,
+   steering toward large errors with ``hypothesis.target``, and shrink a failure;
+3. post-minimises the failing case (conformance._minimize);
+4. returns a :class:`CheckResult` that reports are written from.
+
+A time budget, Ctrl-C or SIGTERM (raised as KeyboardInterrupt by the CLI) end
+the run early with everything found so far kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, Collection, Mapping, Sequence
+
+from conformance._compare import Comparison, Tolerance
+from conformance._errors import CandidateFault, InvalidArgument, Terminated
+from conformance._evaluate import Evaluation, Executor, InProcessExecutor, evaluate
+from conformance._minimize import minimize
+from conformance._spec import DTYPES, FEATURES, Case
+from conformance.candidates import CandidateInfo, LoadedCandidate, resolve
+
+
+@dataclasses.dataclass
+class CheckOptions:
+    """How a run is driven.  ``database`` is None, a directory path, a ``redis://`` URL or an ExampleDatabase."""
+
+    max_examples: int = 100
+    seed: int | None = None
+    tolerances: Mapping[str, Tolerance] | None = None
+    database: Any = None
+    features: Collection[str] | None = None  # further narrow what the candidate declares
+    dtypes: Collection[str] | None = None
+    max_batch: int = 4
+    max_time: int = 24
+    max_units: int = 16
+    max_input_size: int = 16
+    long_sequences: bool = True
+    minimize: bool = True
+    minimize_seconds: float = 60.0
+    budget_seconds: float | None = None
+    replay: Sequence[Case] = ()
+    progress: Callable[["Progress"], None] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_examples, bool) or not isinstance(self.max_examples, int) or self.max_examples < 1:
+            raise InvalidArgument(f"max_examples={self.max_examples!r} must be an integer >= 1")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise InvalidArgument(f"seed={self.seed!r} must be an integer")
+        for name in ("max_batch", "max_time", "max_units", "max_input_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidArgument(f"{name}={v!r} must be an integer >= 1")
+        if self.budget_seconds is not None and not self.budget_seconds > 0:
+            raise InvalidArgument(f"budget_seconds={self.budget_seconds!r} must be > 0")
+
+
+@dataclasses.dataclass
+class Progress:
+    examples: int
+    elapsed: float
+    failures: int
+    last_kind: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.examples / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclasses.dataclass
+class Counterexample:
+    """A minimized failing case and what it showed.  ``diagnosis``/``localization`` are filled by analysis."""
+
+    case: Case
+    evaluation: Evaluation
+    shrunk_case: Case  # as Hypothesis (or the corpus) left it, before post-minimisation
+    source: str = "generated"  # or "replay"
+    target: str | None = None
+    repro: str | None = None
+    diagnosis: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    localization: dict[str, Any] | None = None
+    structural: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def comparison(self) -> Comparison:
+        return self.evaluation.comparison
+
+    @property
+    def kind(self) -> str:
+        return self.comparison.kind or "mismatch"
+
+
+@dataclasses.dataclass
+class CheckResult:
+    verdict: str  # "conformant", "nonconformant" or "error"
+    target: str
+    candidate: CandidateInfo
+    examples: int
+    elapsed: float
+    seed: int | None
+    counterexample: Counterexample | None = None
+    error: str | None = None
+    interrupted: bool = False
+    signal: str | None = None  # "SIGINT" or "SIGTERM" when interrupted
+    budget_exhausted: bool = False
+    oracle_deviations: int = 0
+    oracle_deviation_examples: list[str] = dataclasses.field(default_factory=list)
+    max_score: float = 0.0
+    max_abs_error: float = 0.0
+    features: list[str] = dataclasses.field(default_factory=list)
+    dtypes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 143 if self.signal == "SIGTERM" else 130
+        return {"conformant": 0, "nonconformant": 1}.get(self.verdict, 2)
+
+
+class _Stop(BaseException):
+    """Raised inside the Hypothesis test to end a run (budget); BaseException so Hypothesis does not shrink it."""
+
+
+class Nonconformance(AssertionError):
+    """Raised inside the Hypothesis test for a failing example; carries the Evaluation."""
+
+    def __init__(self, evaluation: Evaluation):
+        super().__init__(evaluation.comparison.message)
+        self.evaluation = evaluation
+
+
+_FAILURE_CLASSES: dict[str, type[Nonconformance]] = {}
+
+
+def _failure_class(kind: str) -> type[Nonconformance]:
+    # One class per kind, so Hypothesis treats a crash and a mismatch as distinct bugs
+    # and never shrinks one into the other.
+    cls = _FAILURE_CLASSES.get(kind)
+    if cls is None:
+        cls = type(f"Nonconformance_{kind}", (Nonconformance,), {})
+        _FAILURE_CLASSES[kind] = cls
+    return cls
+
+
+def narrowed(info: CandidateInfo, options: CheckOptions) -> tuple[frozenset[str], frozenset[str]]:
+    """The features and dtypes a run covers: what the candidate declares, narrowed by the options."""
+    features = frozenset(info.features)
+    dtypes = frozenset(info.dtypes)
+    if options.features is not None:
+        bad = sorted(set(options.features) - set(FEATURES))
+        if bad:
+            raise InvalidArgument(f"features={bad!r} unknown; known: {', '.join(FEATURES)}")
+        features &= frozenset(options.features)
+    if options.dtypes is not None:
+        bad = sorted(set(options.dtypes) - set(DTYPES))
+        if bad:
+            raise InvalidArgument(f"dtype={bad[0]!r} unknown; known: {', '.join(DTYPES)}")
+        dtypes &= frozenset(options.dtypes)
+        if not dtypes:
+            raise InvalidArgument(
+                f"dtypes={sorted(options.dtypes)!r}: the candidate supports only {sorted(info.dtypes)}"
+            )
+    return features, dtypes
+
+
+def cases_for(info: CandidateInfo, options: CheckOptions):
+    """The case strategy for a candidate: narrowed to its declared features, dtypes and sizes."""
+    import strategies
+    from hypothesis import strategies as st
+
+    features, dtypes = narrowed(info, options)
+    max_units = min(options.max_units, info.max_units or options.max_units)
+    max_input = min(options.max_input_size, info.max_input_size or options.max_input_size)
+    max_time = min(options.max_time, info.max_time or options.max_time)
+    long_times = None
+    if options.long_sequences and (info.max_time is None or info.max_time >= 100):
+        long_times = st.integers(100, min(160, info.max_time or 160))
+    return strategies.cases(
+        features=features, dtypes=dtypes, max_batch=options.max_batch, max_time=max_time,
+        long_times=long_times, max_units=max_units, max_input_size=max_input,
+    )
+
+
+def open_database(spec: Any) -> Any:
+    """None -> no database; a path -> directory database; ``redis://`` -> Redis; an ExampleDatabase as is."""
+    if spec is None:
+        return None
+    from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+
+    if isinstance(spec, ExampleDatabase):
+        return spec
+    text = str(spec)
+    if text.startswith("redis://"):
+        from conformance._database import redis_database
+
+        return redis_database(text)
+    return DirectoryBasedExampleDatabase(text)
+
+
+def _settings(options: CheckOptions, database: Any):
+    from hypothesis import HealthCheck, Phase, Verbosity, settings
+
+    return settings(
+        max_examples=options.max_examples,
+        deadline=None,
+        database=database,
+        derandomize=False,
+        print_blob=False,
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    )
+
+
+def check(
+    target: str | LoadedCandidate,
+    options: CheckOptions | None = None,
+    *,
+    executor: Executor | None = None,
+    oracle: Any = None,
+) -> CheckResult:
+    """Check one candidate against the oracle; never raises for candidate misbehaviour."""
+    import hypothesis
+    from hypothesis import given, target as hyp_target
+
+    from conformance._oracle import default_oracle
+
+    options = options or CheckOptions()
+    loaded = resolve(target) if isinstance(target, str) else target
+    own_executor = executor is None
+    executor = executor or InProcessExecutor(loaded)
+    oracle = oracle or default_oracle()
+    features, dtypes = narrowed(loaded.info, options)
+    started = time.monotonic()
+    deadline = started + options.budget_seconds if options.budget_seconds else None
+    state: dict[str, Any] = {"examples": 0, "failures": 0, "best": None, "last_progress": 0.0, "max_score": 0.0,
+                             "max_abs": 0.0, "deviations": 0, "deviation_examples": []}
+
+    def report_progress(kind: str | None = None) -> None:
+        now = time.monotonic()
+        if options.progress and (now - state["last_progress"] > 0.5 or kind):
+            state["last_progress"] = now
+            options.progress(Progress(state["examples"], now - started, state["failures"], kind))
+
+    def run_one(case: Case) -> Evaluation:
+        if deadline is not None and time.monotonic() > deadline:
+            raise _Stop()
+        state["examples"] += 1
+        ev = evaluate(case, executor, oracle, tolerances=options.tolerances)
+        cmp = ev.comparison
+        if cmp.oracle_deviation:
+            state["deviations"] += 1
+            if len(state["deviation_examples"]) < 5:
+                state["deviation_examples"].append(cmp.oracle_deviation)
+        if cmp.score != float("inf"):
+            state["max_score"] = max(state["max_score"], cmp.score)
+            state["max_abs"] = max(state["max_abs"], cmp.max_abs_error)
+        if not cmp.passed:
+            state["failures"] += 1
+            best = state["best"]
+            if best is None or _simpler(case, best.case):
+                state["best"] = ev
+        report_progress(None if cmp.passed else cmp.kind)
+        return ev
+
+    result = CheckResult(
+        verdict="conformant", target=loaded.target, candidate=loaded.info, examples=0, elapsed=0.0,
+        seed=options.seed, features=sorted(features, key=FEATURES.index), dtypes=sorted(dtypes, key=DTYPES.index),
+    )
+    failing: Evaluation | None = None
+    source = "generated"
+    try:
+        for case in options.replay:
+            ev = run_one(case)
+            if not ev.comparison.passed:
+                failing, source = ev, "replay"
+                break
+        if failing is None:
+            strategy = cases_for(loaded.info, options)
+
+            def body(case: Case) -> None:
+                ev = run_one(case)
+                if ev.comparison.score != float("inf"):
+                    hyp_target(min(ev.comparison.score, 1e12), label="error / allowed error")
+                if not ev.comparison.passed:
+                    raise _failure_class(ev.comparison.kind or "mismatch")(ev)
+
+            test = _settings(options, open_database(options.database))(given(strategy)(body))
+            if options.seed is not None:
+                test = hypothesis.seed(options.seed)(test)
+            try:
+                test()
+            except Nonconformance as exc:
+                failing = exc.evaluation
+            except (hypothesis.errors.Flaky, BaseExceptionGroup) as exc:  # type: ignore[name-defined]
+                failing = _flaky_to_fault(exc, state)
+    except _Stop:
+        result.budget_exhausted = True
+        failing = state["best"]
+    except KeyboardInterrupt as exc:
+        result.interrupted = True
+        result.signal = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        failing = state["best"]
+    finally:
+        result.examples = state["examples"]
+        result.oracle_deviations = state["deviations"]
+        result.oracle_deviation_examples = state["deviation_examples"]
+        result.max_score = state["max_score"]
+        result.max_abs_error = state["max_abs"]
+        result.elapsed = time.monotonic() - started
+        if own_executor:
+            executor.close()
+    if failing is not None:
+        result.verdict = "nonconformant"
+        try:
+            result.counterexample = _finish_counterexample(
+                failing, source, executor if not own_executor else InProcessExecutor(loaded), oracle, options,
+                skip_minimize=result.interrupted,
+            )
+        except KeyboardInterrupt as exc:
+            result.interrupted = True
+            result.signal = result.signal or ("SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
+            result.counterexample = Counterexample(failing.case, failing, failing.case, source, loaded.target)
+    result.elapsed = time.monotonic() - started
+    return result
+
+
+def _simpler(a: Case, b: Case) -> bool:
+    size = lambda c: (c.batch * c.time * (c.config.input_size + c.config.num_units), c.nonzero_values())
+    return size(a) < size(b)
+
+
+def _flaky_to_fault(exc: BaseException, state: dict[str, Any]) -> Evaluation | None:
+    """Hypothesis saw a failure that did not repeat: the candidate is not deterministic."""
+    best: Evaluation | None = state["best"]
+    if best is None:
+        return None
+    message = f"the same case failed once and passed when re-run ({best.comparison.message})"
+    cmp = Comparison(passed=False, kind="nondeterminism", message=message, score=float("inf"),
+                     max_abs_error=best.comparison.max_abs_error)
+    return Evaluation(best.case, cmp, best.oracle, best.candidate)
+
+
+def _finish_counterexample(
+    failing: Evaluation, source: str, executor: Executor, oracle: Any, options: CheckOptions, *, skip_minimize: bool
+) -> Counterexample:
+    kind = failing.comparison.kind
+    case = failing.case
+    final = failing
+    if options.minimize and not skip_minimize and kind != "nondeterminism":
+        last: dict[str, Evaluation] = {}
+
+        def still_fails(trial: Case) -> bool:
+            ev = evaluate(trial, executor, oracle, tolerances=options.tolerances)
+            if not ev.comparison.passed and ev.comparison.kind == kind:
+                last["ev"] = ev
+                return True
+            return False
+
+        case = minimize(failing.case, still_fails, max_seconds=options.minimize_seconds)
+        final = evaluate(case, executor, oracle, tolerances=options.tolerances)
+        if final.comparison.passed or final.comparison.kind != kind:
+            # The candidate is not a function of its input (it passed on a re-run): keep the original.
+            case, final = failing.case, failing
+    return Counterexample(case=case, evaluation=final, shrunk_case=failing.case, source=source,
+                          target=executor.target)
+
+
+def is_fault(kind: str | None) -> bool:
+    from conformance._errors import FAULT_KINDS
+
+    return kind in FAULT_KINDS
+
+
+__all__ = ["CheckOptions", "CheckResult", "Counterexample", "Progress", "check", "cases_for", "narrowed",
+           "open_database", "CandidateFault"]

@@ -1,0 +1,37 @@
+"""Candidates: the Protocol, the declaring decorator, and resolution of target strings."""
+
+from conformance.candidates._protocol import (
+    Candidate,
+    CandidateInfo,
+    call_candidate,
+    call_many,
+    candidate,
+    info_of,
+    normalise_result,
+)
+from conformance.candidates._registry import (
+    BUILTINS,
+    ENTRY_POINT_GROUP,
+    Builtin,
+    Listing,
+    LoadedCandidate,
+    list_candidates,
+    resolve,
+)
+
+__all__ = [
+    "BUILTINS",
+    "ENTRY_POINT_GROUP",
+    "Builtin",
+    "Candidate",
+    "CandidateInfo",
+    "Listing",
+    "LoadedCandidate",
+    "call_candidate",
+    "call_many",
+    "candidate",
+    "info_of",
+    "list_candidates",
+    "normalise_result",
+    "resolve",
+]

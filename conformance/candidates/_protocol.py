@@ -1,0 +1,192 @@
+"""The candidate interface: a Protocol, an optional declaring decorator, and how a call is made.
+
+A candidate is any callable ``fn(case) -> (outputs, (c, h))`` with
+
+* ``case.inputs``        [B, T, I] in ``case.config.dtype``
+* ``case.params``        canonical TF-layout parameters (kernel [I+P, 4H] in gate
+                         order i, j, f, o; bias [4H]; w_*_diag [H]; proj_kernel [H, P])
+* ``case.config``        ``num_units``, ``input_size``, ``forget_bias``, ``use_peepholes``,
+                         ``cell_clip``, ``num_proj``, ``proj_clip``, ``activation``, ``dtype``
+* ``case.initial_state`` ``.c`` [B, H] and ``.h`` [B, P]
+
+returning outputs [B, T, P] and the final ``c`` [B, H] and ``h`` [B, P], all in
+the case's dtype.  No base class: :func:`candidate` only attaches metadata.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from conformance._errors import CandidateFault, InvalidArgument
+from conformance._spec import DTYPES, FEATURES, Case, Result
+
+ATTRIBUTE = "__lstm_conformance__"
+
+
+@runtime_checkable
+class Candidate(Protocol):
+    """``candidate(case) -> (outputs [B, T, P], (c [B, H], h [B, P]))``."""
+
+    def __call__(self, case: Case) -> tuple[Any, tuple[Any, Any]]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateInfo:
+    """What a candidate declares: the :data:`FEATURES` and :data:`DTYPES` it supports.
+
+    ``max_units``/``max_input_size``/``max_time`` bound sizes for implementations
+    with fixed buffers; ``deterministic=False`` skips the same-input-twice check.
+    """
+
+    name: str | None = None
+    features: frozenset[str] = frozenset(FEATURES)
+    dtypes: frozenset[str] = frozenset(DTYPES)
+    description: str = ""
+    max_units: int | None = None
+    max_input_size: int | None = None
+    max_time: int | None = None
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        bad = sorted(set(self.features) - set(FEATURES))
+        if bad:
+            raise InvalidArgument(f"features={sorted(self.features)!r} has unknown {bad}; known: {', '.join(FEATURES)}")
+        bad = sorted(set(self.dtypes) - set(DTYPES))
+        if bad:
+            raise InvalidArgument(f"dtypes={sorted(self.dtypes)!r} has unknown {bad}; known: {', '.join(DTYPES)}")
+        if not self.dtypes:
+            raise InvalidArgument("dtypes=[] : a candidate must support at least one dtype")
+        object.__setattr__(self, "features", frozenset(self.features))
+        object.__setattr__(self, "dtypes", frozenset(self.dtypes))
+
+    def supports(self, case: Case) -> bool:
+        cfg = case.config
+        return (
+            case.features() <= self.features
+            and cfg.dtype in self.dtypes
+            and (self.max_units is None or cfg.num_units <= self.max_units)
+            and (self.max_input_size is None or cfg.input_size <= self.max_input_size)
+            and (self.max_time is None or case.time <= self.max_time)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "features": sorted(self.features, key=FEATURES.index),
+            "dtypes": sorted(self.dtypes, key=DTYPES.index),
+            "description": self.description,
+            "max_units": self.max_units,
+            "max_input_size": self.max_input_size,
+            "max_time": self.max_time,
+            "deterministic": self.deterministic,
+        }
+
+
+def candidate(
+    fn: Callable | None = None,
+    *,
+    name: str | None = None,
+    features: Iterable[str] = FEATURES,
+    dtypes: Iterable[str] = DTYPES,
+    description: str | None = None,
+    max_units: int | None = None,
+    max_input_size: int | None = None,
+    max_time: int | None = None,
+    deterministic: bool = True,
+) -> Any:
+    """Declare what a candidate supports; returns the function itself, unwrapped.
+
+    Usable bare (``@candidate``) or with arguments (``@candidate(features=[], dtypes=["float32"])``).
+    Without it, a callable is assumed to support the whole option space.
+    """
+
+    def attach(f: Callable) -> Callable:
+        if not callable(f):
+            raise InvalidArgument(f"@candidate applied to {f!r}, which is not callable")
+        doc = (getattr(f, "__doc__", None) or "").strip().splitlines()
+        info = CandidateInfo(
+            name=name,
+            features=frozenset(features),
+            dtypes=frozenset(dtypes),
+            description=description if description is not None else (doc[0] if doc else ""),
+            max_units=max_units,
+            max_input_size=max_input_size,
+            max_time=max_time,
+            deterministic=deterministic,
+        )
+        setattr(f, ATTRIBUTE, info)
+        return f
+
+    return attach(fn) if fn is not None else attach
+
+
+def info_of(fn: Any) -> CandidateInfo:
+    """The declared :class:`CandidateInfo` of ``fn`` (the whole option space if undeclared)."""
+    info = getattr(fn, ATTRIBUTE, None)
+    if isinstance(info, CandidateInfo):
+        return info
+    doc = (getattr(fn, "__doc__", None) or "").strip().splitlines()
+    return CandidateInfo(description=doc[0] if doc else "")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def normalise_result(value: Any) -> Result:
+    """``(outputs, (c, h))`` -> Result, or CandidateFault("wrong_shape", ...) naming what is off."""
+    try:
+        outputs, state = value
+        c, h = state
+    except (TypeError, ValueError):
+        raise CandidateFault(
+            "wrong_shape", f"returned {type(value).__name__}, expected a tuple (outputs, (c, h))"
+        ) from None
+    arrays = {}
+    for label, a in (("outputs", outputs), ("c", c), ("h", h)):
+        if not isinstance(a, np.ndarray):
+            try:
+                a = np.asarray(a)
+            except Exception:
+                raise CandidateFault("wrong_shape", f"{label} is a {type(a).__name__}, not an array") from None
+        if a.dtype == object:
+            raise CandidateFault("wrong_dtype", f"{label} has dtype object, expected a float array")
+        arrays[label] = a
+    return Result(arrays["outputs"], arrays["c"], arrays["h"])
+
+
+def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result:
+    """Call ``fn(case)``; an exception becomes CandidateFault("exception", one line)."""
+    try:
+        value = fn(case)
+    except CandidateFault:
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+        message = _one_line(f"{type(exc).__name__}: {exc}{where}")
+        fault = CandidateFault("exception", message)
+        fault.traceback = "".join(traceback.format_exception(exc))  # type: ignore[attr-defined]
+        raise fault from exc
+    return normalise_result(value)
+
+
+def call_many(fn: Callable, cases: Sequence[Case]) -> list[Result | CandidateFault]:
+    """Run several cases; uses ``fn.call_many`` when the candidate batches (exec: candidates do)."""
+    batched = getattr(fn, "call_many", None)
+    if callable(batched):
+        return list(batched(cases))
+    out: list[Result | CandidateFault] = []
+    for case in cases:
+        try:
+            out.append(call_candidate(fn, case))
+        except CandidateFault as fault:
+            out.append(fault)
+    return out

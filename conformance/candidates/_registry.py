@@ -1,0 +1,225 @@
+"""The one place a target string becomes a candidate.
+
+A *target* is, tried in this order:
+
+1. ``exec:COMMAND``     an external program speaking the file protocol (docs/exec-protocol.md)
+2. a built-in name      see :data:`BUILTINS` (``lstm-conformance list``)
+3. an entry-point name  a plugin's entry in group ``lstm_conformance.candidates``
+4. ``module:attr``      any importable callable (the current directory is importable)
+5. ``path/file.py:attr`` a callable in a Python file
+
+Targets are strings so that worker processes can resolve the same candidate again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import os
+import sys
+from typing import Any, Callable
+
+from conformance._errors import CandidateLoadError
+from conformance.candidates._protocol import CandidateInfo, info_of
+
+ENTRY_POINT_GROUP = "lstm_conformance.candidates"
+
+
+@dataclasses.dataclass(frozen=True)
+class Builtin:
+    """A shipped candidate: where it lives and which packages it needs (checked without importing)."""
+
+    target: str
+    requires: tuple[str, ...] = ()
+    description: str = ""
+
+
+#: Shipped candidates by name.  Adapters are imported only when resolved.
+BUILTINS: dict[str, Builtin] = {
+    "numpy-reference": Builtin(
+        "conformance.candidates._numpy:numpy_reference", (), "plain numpy LSTMCell, written as a user would"
+    ),
+    "seed-missing-forget-bias": Builtin(
+        "conformance.candidates._numpy:seed_missing_forget_bias", (),
+        "the classic mistake: forget_bias never added to the forget gate",
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedCandidate:
+    """A resolved candidate: ``fn(case)``, its declared :class:`CandidateInfo`, and the target it came from."""
+
+    name: str
+    target: str
+    fn: Callable[..., Any]
+    info: CandidateInfo
+    source: str  # "builtin", "entry-point", "module", "file" or "exec"
+
+    @property
+    def description(self) -> str:
+        return self.info.description
+
+
+def _missing(requires: tuple[str, ...]) -> list[str]:
+    return [r for r in requires if importlib.util.find_spec(r) is None]
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _check_callable(obj: Any, where: str) -> None:
+    if inspect.isclass(obj):
+        raise CandidateLoadError(f"{where} is a class, not a candidate: point at a function or an instance")
+    if not callable(obj):
+        raise CandidateLoadError(f"{where} is a {type(obj).__name__}, not a candidate: expected a callable fn(case)")
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return  # builtins/C callables: nothing to check
+    try:
+        sig.bind(object())
+    except TypeError:
+        raise CandidateLoadError(f"{where} cannot be called as fn(case): its signature is {sig}") from None
+
+
+def _import_attr(module_name: str, attr: str, target: str) -> Any:
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise CandidateLoadError(f"cannot import module {module_name!r} for target {target!r}: {exc}") from None
+    except Exception as exc:
+        raise CandidateLoadError(
+            f"importing module {module_name!r} for target {target!r} raised {type(exc).__name__}: {exc}"
+        ) from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            public = sorted(n for n in dir(module) if not n.startswith("_"))[:12]
+            raise CandidateLoadError(
+                f"module {module_name!r} has no attribute {attr!r} (target {target!r}); it has: {', '.join(public)}"
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+def _load_file(path: str, attr: str, target: str) -> Any:
+    if not os.path.isfile(path):
+        raise CandidateLoadError(f"no such file {path!r} (target {target!r})")
+    mod_name = "_lstm_conformance_target_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise CandidateLoadError(f"{path!r} is not a Python file (target {target!r})")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise CandidateLoadError(f"running {path!r} for target {target!r} raised {type(exc).__name__}: {exc}") from None
+    if not hasattr(module, attr):
+        raise CandidateLoadError(f"{path!r} has no attribute {attr!r} (target {target!r})")
+    return getattr(module, attr)
+
+
+def _options_line() -> str:
+    names = sorted(BUILTINS) + sorted(_entry_points())
+    return f"built-in/plugin names: {', '.join(names)}; or module:attr, path/file.py:attr, exec:COMMAND"
+
+
+def resolve(target: str) -> LoadedCandidate:
+    """Turn a target string into a :class:`LoadedCandidate`, or raise CandidateLoadError (one line)."""
+    if not isinstance(target, str) or not target.strip():
+        raise CandidateLoadError(f"target={target!r} is empty; {_options_line()}")
+    target = target.strip()
+    if target.startswith("exec:"):
+        from conformance.candidates._exec import exec_candidate
+
+        command = target[len("exec:") :].strip()
+        if not command:
+            raise CandidateLoadError("target 'exec:' has no command after 'exec:'")
+        fn = exec_candidate(command)
+        return LoadedCandidate(target, target, fn, info_of(fn), "exec")
+    if target in BUILTINS:
+        b = BUILTINS[target]
+        missing = _missing(b.requires)
+        if missing:
+            raise CandidateLoadError(
+                f"built-in candidate {target!r} needs {', '.join(missing)} (not installed); "
+                f"install the matching extra, e.g. pip install -e \".[all]\""
+            )
+        module_name, _, attr = b.target.partition(":")
+        fn = _import_attr(module_name, attr, target)
+        info = info_of(fn)
+        return LoadedCandidate(target, target, fn, dataclasses.replace(info, name=target), "builtin")
+    eps = _entry_points()
+    if target in eps:
+        try:
+            fn = eps[target].load()
+        except Exception as exc:
+            raise CandidateLoadError(f"plugin candidate {target!r} failed to load: {type(exc).__name__}: {exc}") from None
+        _check_callable(fn, f"plugin candidate {target!r}")
+        return LoadedCandidate(target, target, fn, dataclasses.replace(info_of(fn), name=target), "entry-point")
+    if ":" in target:
+        left, _, attr = target.rpartition(":")
+        if not left or not attr:
+            raise CandidateLoadError(f"target {target!r} is not of the form module:attr; {_options_line()}")
+        if left.endswith(".py") or os.sep in left:
+            obj = _load_file(left, attr, target)
+            source = "file"
+        else:
+            obj = _import_attr(left, attr, target)
+            source = "module"
+        _check_callable(obj, f"target {target!r}")
+        info = info_of(obj)
+        name = info.name or target
+        return LoadedCandidate(name, target, obj, info, source)
+    raise CandidateLoadError(f"unknown candidate {target!r}; {_options_line()}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing:
+    """One row of ``lstm-conformance list``."""
+
+    name: str
+    available: bool
+    features: list[str]
+    dtypes: list[str]
+    reason: str
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def list_candidates() -> list[Listing]:
+    """Every built-in and plugin candidate, with availability; missing packages are found without importing."""
+    rows = []
+    for name, b in BUILTINS.items():
+        missing = _missing(b.requires)
+        if missing:
+            rows.append(Listing(name, False, [], [], f"needs {', '.join(missing)} (not installed)", b.description))
+            continue
+        try:
+            loaded = resolve(name)
+        except CandidateLoadError as exc:
+            rows.append(Listing(name, False, [], [], str(exc), b.description))
+            continue
+        d = loaded.info.to_dict()
+        rows.append(Listing(name, True, d["features"], d["dtypes"], "", b.description or loaded.description))
+    for name in sorted(_entry_points()):
+        if name in BUILTINS:
+            continue
+        try:
+            loaded = resolve(name)
+        except CandidateLoadError as exc:
+            rows.append(Listing(name, False, [], [], str(exc), "plugin"))
+            continue
+        d = loaded.info.to_dict()
+        rows.append(Listing(name, True, d["features"], d["dtypes"], "", loaded.description or "plugin"))
+    return rows

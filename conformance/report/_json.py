@@ -1,0 +1,117 @@
+"""``report.json``: the machine-readable record of a run, and the counterexample files beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from typing import Any
+
+from conformance._compare import DEFAULT_TOLERANCES
+from conformance._version import __version__
+
+SCHEMA_VERSION = "1.0"
+#: Cases with at most this many non-zero numbers list them all in the report.
+MAX_LISTED_VALUES = 200
+
+
+def _finite(x: float | None) -> float | None:
+    if x is None:
+        return None
+    return x if x == x and abs(x) != float("inf") else None
+
+
+def counterexample_dict(cx: Any) -> dict[str, Any]:
+    """The ``counterexample`` object of report.json for a runner Counterexample."""
+    case, cmp = cx.case, cx.comparison
+    out = case.describe()
+    entries = case.nonzero_entries()
+    out.update(
+        {
+            "kind": cmp.kind,
+            "message": cmp.message,
+            "max_abs_error": _finite(cmp.max_abs_error),
+            "max_rel_error": _finite(cmp.max_rel_error),
+            "max_ulp_error": _finite(cmp.max_ulp_error),
+            "first_divergent_step": cmp.first_divergent_step,
+            "first_divergent_array": cmp.first_divergent_array,
+            "step_errors": [_finite(e) for e in cmp.step_errors],
+            "worst": cmp.worst,
+            "oracle_deviation": cmp.oracle_deviation,
+            "values": entries if len(entries) <= MAX_LISTED_VALUES else None,
+            "source": cx.source,
+            "repro": cx.repro,
+            "repro_command": repro_command(cx.repro, cx.target) if cx.repro else None,
+            "diagnosis": list(cx.diagnosis),
+            "localization": cx.localization,
+            "structural": list(cx.structural),
+        }
+    )
+    return out
+
+
+def repro_command(path: str, target: str | None) -> str:
+    return "lstm-conformance repro " + shlex.quote(path) + (f" {shlex.quote(target)}" if target else "")
+
+
+def build_report(result: Any, *, oracle_version: str | None = None) -> dict[str, Any]:
+    """The report.json object for a runner CheckResult."""
+    info = result.candidate
+    tolerances = result_tolerances(result)
+    cx = result.counterexample
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "lstm-conformance", "version": __version__},
+        "command": "check",
+        "verdict": result.verdict,
+        "examples": result.examples,
+        "elapsed_s": round(result.elapsed, 3),
+        "seed": result.seed,
+        "interrupted": result.interrupted,
+        "budget_exhausted": result.budget_exhausted,
+        "error": result.error,
+        "oracle": {
+            "name": "tf.compat.v1.nn.rnn_cell.LSTMCell",
+            "tensorflow": oracle_version,
+            "deviations": result.oracle_deviations,
+            "deviation_examples": result.oracle_deviation_examples,
+        },
+        "candidate": {
+            "name": info.name or result.target,
+            "target": result.target,
+            "description": info.description,
+            "features": sorted(info.features),
+            "dtypes": sorted(info.dtypes),
+        },
+        "coverage": {"features": result.features, "dtypes": result.dtypes},
+        "tolerances": tolerances,
+        "max_abs_error": _finite(result.max_abs_error),
+        "counterexample": counterexample_dict(cx) if cx is not None else None,
+    }
+
+
+def result_tolerances(result: Any) -> dict[str, dict[str, float]]:
+    table = getattr(result, "tolerances", None) or DEFAULT_TOLERANCES
+    return {k: {"atol": v.atol, "rtol": v.rtol} for k, v in table.items()}
+
+
+def save_counterexample(cx: Any, directory: str, stem: str = "counterexample") -> str:
+    """Write ``stem.npz`` (loadable with allow_pickle=False) and ``stem.json``; return the .npz path."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{stem}.npz")
+    cx.case.save_npz(path)
+    cx.repro = path
+    with open(os.path.join(directory, f"{stem}.json"), "w") as fh:
+        json.dump(counterexample_dict(cx), fh, indent=2, sort_keys=True, allow_nan=False)
+    return path
+
+
+def write_json(report: dict[str, Any], directory: str, name: str = "report.json") -> str:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, name)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(report, fh, indent=2, sort_keys=False, allow_nan=False)
+        fh.write("\n")
+    os.replace(tmp, path)  # a reader never sees half a report
+    return path

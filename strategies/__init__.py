@@ -1,0 +1,15 @@
+"""Hypothesis strategies for LSTM conformance cases (no TensorFlow, no candidates)."""
+
+from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES, lstm_arrays
+from strategies._cases import cases, configs, initial_states, input_sequences, params
+
+__all__ = [
+    "INPUT_SCALES",
+    "WEIGHT_SCALES",
+    "cases",
+    "configs",
+    "initial_states",
+    "input_sequences",
+    "lstm_arrays",
+    "params",
+]
