@@ -8,10 +8,11 @@ Both raise :class:`CandidateFault` for misbehaviour other than wrong numbers.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Mapping, Protocol
 
 from conformance._compare import Comparison, Tolerance, compare
-from conformance._errors import CandidateFault
+from conformance._errors import CandidateFault, CandidateLoadError
 from conformance._spec import Case, Result
 from conformance.candidates import CandidateInfo, LoadedCandidate, call_candidate
 
@@ -28,10 +29,23 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def env_conflicts(info: CandidateInfo) -> list[str]:
+    """The ``info.env`` variables this process has set differently (then it needs its own process)."""
+    return [f"{k}={os.environ[k]!r}" for k, v in info.env.items() if k in os.environ and os.environ[k] != v]
+
+
 class InProcessExecutor:
     """Calls the candidate directly in this process (fastest; no protection from crashes or hangs)."""
 
     def __init__(self, loaded: LoadedCandidate):
+        conflicts = env_conflicts(loaded.info)
+        if conflicts:
+            raise CandidateLoadError(
+                f"candidate {loaded.name!r} needs {dict(loaded.info.env)} but this process has "
+                f"{', '.join(conflicts)}; run it isolated (--isolate)"
+            )
+        # Set before the candidate's framework is first imported (it reads them at import).
+        os.environ.update(loaded.info.env)
         self.loaded = loaded
         self.name = loaded.name
         self.target = loaded.target
@@ -48,6 +62,15 @@ class InProcessExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_executor(loaded: LoadedCandidate, *, isolate: bool = False, **limits: object) -> Executor:
+    """The executor for a run: in-process unless ``isolate`` (or the candidate needs its own process)."""
+    if isolate or env_conflicts(loaded.info):
+        from conformance._isolation import SubprocessExecutor
+
+        return SubprocessExecutor(loaded.target, **limits)
+    return InProcessExecutor(loaded)
 
 
 @dataclasses.dataclass

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
-from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -50,6 +50,9 @@ class CandidateInfo:
     max_input_size: int | None = None
     max_time: int | None = None
     deterministic: bool = True
+    #: Environment variables the candidate needs set before its framework is imported
+    #: (e.g. KERAS_BACKEND); such a candidate gets a process of its own when needed.
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.features) - set(FEATURES))
@@ -60,6 +63,7 @@ class CandidateInfo:
             raise InvalidArgument(f"dtypes={sorted(self.dtypes)!r} has unknown {bad}; known: {', '.join(DTYPES)}")
         if not self.dtypes:
             raise InvalidArgument("dtypes=[] : a candidate must support at least one dtype")
+        object.__setattr__(self, "env", dict(self.env))
         object.__setattr__(self, "features", frozenset(self.features))
         object.__setattr__(self, "dtypes", frozenset(self.dtypes))
 
@@ -83,6 +87,7 @@ class CandidateInfo:
             "max_input_size": self.max_input_size,
             "max_time": self.max_time,
             "deterministic": self.deterministic,
+            "env": dict(self.env),
         }
 
 
@@ -97,6 +102,7 @@ def candidate(
     max_input_size: int | None = None,
     max_time: int | None = None,
     deterministic: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> Any:
     """Declare what a candidate supports; returns the function itself, unwrapped.
 
@@ -117,6 +123,7 @@ def candidate(
             max_input_size=max_input_size,
             max_time=max_time,
             deterministic=deterministic,
+            env=dict(env or {}),
         )
         setattr(f, ATTRIBUTE, info)
         return f
