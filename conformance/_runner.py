@@ -20,7 +20,7 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 
 from conformance._compare import Comparison, Tolerance
 from conformance._errors import CandidateFault, InvalidArgument, Terminated
-from conformance._evaluate import Evaluation, Executor, InProcessExecutor, evaluate
+from conformance._evaluate import Evaluation, Executor, evaluate, make_executor
 from conformance._minimize import minimize
 from conformance._spec import DTYPES, FEATURES, Case
 from conformance.candidates import CandidateInfo, LoadedCandidate, resolve
@@ -46,6 +46,10 @@ class CheckOptions:
     budget_seconds: float | None = None
     replay: Sequence[Case] = ()
     progress: Callable[["Progress"], None] | None = None
+    #: Run the candidate in a worker process (conformance._isolation) with these limits.
+    isolate: bool = False
+    timeout_seconds: float | None = None
+    memory_limit_mb: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.max_examples, bool) or not isinstance(self.max_examples, int) or self.max_examples < 1:
@@ -234,7 +238,7 @@ def check(
     options = options or CheckOptions()
     loaded = resolve(target) if isinstance(target, str) else target
     own_executor = executor is None
-    executor = executor or InProcessExecutor(loaded)
+    executor = executor or make_executor(loaded, **executor_limits(options))
     oracle = oracle or default_oracle()
     features, dtypes = narrowed(loaded.info, options)
     started = time.monotonic()
@@ -320,8 +324,8 @@ def check(
         result.verdict = "nonconformant"
         try:
             result.counterexample = _finish_counterexample(
-                failing, source, executor if not own_executor else InProcessExecutor(loaded), oracle, options,
-                skip_minimize=result.interrupted,
+                failing, source, executor if not own_executor else make_executor(loaded, **executor_limits(options)),
+                oracle, options, skip_minimize=result.interrupted,
             )
         except KeyboardInterrupt as exc:
             result.interrupted = True
@@ -329,6 +333,14 @@ def check(
             result.counterexample = Counterexample(failing.case, failing, failing.case, source, loaded.target)
     result.elapsed = time.monotonic() - started
     return result
+
+
+def executor_limits(options: CheckOptions) -> dict[str, Any]:
+    """make_executor keyword arguments from the options (limits only apply to isolated runs)."""
+    limits: dict[str, Any] = {"isolate": options.isolate}
+    if options.isolate:
+        limits.update(timeout_seconds=options.timeout_seconds, memory_limit_mb=options.memory_limit_mb)
+    return limits
 
 
 def _simpler(a: Case, b: Case) -> bool:
