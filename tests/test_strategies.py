@@ -1,0 +1,159 @@
+"""The strategies reach the hard regimes, shrink to the baseline, and reject bad arguments."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument, NoSuchExample
+
+import strategies
+from conformance._reference import reference_trace
+from conformance._spec import DTYPES, FEATURES
+
+
+def find_any(strategy, condition, max_examples=2000):
+    """Hypothesis's find_any: some example satisfies ``condition`` (not necessarily minimal)."""
+    return find(strategy, condition, settings=settings(max_examples=max_examples, database=None, phases=["generate"]))
+
+
+def minimal(strategy, condition=lambda x: True):
+    return find(strategy, condition, settings=settings(max_examples=500, database=None))
+
+
+def _preactivation_magnitude(case) -> float:
+    """max |z| over steps: z = [x_t, m_{t-1}] @ kernel + bias (from the float64 spec)."""
+    result, _ = reference_trace(case)
+    p = case.params
+    m_prev = np.concatenate([case.initial_state.h[:, None], result.outputs[:, :-1]], axis=1).astype(np.float64)
+    z = np.concatenate([case.inputs.astype(np.float64), m_prev], axis=2) @ p.kernel.astype(np.float64) + p.bias
+    return float(np.max(np.abs(z)))
+
+
+@pytest.mark.parametrize("feature", FEATURES)
+def test_every_feature_is_reached(feature):
+    find_any(strategies.cases(max_time=3), lambda c: feature in c.features())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_dtype_is_reached(dtype):
+    find_any(strategies.cases(max_time=3), lambda c: c.config.dtype == dtype)
+
+
+def test_long_sequences_are_reached():
+    find_any(strategies.cases(), lambda c: c.time >= 100)
+
+
+def test_saturating_preactivations_are_reached():
+    # sigmoid(10) is within 5e-5 of 1: saturated.
+    find_any(strategies.cases(max_time=4, long_times=None), lambda c: _preactivation_magnitude(c) > 10)
+
+
+def test_active_cell_clipping_is_reached():
+    def clip_bites(case):
+        cfg = case.config
+        if cfg.cell_clip is None:
+            return False
+        unclipped = dataclasses.replace(case, config=cfg.replace(cell_clip=None))
+        _, cells = reference_trace(unclipped)
+        return bool(np.max(np.abs(cells)) > cfg.cell_clip)
+
+    find_any(strategies.cases(max_time=6, long_times=None), clip_bites)
+
+
+def test_float16_range_is_reached():
+    # Inputs in the hundreds: far outside the [-1, 1] most tests use, near where float16 products overflow.
+    find_any(
+        strategies.cases(dtypes=["float16"], max_time=3, long_times=None),
+        lambda c: float(np.max(np.abs(c.inputs.astype(np.float64)))) >= 100,
+    )
+
+
+def test_nonzero_initial_state_only_when_declared():
+    with pytest.raises(NoSuchExample):
+        find_any(strategies.cases(features=[], max_time=2), lambda c: not c.initial_state.is_zero(), max_examples=300)
+
+
+def test_features_are_narrowed_to_the_declaration():
+    with pytest.raises(NoSuchExample):
+        find_any(strategies.cases(features=["peepholes"], max_time=2), lambda c: bool(c.features() - {"peepholes"}),
+                 max_examples=300)
+
+
+def test_cases_shrink_to_the_baseline():
+    case = minimal(strategies.cases())
+    cfg = case.config
+    assert (case.batch, case.time, cfg.input_size, cfg.num_units) == (1, 1, 1, 1), case
+    assert cfg.dtype == "float32" and cfg.activation == "tanh" and cfg.forget_bias == 1.0, cfg
+    assert case.features() == frozenset(), f"expected the baseline, got features {sorted(case.features())}"
+    assert case.nonzero_values() == 0, f"expected all zeros, got {case.nonzero_entries()}"
+
+
+def test_a_needed_number_shrinks_to_a_round_value():
+    # Needing one non-zero bias entry leaves exactly one, shrunk to a simple value.
+    case = minimal(strategies.cases(), lambda c: bool(np.any(c.params.bias.astype(np.float64))))
+    entries = case.nonzero_entries()
+    assert len(entries) == 1 and entries[0]["array"] == "bias", entries
+    assert abs(entries[0]["value"]) == 1.0, entries
+
+
+def test_arrays_are_dense_when_generated():
+    # Realistic cases: most generated kernels are dense, not sparse.
+    dense = []
+
+    @settings(max_examples=60, database=None)
+    @given(strategies.cases(max_time=2, long_times=None))
+    def collect(case):
+        k = case.params.kernel
+        dense.append(np.count_nonzero(k) == k.size)
+
+    collect()
+    assert sum(dense) >= len(dense) // 3, f"only {sum(dense)} of {len(dense)} kernels were dense"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"min_units": 0}, "min_units=0"),
+        ({"min_units": 5, "max_units": 2}, "min_units=5"),
+        ({"max_input_size": -1}, "max_input_size=-1"),
+        ({"features": ["bogus"]}, "features="),
+        ({"features": "peepholes"}, "features='peepholes'"),
+        ({"dtypes": []}, "dtypes=[]"),
+        ({"dtypes": ["int8"]}, "dtypes="),
+        ({"activations": ["gelu"]}, "activations="),
+        ({"min_proj": 0}, "min_proj=0"),
+    ],
+)
+def test_configs_invalid_arguments(kwargs, message):
+    with pytest.raises(InvalidArgument, match=message.replace("[", r"\[").replace("]", r"\]")):
+        strategies.configs(**kwargs).example()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"min_batch": 0}, "min_batch=0"),
+        ({"min_time": 3, "max_time": 2}, "min_time=3"),
+        ({"configs": "tanh"}, "configs='tanh'"),
+        ({"long_times": 100}, "long_times=100"),
+        ({"features": ["nope"]}, "features="),
+    ],
+)
+def test_cases_invalid_arguments(kwargs, message):
+    with pytest.raises(InvalidArgument, match=message):
+        strategies.cases(**kwargs).example()
+
+
+def test_params_rejects_non_config():
+    with pytest.raises(InvalidArgument, match="config="):
+        strategies.params("float32").example()
+
+
+@given(st.data())
+def test_generated_cases_are_valid(data):
+    case = data.draw(strategies.cases(max_time=3, long_times=None))
+    case.validate()
