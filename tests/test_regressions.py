@@ -1,0 +1,24 @@
+"""Saved counterexamples replayed as explicit examples (tests/regressions/manifest.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance import Case, resolve
+from conformance._evaluate import InProcessExecutor, evaluate
+
+HERE = Path(__file__).parent / "regressions"
+MANIFEST = json.loads((HERE / "manifest.json").read_text())
+CASES = [(name, target, verdict) for name, entry in MANIFEST.items()
+         for verdict in ("conformant", "nonconformant") for target in entry[verdict]]
+
+
+@pytest.mark.parametrize("name, target, verdict", CASES)
+def test_saved_case_keeps_its_verdict(oracle, name, target, verdict):
+    case = Case.load_npz(HERE / name)
+    ev = evaluate(case, InProcessExecutor(resolve(target)), oracle)
+    got = "conformant" if ev.comparison.passed else "nonconformant"
+    assert got == verdict, f"{name} on {target}: expected {verdict}, got {got} ({ev.comparison.message})"
