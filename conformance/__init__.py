@@ -7,7 +7,8 @@ Public surface (everything else lives in ``_``-prefixed modules)::
 
 from conformance._compare import DEFAULT_TOLERANCES, Comparison, Tolerance, compare
 from conformance._errors import CandidateFault, CandidateLoadError, ConformanceError, InvalidArgument
-from conformance._reference import reference
+from conformance._fuzz import FuzzOptions, FuzzResult, fuzz
+from conformance._reference import Semantics, reference
 from conformance._runner import CheckOptions, CheckResult, Counterexample, check
 from conformance._spec import (
     ACTIVATIONS,
@@ -21,6 +22,7 @@ from conformance._spec import (
     Result,
     zero_state,
 )
+from conformance._variants import Variant, register_variant, unregister_variant, variants
 from conformance._version import __version__
 from conformance.candidates import Candidate, CandidateInfo, candidate, resolve
 
@@ -29,6 +31,8 @@ __all__ = [
     "DEFAULT_TOLERANCES",
     "DTYPES",
     "FEATURES",
+    "FuzzOptions",
+    "FuzzResult",
     "GATE_ORDER",
     "Candidate",
     "CandidateFault",
@@ -45,12 +49,18 @@ __all__ = [
     "LSTMConfig",
     "LSTMParams",
     "Result",
+    "Semantics",
     "Tolerance",
+    "Variant",
     "__version__",
     "candidate",
     "check",
     "compare",
+    "fuzz",
     "reference",
+    "register_variant",
     "resolve",
+    "unregister_variant",
+    "variants",
     "zero_state",
 ]

@@ -21,6 +21,10 @@ from conformance._version import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "conformance._cmd_check",
     "conformance._cmd_repro",
+    "conformance._cmd_list",
+    "conformance._cmd_matrix",
+    "conformance._cmd_fuzz",
+    "conformance._cmd_merge",
 )
 
 EXIT_OK, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2

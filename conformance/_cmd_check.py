@@ -24,8 +24,25 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
+
+
+#: Per-example limit of an isolated run when --timeout is not given.
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that runs examples (check, matrix, fuzz)."""
+    """Options shared by every command that runs examples (check, matrix, fuzz).
+
+    A command that isolates by default (fuzz) calls ``p.set_defaults(isolate=True)`` after this.
+    """
     p.add_argument("--seed", type=int, default=None, help="make the run reproducible")
     p.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: reports/)")
     p.add_argument("--tolerance", action="append", default=[], metavar="DTYPE=ATOL[:RTOL]",
@@ -37,6 +54,29 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-time", type=positive_int, default=24, metavar="T", help="longest ordinary sequence (default 24)")
     p.add_argument("--no-long", action="store_true", help="never draw long (T >= 100) sequences")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    p.add_argument("--no-diagnose", action="store_true",
+                   help="skip explaining a mismatch (convention variants, localization, structure; docs/diagnosis.md)")
+    p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the candidate in a worker process, so a crash, hang or memory blow-up is a finding "
+                        "(implied by --timeout/--memory-limit)")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+                   help=f"per-example limit of an isolated run; past it the example is a hang "
+                        f"(default {DEFAULT_TIMEOUT_SECONDS:g})")
+    p.add_argument("--memory-limit", type=positive_int, default=None, metavar="MB",
+                   help="memory an isolated candidate may allocate beyond what its worker holds once loaded "
+                        "(address space; default: unlimited)")
+    p.add_argument("--format", action="append", type=report_formats, default=None, metavar="FMT[,FMT]",
+                   help="report formats: json, html, junit, markdown (repeatable or comma-separated; default: all)")
+
+
+def report_formats(text: str) -> tuple[str, ...]:
+    """argparse type of --format: validates the names before any work is done."""
+    from conformance.report._write import parse_formats
+
+    try:
+        return parse_formats([text])
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,6 +84,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-examples", type=positive_int, default=200, metavar="N", help="examples to try (default 200)")
     p.add_argument("--db", default=None, metavar="DIR|redis://HOST:PORT/N",
                    help="Hypothesis example database (default: none)")
+    p.add_argument("--corpus", default=None, metavar="DIR",
+                   help="regression corpus: replay its cases first, save a new counterexample there (commit it)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="split the examples across N worker processes, one TF oracle each (default 1: in process)")
     add_run_arguments(p)
 
 
@@ -65,9 +109,24 @@ def options_from_args(args: argparse.Namespace, **extra: Any):
         features=args.feature,
         max_time=args.max_time,
         long_sequences=not args.no_long,
+        diagnose=not getattr(args, "no_diagnose", False),
         progress=None if args.quiet else progress_printer(),
-        **extra,
+        **{**isolation_from_args(args), **extra},
     )
+
+
+def isolation_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``isolate``/``timeout_seconds``/``memory_limit_mb`` for CheckOptions from --isolate, --timeout, --memory-limit."""
+    timeout, memory = getattr(args, "timeout", None), getattr(args, "memory_limit", None)
+    isolate = getattr(args, "isolate", None)
+    if isolate is False and (timeout is not None or memory is not None):
+        given = "--timeout" if timeout is not None else "--memory-limit"
+        raise InvalidArgument(f"{given} needs a worker process, but --no-isolate was given")
+    isolate = bool(isolate) or timeout is not None or memory is not None
+    if not isolate:
+        return {"isolate": False}
+    return {"isolate": True, "timeout_seconds": timeout if timeout is not None else DEFAULT_TIMEOUT_SECONDS,
+            "memory_limit_mb": memory}
 
 
 def check_report_dir(path: str) -> None:
@@ -89,7 +148,18 @@ def run(args: argparse.Namespace) -> int:
     loaded = resolve(args.target)  # a bad target fails here, in one line, before TF is imported
     options = options_from_args(args, max_examples=args.max_examples, database=args.db)
     check_report_dir(args.report_dir)
-    result = check(loaded, options)
+    if args.corpus:
+        from conformance._corpus import add_to_corpus, replay_cases
+
+        options.replay = replay_cases(args.corpus, loaded, options)
+    if args.workers > 1:
+        from conformance._parallel import check_parallel
+
+        result = check_parallel(loaded, options, workers=args.workers)
+    else:
+        result = check(loaded, options)
+    if args.corpus and result.counterexample is not None:
+        add_to_corpus(result.counterexample, args.corpus)
     if not args.quiet:
         sys.stderr.write("\n")
     return finish(result, args)
@@ -98,21 +168,50 @@ def run(args: argparse.Namespace) -> int:
 def finish(result: Any, args: argparse.Namespace) -> int:
     """Print the outcome, write the reports, return the exit status."""
     from conformance._oracle import tensorflow_version
-    from conformance.report import build_report, save_counterexample, write_json
+    from conformance.report import build_report, save_counterexample, write_reports
 
     cx = result.counterexample
-    if cx is not None:
-        save_counterexample(cx, args.report_dir)
-    report = build_report(result, oracle_version=tensorflow_version())
-    path = write_json(report, args.report_dir)
+    formats = [f for group in (getattr(args, "format", None) or []) for f in group]
+    write_error = None
+    try:
+        if cx is not None:
+            save_counterexample(cx, args.report_dir)
+        paths = write_reports(build_report(result, oracle_version=tensorflow_version()), args.report_dir, formats)
+    except OSError as exc:
+        # Found only at the end (the directory vanished, was replaced or filled up): the run's
+        # results still reach stdout below, and the files go where they can be written.
+        paths, write_error = {}, f"could not write reports to --report-dir {args.report_dir!r} ({exc.strerror or exc})"
+        write_error += _write_elsewhere(result, formats)
     status = result.verdict.upper()
     extra = " (interrupted; partial report)" if result.interrupted else ""
     extra += " (time budget spent)" if result.budget_exhausted else ""
     print(f"{result.target}: {status} after {result.examples} examples in {result.elapsed:.1f} s{extra}")
+    if result.error:
+        print(f"error: {result.error}")
     if result.oracle_deviations:
         print(f"note: on {result.oracle_deviations} example(s) TensorFlow itself strayed from the float64 spec; "
               f"those were judged against the spec ({result.oracle_deviation_examples[0]})")
     if cx is not None:
         print_counterexample(cx, verbose=args.verbose)
-    print(f"report: {path}")
+    if write_error is not None:
+        print(f"lstm-conformance: error: {write_error}", file=sys.stderr)
+        return 2
+    print(f"report: {', '.join(paths.values())}")
     return result.exit_code
+
+
+def _write_elsewhere(result: Any, formats: list[str]) -> str:
+    """Write the counterexample and reports to a fresh temporary directory; say where (or why not)."""
+    import tempfile
+
+    from conformance._oracle import tensorflow_version
+    from conformance.report import build_report, save_counterexample, write_reports
+
+    try:
+        fallback = tempfile.mkdtemp(prefix="lstm-conformance-reports-")
+        if result.counterexample is not None:
+            save_counterexample(result.counterexample, fallback)
+        write_reports(build_report(result, oracle_version=tensorflow_version()), fallback, formats)
+    except OSError as exc:
+        return f"; nor to a temporary directory ({exc.strerror or exc})"
+    return f"; wrote them to {fallback} instead"

@@ -69,18 +69,36 @@ def print_counterexample(cx: Any, *, verbose: bool = False, out=None) -> None:
         print_step_errors(cmp.step_errors, cmp.first_divergent_step, out)
     if cmp.oracle_deviation:
         print(f"  note: {cmp.oracle_deviation}", file=out)
-    if cx.diagnosis:
-        best = cx.diagnosis[0]
-        print(f"diagnosis: {best['variant']}: {best['explanation']} "
-              f"(explains {best['explained_cases']}/{best['tried_cases']} cases)", file=out)
-    elif getattr(cx, "diagnosed", False):
-        print("diagnosis: no known variant explains this; see the localization above", file=out)
+    print_diagnosis(cx, out)
     if cx.repro:
         from conformance.report import repro_command
 
         print(f"replay: {repro_command(cx.repro, cx.target)}", file=out)
     if verbose and cx.evaluation.fault is not None and hasattr(cx.evaluation.fault, "traceback"):
         print(cx.evaluation.fault.traceback, file=out)
+
+
+def print_diagnosis(cx: Any, out=None) -> None:
+    """The best-fitting convention variant (or that none fits), the localization and broken structure."""
+    out = out or sys.stdout
+    if cx.diagnosis:
+        best = cx.diagnosis[0]
+        partly = "" if best["explained_cases"] == best["tried_cases"] else "partly "
+        print(f"diagnosis: {partly}{best['variant']} (explains {best['explained_cases']}/{best['tried_cases']} "
+              f"cases): {best['explanation']}", file=out)
+        if best.get("fix"):
+            print(f"  fix: {best['fix']}", file=out)
+        others = [f"{d['variant']} ({d['explained_cases']}/{d['tried_cases']})" for d in cx.diagnosis[1:3]]
+        if others:
+            print(f"  also fits in part: {', '.join(others)}", file=out)
+    elif getattr(cx, "diagnosed", False):
+        print("diagnosis: no known variant explains this", file=out)
+    loc = cx.localization or {}
+    if loc.get("summary"):
+        print(f"localization: {loc['summary']}", file=out)
+    for s in cx.structural or []:
+        if s.get("holds") is False:
+            print(f"structural property violated: {s['property']}: {s['message']}", file=out)
 
 
 def print_arrays(label: str, result: Any, out=None) -> None:

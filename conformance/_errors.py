@@ -39,6 +39,9 @@ class CandidateFault(ConformanceError):
         self.kind = kind
         self.message = message
 
+    def __reduce__(self):  # picklable (to cross process boundaries), extra attributes included
+        return (type(self), (self.kind, self.message), self.__dict__)
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so every layer keeps what it has (exit status 143)."""

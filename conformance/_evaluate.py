@@ -69,7 +69,7 @@ def make_executor(loaded: LoadedCandidate, *, isolate: bool = False, **limits: o
     if isolate or env_conflicts(loaded.info):
         from conformance._isolation import SubprocessExecutor
 
-        return SubprocessExecutor(loaded.target, **limits)
+        return SubprocessExecutor(loaded.target, env=loaded.info.env, info=loaded.info, **limits)  # type: ignore[arg-type]
     return InProcessExecutor(loaded)
 
 

@@ -1,25 +1,46 @@
 """The oracle: real TensorFlow running the real legacy ``LSTMCell``.
 
-Design (see docs/architecture.md): one ``tf.compat.v1`` graph + Session per
-*bucket key* ``(dtype, activation, size bucket)``, reused for every case whose
-config maps to it; the case's weights are fed through placeholders that a
-variable-scope custom getter hands to the cell in place of variables.  The
-number of graph builds is therefore bounded by the number of keys, not by the
-number of examples.
+Design (measurements behind it: benchmarks/README.md): one ``tf.compat.v1``
+graph + Session per ``(dtype, activation)``, reused for every case of that
+dtype and activation *whatever its sizes*.  The number of graph builds is
+therefore at most len(DTYPES) x len(ACTIVATIONS) = 16, however many examples
+run and however their sizes vary.
 
-To make one graph serve many configs exactly:
+How one graph serves every config, exactly:
 
-* sizes are padded with zeros up to the bucket: padded input columns and hidden
-  units have all-zero kernel rows/columns, so they never influence a real unit
-  (their own values are sliced off);
+* the case's arrays are fed at their real sizes (the cell's weights come from
+  a variable-scope custom getter that hands it slices of the fed buffer), so
+  every op sees the shapes TF's eager cell sees.  Nothing is padded: padding a
+  matmul changes its summation order, and long chaotic sequences amplify that
+  past float32 tolerance;
 * the cell is always built with ``use_peepholes=True`` and a projection; a case
   without peepholes is fed zero peephole weights (``x + 0 * c == x`` exactly),
   one without projection an identity ``proj_kernel`` (``m @ I == m`` exactly);
 * ``forget_bias``, ``cell_clip`` and ``proj_clip`` are fed as scalars (no clip
-  is fed as +inf, and ``clip(x, -inf, inf) == x`` exactly).
+  is fed as +inf, and ``clip(x, -inf, inf) == x`` exactly);
+* Grappler's remapper is off: it fuses e.g. MatMul+BiasAdd and in float16 and
+  bfloat16 skips the rounding between them, which TF's eager cell does not.
 
-tests/test_oracle.py checks that this equals a freshly built TF cell with the
-exact config.
+With these, the results are bit-identical to a freshly built exact-config cell
+stepped eagerly (tests/test_oracle.py, tests/test_oracle_perf.py).  The neutral
+values stop being neutral only once a state is infinite (``0 * inf`` is NaN),
+which a 16-bit relu cell can reach: such a case is re-run on a graph built with
+its own structure (a bounded handful of extra builds, only when it happens).
+
+Where the time goes, and why the graph looks the way it does:
+
+* a Session call costs ~70 us plus ~30 us *per fed array*, so a case is fed as
+  two arrays: one flat buffer of every float (weights, state, scalars, inputs)
+  and one int32 vector of piece sizes and dimensions; the graph splits and
+  reshapes them once per run;
+* ``dynamic_rnn``'s loop costs about as many executor ops per step as the cell
+  itself (TensorArray read/write, loop-variable plumbing), so the graph runs its
+  own ``tf.while_loop`` whose body calls the cell :data:`UNROLL` times; the
+  time axis is padded with zero inputs to a multiple of :data:`UNROLL` and the
+  padded steps' results are dropped (the final state is read at step ``T - 1``,
+  which is why the loop emits ``c`` as well as the output ``m`` per step).
+
+The cell's own per-step ops are untouched: it is TF's ``LSTMCell.call``.
 """
 
 from __future__ import annotations
@@ -34,10 +55,6 @@ from typing import Any
 import numpy as np
 
 from conformance._spec import Case, LSTMConfig, Result
-
-#: Padded sizes: input size, units and output size are each padded to the smallest
-#: bucket that holds the largest of them.
-SIZE_BUCKETS: tuple[int, ...] = (16, 64, 256, 1024, 4096)
 
 _tf: Any = None
 _lock = threading.Lock()
@@ -83,111 +100,204 @@ def _quiet_stderr():
 
 
 def tensorflow_version() -> str:
+    """TF's version, without importing TF where it is not imported yet (a ``--workers`` parent)."""
+    if _tf is not None:
+        return _tf.__version__
+    import importlib.metadata
+
+    for dist in ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-nightly"):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
     return import_tensorflow().__version__
-
-
-def size_bucket(config: LSTMConfig) -> int:
-    need = max(config.input_size, config.num_units, config.output_size)
-    for b in SIZE_BUCKETS:
-        if need <= b:
-            return b
-    # Beyond the table: round up to a multiple of the largest bucket (still bounded).
-    top = SIZE_BUCKETS[-1]
-    return -(-need // top) * top
 
 
 def _tf_dtype(tf: Any, name: str) -> Any:
     return {"float16": tf.float16, "bfloat16": tf.bfloat16, "float32": tf.float32, "float64": tf.float64}[name]
 
 
-class _Graph:
-    """One built graph: placeholders in, outputs [B, T, Pb] and final (c, h) out."""
+#: Cell steps per loop iteration (see the module docstring); time is padded to a multiple of it.
+UNROLL = 8
 
-    def __init__(self, dtype: str, activation: str, bucket: int):
+#: The float feed, in order: the cell's weights by the names it asks for, the initial state,
+#: the scalar options and the time-major inputs.  Shapes are in :func:`pack_case`.
+_PIECES = ("kernel", "bias", "w_i_diag", "w_f_diag", "w_o_diag", "projection/kernel", "c0", "h0",
+           "forget_bias", "cell_clip", "proj_clip", "inputs")
+_WEIGHTS = frozenset(_PIECES[:6])
+#: The int feed: one size per piece, then these dimensions.
+_DIMS = ("rows", "gates", "units", "outputs", "batch", "blocks", "input_size")
+
+
+class _Graph:
+    """One graph for a ``(dtype, activation)`` key, for every size.
+
+    ``peepholes``/``projection`` False build the cell without them (the exact
+    structure, for the rare case the neutral values are not neutral: see
+    :meth:`Oracle.run`).
+
+    Feeds (see :func:`pack_case`): ``floats``, every array of the case flattened
+    into one buffer, and ``ints``, the size of each piece and the dimensions the
+    graph reshapes them to.  Fetch: [Tpad / UNROLL, UNROLL, B, P + H], per step the
+    output ``m`` [B, P] then the cell state ``c`` [B, H].
+    """
+
+    def __init__(self, dtype: str, activation: str, peepholes: bool = True, projection: bool = True):
         tf = import_tensorflow()
+        from tensorflow.core.protobuf import rewriter_config_pb2
+
         v1 = tf.compat.v1
         self.graph = tf.Graph()
-        self.bucket = bucket
         tdt = _tf_dtype(tf, dtype)
-        n = bucket
+        K = UNROLL
         with self.graph.as_default():
-            self.x = v1.placeholder(tdt, [None, None, n], name="inputs")
-            self.c0 = v1.placeholder(tdt, [None, n], name="c0")
-            self.h0 = v1.placeholder(tdt, [None, n], name="h0")
-            self.forget_bias = v1.placeholder(tdt, [], name="forget_bias")
-            self.cell_clip = v1.placeholder(tdt, [], name="cell_clip")
-            self.proj_clip = v1.placeholder(tdt, [], name="proj_clip")
-            self.weights: dict[str, Any] = {}
+            self.floats = v1.placeholder(tdt, [None], name="floats")
+            self.ints = v1.placeholder(tf.int32, [len(_PIECES) + len(_DIMS)], name="ints")
+            pieces = dict(zip(_PIECES, tf.split(self.floats, self.ints[: len(_PIECES)], num=len(_PIECES))))
+            dim = dict(zip(_DIMS, tf.unstack(self.ints[len(_PIECES) :], num=len(_DIMS))))
+            weights = {
+                "kernel": tf.reshape(pieces["kernel"], tf.stack([dim["rows"], dim["gates"]])),
+                "bias": pieces["bias"],
+                "w_i_diag": pieces["w_i_diag"],
+                "w_f_diag": pieces["w_f_diag"],
+                "w_o_diag": pieces["w_o_diag"],
+                "projection/kernel": tf.reshape(pieces["projection/kernel"], tf.stack([dim["units"], dim["outputs"]])),
+                **{k: tf.reshape(pieces[k], []) for k in ("forget_bias", "cell_clip", "proj_clip")},
+            }
+            c0 = tf.reshape(pieces["c0"], tf.stack([dim["batch"], dim["units"]]))
+            h0 = tf.reshape(pieces["h0"], tf.stack([dim["batch"], dim["outputs"]]))
+            x = tf.reshape(pieces["inputs"], tf.stack([dim["blocks"], K, dim["batch"], dim["input_size"]]))
+            used: set[str] = set()
 
-            def feed_weights_getter(getter: Any, *args: Any, **kwargs: Any) -> Any:
-                # Hand the cell a placeholder instead of a variable, so each case's
-                # weights are fed per run without assign ops or a rebuild.
-                name = kwargs["name"].rsplit("lstm_cell/", 1)[-1]
-                ph = v1.placeholder(kwargs["dtype"], kwargs["shape"], name=name.replace("/", "_"))
-                self.weights[name] = ph
-                return ph
+            def step(x_t: Any, c: Any, m: Any, fed: dict[str, Any]) -> tuple[Any, Any]:
+                """One call of TF's LSTMCell: (x_t [B, I], c [B, H], m [B, P]) -> (new c, new m)."""
 
-            with v1.variable_scope("oracle", custom_getter=feed_weights_getter), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # LSTMCell's deprecation notice: using it is the point
-                cell = v1.nn.rnn_cell.LSTMCell(
-                    n,
-                    use_peepholes=True,
-                    cell_clip=self.cell_clip,
-                    num_proj=n,
-                    proj_clip=self.proj_clip,
-                    forget_bias=self.forget_bias,
-                    activation=None if activation == "tanh" else activation,
-                    dtype=tdt,
-                )
-                cell.build(tf.TensorShape([None, n]))
-                outputs, state = v1.nn.dynamic_rnn(
-                    cell, self.x, initial_state=v1.nn.rnn_cell.LSTMStateTuple(self.c0, self.h0), dtype=tdt
-                )
-            expected = {"kernel", "bias", "w_i_diag", "w_f_diag", "w_o_diag", "projection/kernel"}
-            if set(self.weights) != expected:  # a tf-keras change would show here, not as wrong numbers
-                raise RuntimeError(f"TF LSTMCell created unexpected weights {sorted(self.weights)}")
+                def fed_weights_getter(getter: Any, *args: Any, **kwargs: Any) -> Any:
+                    # Hand the cell a fed tensor instead of a variable, so each case's
+                    # weights (of any size) are fed per run without assign ops or a rebuild.
+                    name = kwargs["name"].rsplit("lstm_cell/", 1)[-1]
+                    if name not in _WEIGHTS:
+                        raise RuntimeError(f"TF LSTMCell asked for an unexpected weight {name!r}")
+                    used.add(name)
+                    return fed[name]
+
+                with v1.variable_scope("oracle", custom_getter=fed_weights_getter), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # LSTMCell's deprecation notice: using it is the point
+                    # num_units/num_proj only size the weights the getter replaces and the
+                    # state_size nothing here uses: the fed arrays carry the real sizes.
+                    cell = v1.nn.rnn_cell.LSTMCell(
+                        1,
+                        use_peepholes=peepholes,
+                        cell_clip=fed["cell_clip"],
+                        num_proj=1 if projection else None,
+                        proj_clip=fed["proj_clip"] if projection else None,
+                        forget_bias=fed["forget_bias"],
+                        activation=None if activation == "tanh" else activation,
+                        dtype=tdt,
+                    )
+                    cell.build(tf.TensorShape([None, 1]))
+                    # LSTMCell.call insists on a static input width but only to check that
+                    # it is known; its ops use the runtime shape (the case's I).
+                    x_t.set_shape([None, 1])
+                    m, (c, _) = cell(x_t, v1.nn.rnn_cell.LSTMStateTuple(c, m))
+                return c, m
+
+            # The cell's ops are traced once into a function that the loop body calls UNROLL
+            # times (Grappler inlines the calls): building the graph costs one cell, not UNROLL.
+            matrix, vector, scalar = (tf.TensorSpec(s, tdt) for s in ([None, None], [None], []))
+            specs = {name: matrix if name in ("kernel", "projection/kernel") else vector for name in _WEIGHTS}
+            specs.update(forget_bias=scalar, cell_clip=scalar, proj_clip=scalar)
+            cell_step = tf.function(step, autograph=False).get_concrete_function(matrix, matrix, matrix, specs)
+            emitted = tf.TensorArray(tdt, size=dim["blocks"], element_shape=tf.TensorShape([K, None, None]))
+
+            def body(b: Any, c: Any, m: Any, emitted: Any) -> tuple[Any, ...]:
+                outs, cells = [], []
+                for x_t in tf.unstack(tf.gather(x, b), num=K):
+                    c, m = cell_step(x_t, c, m, weights)
+                    outs.append(m)
+                    cells.append(c)
+                return b + 1, c, m, emitted.write(b, tf.concat([tf.stack(outs), tf.stack(cells)], axis=2))
+
+            *_, emitted = tf.while_loop(lambda b, *_: b < dim["blocks"], body, [tf.constant(0), c0, h0, emitted])
+            fetch = emitted.stack()
+            want = {w for w in _WEIGHTS if (peepholes or "diag" not in w) and (projection or "projection" not in w)}
+            if used != want:  # a tf-keras change would show here, not as wrong numbers
+                raise RuntimeError(f"TF LSTMCell created unexpected weights {sorted(used)}")
+            # One thread each: workers run one process per core.  Not -1 ("run in the caller's
+            # thread"), which is a little faster but skips the flush-denormals-to-zero mode TF's
+            # own threads run in, so tiny results would differ from TF's eager cell.
             config = v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+            # Grappler's remapper fuses e.g. MatMul+BiasAdd and, in float16/bfloat16, skips the
+            # rounding between them; without it every op rounds as TF's eager cell does, and the
+            # results are bit-identical to it (tests/test_oracle_perf.py).
+            config.graph_options.rewrite_options.remapping = rewriter_config_pb2.RewriterConfig.OFF
             self.session = v1.Session(graph=self.graph, config=config)
-            order = ["kernel", "bias", "w_i_diag", "w_f_diag", "w_o_diag", "projection/kernel"]
-            self.feed_list = [self.x, self.c0, self.h0, self.forget_bias, self.cell_clip, self.proj_clip] + [
-                self.weights[k] for k in order
-            ]
-            self.run = self.session.make_callable([outputs, state.c, state.h], self.feed_list)
+            self.run = self.session.make_callable(fetch, [self.floats, self.ints])
 
 
-def _pad(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    if array.shape == shape:
-        return array
-    out = np.zeros(shape, dtype=array.dtype)
-    out[tuple(slice(0, s) for s in array.shape)] = array
-    return out
+def pack_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """The graph's two feeds for ``case``: ``(floats, ints)``.
+
+    ``floats`` holds, flattened in :data:`_PIECES` order and in the case's dtype:
+    kernel [I + P, 4H], bias [4H], w_i/w_f/w_o_diag [H] (zeros without
+    peepholes: ``x + 0 * c == x``), projection kernel [H, P] (the identity without
+    a projection: ``m @ I == m``), c0 [B, H], h0 [B, P], forget_bias, cell_clip and
+    proj_clip (+inf when unset: ``clip(x, -inf, inf) == x``), inputs time-major
+    [Tpad, B, I] zero-padded to a multiple of UNROLL steps.
+    """
+    cfg = case.config
+    I, H, P = cfg.input_size, cfg.num_units, cfg.output_size
+    B, T = case.batch, case.time
+    blocks = -(-T // UNROLL)
+    p = case.params
+    sizes = ((I + P) * 4 * H, 4 * H, H, H, H, H * P, B * H, B * P, 1, 1, 1, blocks * UNROLL * B * I)
+    floats = np.zeros(sum(sizes), dtype=cfg.np_dtype)
+    views, offset = {}, 0
+    for name, size in zip(_PIECES, sizes):
+        views[name] = floats[offset : offset + size]
+        offset += size
+    views["kernel"][:] = p.kernel.reshape(-1)
+    views["bias"][:] = p.bias
+    if cfg.use_peepholes:
+        for name in ("w_i_diag", "w_f_diag", "w_o_diag"):
+            views[name][:] = getattr(p, name)
+    if cfg.num_proj is not None:
+        views["projection/kernel"][:] = p.proj_kernel.reshape(-1)
+    else:
+        views["projection/kernel"][:: H + 1] = 1  # the diagonal of [H, H]
+    views["c0"][:] = case.initial_state.c.reshape(-1)
+    views["h0"][:] = case.initial_state.h.reshape(-1)
+    views["forget_bias"][0] = cfg.forget_bias
+    views["cell_clip"][0] = np.inf if cfg.cell_clip is None else cfg.cell_clip
+    views["proj_clip"][0] = np.inf if cfg.proj_clip is None else cfg.proj_clip
+    views["inputs"].reshape(blocks * UNROLL, B, I)[:T] = case.inputs.transpose(1, 0, 2)
+    ints = np.array(sizes + (I + P, 4 * H, H, P, B, blocks, I), dtype=np.int32)
+    return floats, ints
 
 
-def _pad_kernel(kernel: np.ndarray, I: int, P: int, H: int, n: int) -> np.ndarray:
-    """[I + P, 4H] -> [n + n, 4n]: each input/recurrent row block and each gate column block padded."""
-    out = np.zeros((2 * n, 4 * n), dtype=kernel.dtype)
-    for g in range(4):
-        out[:I, g * n : g * n + H] = kernel[:I, g * H : (g + 1) * H]
-        out[n : n + P, g * n : g * n + H] = kernel[I:, g * H : (g + 1) * H]
-    return out
-
-
-def _pad_gates(bias: np.ndarray, H: int, n: int) -> np.ndarray:
-    out = np.zeros((4 * n,), dtype=bias.dtype)
-    for g in range(4):
-        out[g * n : g * n + H] = bias[g * H : (g + 1) * H]
-    return out
+def unpack_result(emitted: np.ndarray, case: Case) -> Result:
+    """The graph's [Tpad / UNROLL, UNROLL, B, P + H] fetch -> Result (outputs [B, T, P], c [B, H], h [B, P])."""
+    cfg = case.config
+    T, P = case.time, cfg.output_size
+    steps = emitted.reshape(-1, case.batch, emitted.shape[-1])
+    return Result(
+        outputs=np.ascontiguousarray(steps[:T, :, :P].transpose(1, 0, 2)),
+        c=np.ascontiguousarray(steps[T - 1, :, P:]),
+        h=np.ascontiguousarray(steps[T - 1, :, :P]),
+    )
 
 
 class Oracle:
-    """Runs cases through TF's LSTMCell; thread-safe; graphs cached per bucket key.
+    """Runs cases through TF's LSTMCell; thread-safe; one graph per (dtype, activation).
 
     ``run(case)`` returns a :class:`Result` in the case's dtype: outputs
-    [B, T, P], c [B, H], h [B, P].
+    [B, T, P], c [B, H], h [B, P].  ``graph_builds`` counts graphs built (at most
+    len(DTYPES) x len(ACTIVATIONS), whatever the sizes, plus the rare exact-structure
+    graphs of :meth:`run`), ``calls`` the cases run.
     """
 
     def __init__(self) -> None:
-        self._graphs: dict[tuple[str, str, int], _Graph] = {}
+        self._graphs: dict[tuple[str, str, bool, bool], _Graph] = {}
         self.graph_builds = 0
         self.calls = 0
 
@@ -195,8 +305,13 @@ class Oracle:
     def version(self) -> str:
         return tensorflow_version()
 
-    def _graph(self, config: LSTMConfig) -> _Graph:
-        key = (config.dtype, config.activation, size_bucket(config))
+    @staticmethod
+    def key(config: LSTMConfig) -> tuple[str, str]:
+        """The key of the graph that runs ``config``: (dtype, activation)."""
+        return (config.dtype, config.activation)
+
+    def _graph(self, config: LSTMConfig, exact_structure: bool = False) -> _Graph:
+        key = self.key(config) + ((config.use_peepholes, config.num_proj is not None) if exact_structure else (True, True))
         g = self._graphs.get(key)
         if g is None:
             g = _Graph(*key)
@@ -206,37 +321,52 @@ class Oracle:
 
     def run(self, case: Case) -> Result:
         cfg = case.config
-        I, H, P = cfg.input_size, cfg.num_units, cfg.output_size
-        B, T = case.batch, case.time
-        npd = cfg.np_dtype
+        feeds = pack_case(case)
         with _lock:
-            g = self._graph(cfg)
-            n = g.bucket
-            p = case.params
-            zeros_h = np.zeros((H,), npd)
-            proj = p.proj_kernel if cfg.num_proj is not None else np.eye(H, dtype=npd)
-            inf = np.array(np.inf, dtype=npd)
-            feeds = [
-                _pad(case.inputs, (B, T, n)),
-                _pad(case.initial_state.c, (B, n)),
-                _pad(case.initial_state.h, (B, n)),
-                np.array(cfg.forget_bias, dtype=npd),
-                np.array(cfg.cell_clip, dtype=npd) if cfg.cell_clip is not None else inf,
-                np.array(cfg.proj_clip, dtype=npd) if cfg.proj_clip is not None else inf,
-                _pad_kernel(p.kernel, I, P, H, n),
-                _pad_gates(p.bias, H, n),
-                _pad(p.w_i_diag if cfg.use_peepholes else zeros_h, (n,)),
-                _pad(p.w_f_diag if cfg.use_peepholes else zeros_h, (n,)),
-                _pad(p.w_o_diag if cfg.use_peepholes else zeros_h, (n,)),
-                _pad(proj, (n, n)),
-            ]
-            outputs, c, h = g.run(*feeds)
+            emitted = self._graph(cfg).run(*feeds)
+            if (not cfg.use_peepholes or cfg.num_proj is None) and not np.isfinite(emitted).all():
+                # A zero peephole times an infinite cell state, or an infinite output times
+                # the identity projection's zeros, is NaN where the real cell has none:
+                # re-run on a graph with the case's own structure.
+                emitted = self._graph(cfg, exact_structure=True).run(*feeds)
             self.calls += 1
-        return Result(
-            outputs=np.ascontiguousarray(outputs[:, :, :P]).astype(npd),
-            c=np.ascontiguousarray(c[:, :H]).astype(npd),
-            h=np.ascontiguousarray(h[:, :P]).astype(npd),
-        )
+        return unpack_result(emitted, case)
+
+
+class EagerOracle:
+    """TF's LSTMCell the straightforward way: built eagerly for exactly the case's config on
+    every call, its variables assigned the case's weights, stepped over time in Python.
+
+    Slow (a cell build per case, eager dispatch per op and step); kept as the
+    independent cross-check of :class:`Oracle` (identical results) and as the
+    baseline benchmarks/throughput.py measures it against.
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def run(self, case: Case) -> Result:
+        tf = import_tensorflow()
+        cfg = case.config
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # LSTMCell's deprecation notice
+            cell = tf.compat.v1.nn.rnn_cell.LSTMCell(
+                cfg.num_units, use_peepholes=cfg.use_peepholes, cell_clip=cfg.cell_clip, num_proj=cfg.num_proj,
+                proj_clip=cfg.proj_clip, forget_bias=cfg.forget_bias,
+                activation=None if cfg.activation == "tanh" else cfg.activation, dtype=_tf_dtype(tf, cfg.dtype),
+            )
+        cell.build(tf.TensorShape([None, cfg.input_size]))
+        by_name = {v.name.split(":")[0].split("/", 1)[1]: v for v in cell.variables}
+        for name, array in case.params.arrays().items():
+            by_name["projection/kernel" if name == "proj_kernel" else name].assign(array)
+        state = tf.compat.v1.nn.rnn_cell.LSTMStateTuple(tf.constant(case.initial_state.c),
+                                                         tf.constant(case.initial_state.h))
+        outputs = []
+        for t in range(case.time):
+            out, state = cell(tf.constant(case.inputs[:, t]), state)
+            outputs.append(out.numpy())
+        self.calls += 1
+        return Result(np.stack(outputs, axis=1), state.c.numpy(), state.h.numpy())
 
 
 _default: Oracle | None = None

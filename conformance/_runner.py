@@ -19,7 +19,9 @@ import time
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from conformance._compare import Comparison, Tolerance
+from conformance._database import database_key
 from conformance._errors import CandidateFault, InvalidArgument, Terminated
+from conformance._determinism import rerun_check
 from conformance._evaluate import Evaluation, Executor, evaluate, make_executor
 from conformance._minimize import minimize
 from conformance._spec import DTYPES, FEATURES, Case
@@ -41,8 +43,17 @@ class CheckOptions:
     max_units: int = 16
     max_input_size: int = 16
     long_sequences: bool = True
+    #: Shortest ordinary sequence (the matrix's long-sequence column sets 100).
+    min_time: int = 1
+    #: Features every drawn case exercises (the matrix forces one feature per column).
+    require_features: Collection[str] = ()
+    #: Draw kernel and bias densely at these scales (strategies.params), e.g. saturating ones.
+    weight_scales: tuple[float, ...] | None = None
     minimize: bool = True
     minimize_seconds: float = 60.0
+    #: Explain a mismatch after minimisation: convention variants, localization, structure (conformance._diagnose).
+    diagnose: bool = True
+    diagnose_seconds: float = 30.0
     budget_seconds: float | None = None
     replay: Sequence[Case] = ()
     progress: Callable[["Progress"], None] | None = None
@@ -50,18 +61,23 @@ class CheckOptions:
     isolate: bool = False
     timeout_seconds: float | None = None
     memory_limit_mb: int | None = None
+    #: Re-run every Nth passing example of a candidate declaring ``deterministic=True`` (0: never).
+    determinism_every: int = 10
 
     def __post_init__(self) -> None:
         if isinstance(self.max_examples, bool) or not isinstance(self.max_examples, int) or self.max_examples < 1:
             raise InvalidArgument(f"max_examples={self.max_examples!r} must be an integer >= 1")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise InvalidArgument(f"seed={self.seed!r} must be an integer")
-        for name in ("max_batch", "max_time", "max_units", "max_input_size"):
+        for name in ("max_batch", "max_time", "max_units", "max_input_size", "min_time"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidArgument(f"{name}={v!r} must be an integer >= 1")
         if self.budget_seconds is not None and not self.budget_seconds > 0:
             raise InvalidArgument(f"budget_seconds={self.budget_seconds!r} must be > 0")
+        v = self.determinism_every
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InvalidArgument(f"determinism_every={v!r} must be an integer >= 0")
 
 
 @dataclasses.dataclass
@@ -89,6 +105,7 @@ class Counterexample:
     diagnosis: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     localization: dict[str, Any] | None = None
     structural: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    diagnosed: bool = False  # True once the diagnosis ran (an empty ``diagnosis`` then means none fits)
 
     @property
     def comparison(self) -> Comparison:
@@ -118,6 +135,10 @@ class CheckResult:
     max_abs_error: float = 0.0
     features: list[str] = dataclasses.field(default_factory=list)
     dtypes: list[str] = dataclasses.field(default_factory=list)
+    #: The tolerance table the run judged with (None: the documented defaults).
+    tolerances: Mapping[str, Tolerance] | None = None
+    #: A ``--workers`` run's per-worker summaries (conformance._parallel); empty for a serial run.
+    workers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -126,8 +147,13 @@ class CheckResult:
         return {"conformant": 0, "nonconformant": 1}.get(self.verdict, 2)
 
 
-class _Stop(BaseException):
-    """Raised inside the Hypothesis test to end a run (budget); BaseException so Hypothesis does not shrink it."""
+class _Stop(KeyboardInterrupt):
+    """Raised inside the Hypothesis test to end a run (budget).
+
+    A KeyboardInterrupt because that is the one exception Hypothesis neither shrinks
+    nor saves to the example database (any other BaseException is saved there as if
+    it were a failure, and the next run would replay a passing example first).
+    """
 
 
 class Nonconformance(AssertionError):
@@ -184,10 +210,19 @@ def cases_for(info: CandidateInfo, options: CheckOptions):
     long_times = None
     if options.long_sequences and (info.max_time is None or info.max_time >= 100):
         long_times = st.integers(100, min(160, info.max_time or 160))
-    return strategies.cases(
-        features=features, dtypes=dtypes, max_batch=options.max_batch, max_time=max_time,
+    missing = sorted(set(options.require_features) - features)
+    if missing:
+        raise InvalidArgument(f"require_features={sorted(options.require_features)!r}: {missing} not among the "
+                              f"features this run covers ({sorted(features)})")
+    if options.min_time > max_time:
+        raise InvalidArgument(f"min_time={options.min_time!r} exceeds the longest sequence allowed ({max_time})")
+    strategy = strategies.cases(
+        features=features, dtypes=dtypes, max_batch=options.max_batch, min_time=options.min_time, max_time=max_time,
         long_times=long_times, max_units=max_units, max_input_size=max_input,
+        require=options.require_features, weight_scales=options.weight_scales,
     )
+    # A library limit beyond features/dtypes/sizes (e.g. torch's proj_size < hidden_size).
+    return strategy.filter(info.accepts) if info.accepts is not None else strategy
 
 
 def open_database(spec: Any) -> Any:
@@ -257,6 +292,9 @@ def check(
             raise _Stop()
         state["examples"] += 1
         ev = evaluate(case, executor, oracle, tolerances=options.tolerances)
+        if (ev.comparison.passed and loaded.info.deterministic and options.determinism_every
+                and state["examples"] % options.determinism_every == 0):
+            ev = rerun_check(ev, executor, tolerances=options.tolerances)
         cmp = ev.comparison
         if cmp.oracle_deviation:
             state["deviations"] += 1
@@ -276,6 +314,7 @@ def check(
     result = CheckResult(
         verdict="conformant", target=loaded.target, candidate=loaded.info, examples=0, elapsed=0.0,
         seed=options.seed, features=sorted(features, key=FEATURES.index), dtypes=sorted(dtypes, key=DTYPES.index),
+        tolerances=options.tolerances,
     )
     failing: Evaluation | None = None
     source = "generated"
@@ -295,9 +334,14 @@ def check(
                 if not ev.comparison.passed:
                     raise _failure_class(ev.comparison.kind or "mismatch")(ev)
 
-            test = _settings(options, open_database(options.database))(given(strategy)(body))
+            test = given(strategy)(body)
             if options.seed is not None:
+                # Seed before settings: @seed alone switches the example database off, and a seeded
+                # fuzz worker sharing a database must still replay (and store) failures.
                 test = hypothesis.seed(options.seed)(test)
+            test = _settings(options, open_database(options.database))(test)
+            # Key stored examples by what they mean, not by this closure's source (see conformance._database).
+            test._hypothesis_internal_database_key = database_key(loaded.target, features, dtypes)
             try:
                 test()
             except Nonconformance as exc:
@@ -318,19 +362,21 @@ def check(
         result.max_score = state["max_score"]
         result.max_abs_error = state["max_abs"]
         result.elapsed = time.monotonic() - started
-        if own_executor:
-            executor.close()
+        if own_executor and failing is None:
+            executor.close()  # with a failure it stays open (its worker warm) for the minimisation below
     if failing is not None:
         result.verdict = "nonconformant"
         try:
             result.counterexample = _finish_counterexample(
-                failing, source, executor if not own_executor else make_executor(loaded, **executor_limits(options)),
-                oracle, options, skip_minimize=result.interrupted,
+                failing, source, executor, oracle, options, skip_minimize=result.interrupted,
             )
         except KeyboardInterrupt as exc:
             result.interrupted = True
             result.signal = result.signal or ("SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
             result.counterexample = Counterexample(failing.case, failing, failing.case, source, loaded.target)
+        finally:
+            if own_executor:
+                executor.close()
     result.elapsed = time.monotonic() - started
     return result
 
@@ -353,6 +399,8 @@ def _flaky_to_fault(exc: BaseException, state: dict[str, Any]) -> Evaluation | N
     best: Evaluation | None = state["best"]
     if best is None:
         return None
+    if best.comparison.kind == "nondeterminism":  # found by a re-run check: its message says more
+        return best
     message = f"the same case failed once and passed when re-run ({best.comparison.message})"
     cmp = Comparison(passed=False, kind="nondeterminism", message=message, score=float("inf"),
                      max_abs_error=best.comparison.max_abs_error)
@@ -365,6 +413,11 @@ def _finish_counterexample(
     kind = failing.comparison.kind
     case = failing.case
     final = failing
+    if failing.candidate is not None and kind != "nondeterminism" and executor.info.deterministic and not skip_minimize:
+        # Wrong numbers that change when the same case runs again: the finding is the nondeterminism.
+        rerun = rerun_check(failing, executor, tolerances=options.tolerances)
+        if rerun is not failing:
+            return Counterexample(case=case, evaluation=rerun, shrunk_case=case, source=source, target=executor.target)
     if options.minimize and not skip_minimize and kind != "nondeterminism":
         last: dict[str, Evaluation] = {}
 
@@ -380,8 +433,13 @@ def _finish_counterexample(
         if final.comparison.passed or final.comparison.kind != kind:
             # The candidate is not a function of its input (it passed on a re-run): keep the original.
             case, final = failing.case, failing
-    return Counterexample(case=case, evaluation=final, shrunk_case=failing.case, source=source,
-                          target=executor.target)
+    cx = Counterexample(case=case, evaluation=final, shrunk_case=failing.case, source=source,
+                        target=executor.target)
+    if options.diagnose and not skip_minimize:
+        from conformance._diagnose import analyse
+
+        analyse(cx, executor, tolerances=options.tolerances, max_seconds=options.diagnose_seconds)
+    return cx
 
 
 def is_fault(kind: str | None) -> bool:

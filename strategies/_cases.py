@@ -60,24 +60,29 @@ def _positive_values(dtype: str) -> st.SearchStrategy[float]:
 
 @st.composite
 def _configs(draw, features, dtypes, activations, min_units, max_units, min_input_size, max_input_size,
-             min_proj, max_proj):
+             min_proj, max_proj, require=frozenset()):
+    def use(feature: str) -> bool:  # required features cost no choice, so they never shrink away
+        return feature in require or (feature in features and draw(st.booleans()))
+
     dtype = draw(st.sampled_from([d for d in _DTYPE_ORDER if d in dtypes]))
     num_units = draw(st.integers(min_units, max_units))
     input_size = draw(st.integers(min_input_size, max_input_size))
     forget_bias = 1.0
-    if "forget_bias" in features and draw(st.booleans()):
-        forget_bias = _round_to(dtype, draw(st.one_of(st.sampled_from(_FORGET_BIASES), st.floats(-6.0, 6.0))))
+    if use("forget_bias"):
+        values = st.one_of(st.sampled_from(_FORGET_BIASES), st.floats(-6.0, 6.0)).map(lambda v: _round_to(dtype, v))
+        forget_bias = draw(values.filter(lambda v: v != 1.0) if "forget_bias" in require else values)
     activation = "tanh"
     if "activation" in features:
-        activation = draw(st.sampled_from(("tanh",) + tuple(a for a in activations if a != "tanh")))
-    use_peepholes = "peepholes" in features and draw(st.booleans())
+        others = tuple(a for a in activations if a != "tanh")
+        activation = draw(st.sampled_from(others if "activation" in require else ("tanh",) + others))
+    use_peepholes = use("peepholes")
     cell_clip = None
-    if "cell_clip" in features and draw(st.booleans()):
+    if use("cell_clip"):
         cell_clip = draw(_positive_values(dtype))
     num_proj = proj_clip = None
-    if "projection" in features and draw(st.booleans()):
+    if use("projection") or "proj_clip" in require:
         num_proj = draw(st.integers(min_proj, max_proj))
-        if "proj_clip" in features and draw(st.booleans()):
+        if use("proj_clip"):
             proj_clip = draw(_positive_values(dtype))
     return LSTMConfig(
         num_units=num_units, input_size=input_size, forget_bias=forget_bias, use_peepholes=use_peepholes,
@@ -96,34 +101,71 @@ def configs(
     max_input_size: int = 16,
     min_proj: int = 1,
     max_proj: int = 16,
+    require: Collection[str] = (),
 ) -> st.SearchStrategy[LSTMConfig]:
     """LSTMConfigs using only ``features`` (of :data:`conformance.FEATURES`) and ``dtypes``.
 
     ``initial_state`` in ``features`` is accepted (it is a property of the case, see :func:`cases`).
+    ``require``: features (a subset of ``features``) every config uses, e.g. ``["peepholes"]``
+    (``activation`` then means a non-tanh one, ``forget_bias`` one other than 1.0).
     """
     features = _check_subset("features", features, FEATURES, allow_empty=True)
+    require = _check_required(require, features)
     dtypes = _check_subset("dtypes", dtypes, DTYPES, allow_empty=False)
     activations = _check_subset("activations", activations, ACTIVATIONS, allow_empty=False)
     _check_range("units", min_units, max_units)
     _check_range("input_size", min_input_size, max_input_size)
     _check_range("proj", min_proj, max_proj)
     return _configs(features, dtypes, activations, min_units, max_units, min_input_size, max_input_size,
-                    min_proj, max_proj)
+                    min_proj, max_proj, require - {"initial_state"})
 
 
-def params(config: LSTMConfig) -> st.SearchStrategy[LSTMParams]:
-    """Canonical parameters for ``config``: kernel [I+P, 4H] (gates i, j, f, o), bias [4H], peepholes, projection."""
+def _check_required(require: Collection[str], features: frozenset[str]) -> frozenset[str]:
+    require = _check_subset("require", require, FEATURES, allow_empty=True)
+    if not require <= features:
+        raise InvalidArgument(f"require={sorted(require)!r} names {sorted(require - features)} outside "
+                              f"features={sorted(features)!r}")
+    if "proj_clip" in require and "projection" not in features:
+        raise InvalidArgument("require=['proj_clip'] needs 'projection' in features")
+    return require
+
+
+def _check_scales(weight_scales: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    if weight_scales is None:
+        return None
+    scales = tuple(weight_scales)
+    if not scales or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+                             for v in scales):
+        raise InvalidArgument(f"weight_scales={weight_scales!r} must be a non-empty tuple of finite numbers > 0")
+    return tuple(float(v) for v in scales)
+
+
+def params(config: LSTMConfig, *, weight_scales: tuple[float, ...] | None = None) -> st.SearchStrategy[LSTMParams]:
+    """Canonical parameters for ``config``: kernel [I+P, 4H] (gates i, j, f, o), bias [4H], peepholes, projection.
+
+    ``weight_scales``: draw kernel and bias densely at these scales (e.g. ``(8.0, 20.0)``
+    saturates the gates), and only kernels holding some entry of magnitude >= the
+    smallest scale.  None: the usual mix of zero, sparse and dense arrays.
+    """
     if not isinstance(config, LSTMConfig):
         raise InvalidArgument(f"config={config!r} must be an LSTMConfig")
+    weight_scales = _check_scales(weight_scales)
     I, H, P, npd = config.input_size, config.num_units, config.output_size, config.np_dtype
 
     def diag() -> st.SearchStrategy[np.ndarray | None]:
         return lstm_arrays((H,), npd) if config.use_peepholes else st.none()
 
+    kernel = lstm_arrays((I + P, 4 * H), npd, scales=tuple(s / 2 for s in WEIGHT_SCALES))
+    bias = lstm_arrays((4 * H,), npd)
+    if weight_scales is not None:
+        smallest = min(weight_scales)
+        kernel = lstm_arrays((I + P, 4 * H), npd, scales=weight_scales, allow_zeros=False).filter(
+            lambda a: float(np.max(np.abs(a.astype(np.float64)))) >= smallest)
+        bias = lstm_arrays((4 * H,), npd, scales=weight_scales, allow_zeros=False)
     return st.builds(
         LSTMParams,
-        kernel=lstm_arrays((I + P, 4 * H), npd, scales=tuple(s / 2 for s in WEIGHT_SCALES)),
-        bias=lstm_arrays((4 * H,), npd),
+        kernel=kernel,
+        bias=bias,
         w_i_diag=diag(),
         w_f_diag=diag(),
         w_o_diag=diag(),
@@ -149,7 +191,8 @@ _configs_strategy = configs  # `cases` has an argument named `configs`
 
 
 @st.composite
-def _cases(draw, configs_strategy, initial_state, min_batch, max_batch, min_time, max_time, long_times):
+def _cases(draw, configs_strategy, initial_state, min_batch, max_batch, min_time, max_time, long_times,
+           require_state=False, weight_scales=None):
     config = draw(configs_strategy)
     batch = draw(st.integers(min_batch, max_batch))
     # One draw in eight is a long sequence; shrinking moves to the short branch.
@@ -157,9 +200,12 @@ def _cases(draw, configs_strategy, initial_state, min_batch, max_batch, min_time
         time = draw(long_times)
     else:
         time = draw(st.integers(min_time, max_time))
-    p = draw(params(config))
+    p = draw(params(config, weight_scales=weight_scales))
     inputs = draw(input_sequences(config, batch, time))
-    state = draw(initial_states(config, batch, nonzero=initial_state and draw(st.booleans())))
+    if require_state:
+        state = draw(initial_states(config, batch).filter(lambda s: not s.is_zero()))
+    else:
+        state = draw(initial_states(config, batch, nonzero=initial_state and draw(st.booleans())))
     return Case(config, p, inputs, state)
 
 
@@ -175,20 +221,27 @@ def cases(
     long_times: st.SearchStrategy[int] | None = st.integers(100, 160),
     max_units: int = 16,
     max_input_size: int = 16,
+    require: Collection[str] = (),
+    weight_scales: tuple[float, ...] | None = None,
 ) -> st.SearchStrategy[Case]:
     """Whole cases: a config (from ``configs``, else built from ``features``/``dtypes``), parameters,
     inputs [B, T, I] and an initial state (non-zero only if ``"initial_state" in features``).
 
     ``long_times`` (or None) gives the length of the occasional long sequence.
+    ``require``: features every case exercises (see :func:`configs`; ``"initial_state"``
+    makes every initial state non-zero).  ``weight_scales``: see :func:`params`.
     """
     features = _check_subset("features", features, FEATURES, allow_empty=True)
+    require = _check_required(require, features)
+    weight_scales = _check_scales(weight_scales)
     _check_range("batch", min_batch, max_batch)
     _check_range("time", min_time, max_time)
     if configs is None:
         configs = _configs_strategy(features=features, dtypes=dtypes, max_units=max_units,
-                                       max_input_size=max_input_size, max_proj=max_units)
+                                       max_input_size=max_input_size, max_proj=max_units, require=require)
     elif not isinstance(configs, st.SearchStrategy):
         raise InvalidArgument(f"configs={configs!r} must be a strategy of LSTMConfig")
     if long_times is not None and not isinstance(long_times, st.SearchStrategy):
         raise InvalidArgument(f"long_times={long_times!r} must be a strategy of int or None")
-    return _cases(configs, "initial_state" in features, min_batch, max_batch, min_time, max_time, long_times)
+    return _cases(configs, "initial_state" in features, min_batch, max_batch, min_time, max_time, long_times,
+                  "initial_state" in require, weight_scales)

@@ -9,6 +9,7 @@ from conformance.candidates._protocol import (
     info_of,
     normalise_result,
 )
+from conformance.candidates._exec import ExecCandidate, exec_candidate
 from conformance.candidates._registry import (
     BUILTINS,
     ENTRY_POINT_GROUP,
@@ -25,11 +26,13 @@ __all__ = [
     "Builtin",
     "Candidate",
     "CandidateInfo",
+    "ExecCandidate",
     "Listing",
     "LoadedCandidate",
     "call_candidate",
     "call_many",
     "candidate",
+    "exec_candidate",
     "info_of",
     "list_candidates",
     "normalise_result",

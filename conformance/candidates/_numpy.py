@@ -25,11 +25,16 @@ _ACT = {
 }
 
 
+def _work_dtype(cfg) -> np.dtype:
+    """float32 for the 16-bit dtypes and float32, float64 for float64: what a user's numpy code does."""
+    return np.dtype(np.float64) if cfg.dtype == "float64" else np.dtype(np.float32)
+
+
 @candidate(name="numpy-reference", dtypes=DTYPES)
 def numpy_reference(case: Case):
     """A correct plain-numpy TF LSTMCell: every option, every dtype (computes in float32 or wider)."""
     cfg = case.config
-    work = np.promote_types(cfg.np_dtype, np.float32) if cfg.dtype != "bfloat16" else np.dtype(np.float32)
+    work = _work_dtype(cfg)
     p = {k: v.astype(work) for k, v in case.params.arrays().items()}
     act = _ACT[cfg.activation]
     c = case.initial_state.c.astype(work)
@@ -64,13 +69,14 @@ def numpy_reference(case: Case):
 def seed_missing_forget_bias(case: Case):
     """The classic port of TF's LSTMCell that forgets the run-time forget_bias (zero state, no options)."""
     cfg = case.config
-    W, b = case.params.kernel.astype(np.float32), case.params.bias.astype(np.float32)
+    work = _work_dtype(cfg)
+    W, b = case.params.kernel.astype(work), case.params.bias.astype(work)
     B, H = case.batch, cfg.num_units
-    c = np.zeros((B, H), np.float32)
-    h = np.zeros((B, H), np.float32)
+    c = np.zeros((B, H), work)
+    h = np.zeros((B, H), work)
     outputs = []
     for t in range(case.time):
-        z = np.concatenate([case.inputs[:, t].astype(np.float32), h], axis=1) @ W + b
+        z = np.concatenate([case.inputs[:, t].astype(work), h], axis=1) @ W + b
         i, j, f, o = np.split(z, 4, axis=1)
         c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(j)  # BUG: TF adds forget_bias to f here
         h = _sigmoid(o) * np.tanh(c)

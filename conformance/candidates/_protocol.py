@@ -53,6 +53,9 @@ class CandidateInfo:
     #: Environment variables the candidate needs set before its framework is imported
     #: (e.g. KERAS_BACKEND); such a candidate gets a process of its own when needed.
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: ``accepts(case) -> bool``: a limit the library has beyond features, dtypes and sizes
+    #: (e.g. torch needs proj_size < hidden_size); runs only draw cases it accepts.
+    accepts: Callable[[Case], bool] | None = None
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.features) - set(FEATURES))
@@ -75,6 +78,7 @@ class CandidateInfo:
             and (self.max_units is None or cfg.num_units <= self.max_units)
             and (self.max_input_size is None or cfg.input_size <= self.max_input_size)
             and (self.max_time is None or case.time <= self.max_time)
+            and (self.accepts is None or bool(self.accepts(case)))
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +107,7 @@ def candidate(
     max_time: int | None = None,
     deterministic: bool = True,
     env: Mapping[str, str] | None = None,
+    accepts: Callable[[Case], bool] | None = None,
 ) -> Any:
     """Declare what a candidate supports; returns the function itself, unwrapped.
 
@@ -124,6 +129,7 @@ def candidate(
             max_time=max_time,
             deterministic=deterministic,
             env=dict(env or {}),
+            accepts=accepts,
         )
         setattr(f, ATTRIBUTE, info)
         return f
@@ -173,7 +179,7 @@ def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result
         value = fn(case)
     except CandidateFault:
         raise
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:  # Ctrl-C/SIGTERM belong to the harness; sys.exit() in a candidate is its fault
         raise
     except BaseException as exc:
         tb = traceback.extract_tb(exc.__traceback__)

@@ -46,6 +46,29 @@ BUILTINS: dict[str, Builtin] = {
         "conformance.candidates._numpy:seed_missing_forget_bias", (),
         "the classic mistake: forget_bias never added to the forget gate",
     ),
+    # Adapters for real libraries (conformance/candidates/adapters, docs/mapping.md).
+    "torch-lstm": Builtin("conformance.candidates.adapters._torch:torch_lstm", ("torch",),
+                          "torch.nn.LSTM (proj_size for num_proj)"),
+    "torch-lstmcell": Builtin("conformance.candidates.adapters._torch:torch_lstmcell", ("torch",),
+                              "torch.nn.LSTMCell stepped over time"),
+    "keras3-tensorflow": Builtin("conformance.candidates.adapters._keras:keras3_tensorflow", ("keras", "tensorflow"),
+                                 "Keras 3 keras.layers.LSTM, TensorFlow backend"),
+    "keras3-jax": Builtin("conformance.candidates.adapters._keras:keras3_jax", ("keras", "jax"),
+                          "Keras 3 keras.layers.LSTM, JAX backend"),
+    "keras3-torch": Builtin("conformance.candidates.adapters._keras:keras3_torch", ("keras", "torch"),
+                            "Keras 3 keras.layers.LSTM, PyTorch backend"),
+    "tf-keras-lstm": Builtin("conformance.candidates.adapters._keras:tf_keras_lstm", ("tensorflow", "tf_keras"),
+                             "tf-keras (Keras 2) tf_keras.layers.LSTM"),
+    "flax-lstmcell": Builtin("conformance.candidates.adapters._flax:flax_lstmcell", ("jax", "flax"),
+                             "Flax nnx.LSTMCell under nnx.RNN"),
+    "flax-optimized-lstmcell": Builtin("conformance.candidates.adapters._flax:flax_optimized_lstmcell", ("jax", "flax"),
+                                       "Flax nnx.OptimizedLSTMCell under nnx.RNN"),
+    "onnxruntime-lstm": Builtin("conformance.candidates.adapters._onnx:onnxruntime_lstm", ("onnx", "onnxruntime"),
+                                "ONNX LSTM operator (onnx.helper) on onnxruntime CPU"),
+    "tf-lstmblockcell": Builtin("conformance.candidates.adapters._tf_fused:tf_lstmblockcell", ("tensorflow",),
+                                "tf.raw_ops.LSTMBlockCell stepped over time"),
+    "tf-blocklstm": Builtin("conformance.candidates.adapters._tf_fused:tf_blocklstm", ("tensorflow",),
+                            "tf.raw_ops.BlockLSTM over the sequence"),
 }
 
 
@@ -138,11 +161,11 @@ def resolve(target: str) -> LoadedCandidate:
         raise CandidateLoadError(f"target={target!r} is empty; {_options_line()}")
     target = target.strip()
     if target.startswith("exec:"):
-        from conformance.candidates._exec import exec_candidate
-
         command = target[len("exec:") :].strip()
         if not command:
             raise CandidateLoadError("target 'exec:' has no command after 'exec:'")
+        from conformance.candidates._exec import exec_candidate
+
         fn = exec_candidate(command)
         return LoadedCandidate(target, target, fn, info_of(fn), "exec")
     if target in BUILTINS:
@@ -197,13 +220,34 @@ class Listing:
         return dataclasses.asdict(self)
 
 
+#: pyproject extra that installs each optional package built-ins require.
+_EXTRAS = {"torch": "torch", "jax": "jax", "flax": "jax", "onnx": "onnx", "onnxruntime": "onnx", "keras": "keras"}
+
+
+def _missing_reason(missing: list[str]) -> str:
+    extras = sorted({_EXTRAS[m] for m in missing if m in _EXTRAS})
+    hint = f"; pip install \"lstm-conformance[{','.join(extras)}]\"" if extras else ""
+    return f"needs {', '.join(missing)} (not installed){hint}"
+
+
+def _declared(b: Builtin) -> dict[str, Any]:
+    """What a built-in declares, read without its framework (adapters import theirs only when called)."""
+    module_name, _, attr = b.target.partition(":")
+    try:
+        return info_of(_import_attr(module_name, attr, b.target)).to_dict()
+    except CandidateLoadError:
+        return {}
+
+
 def list_candidates() -> list[Listing]:
     """Every built-in and plugin candidate, with availability; missing packages are found without importing."""
     rows = []
     for name, b in BUILTINS.items():
         missing = _missing(b.requires)
         if missing:
-            rows.append(Listing(name, False, [], [], f"needs {', '.join(missing)} (not installed)", b.description))
+            d = _declared(b)
+            rows.append(Listing(name, False, d.get("features", []), d.get("dtypes", []), _missing_reason(missing),
+                                b.description))
             continue
         try:
             loaded = resolve(name)

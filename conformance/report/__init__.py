@@ -1,4 +1,4 @@
-"""Report writers: report.json and the replayable counterexample files."""
+"""Report writers: report.json, report.html, junit.xml, summary.md and the replayable counterexample files."""
 
 from conformance.report._json import (
     SCHEMA_VERSION,
@@ -8,5 +8,22 @@ from conformance.report._json import (
     save_counterexample,
     write_json,
 )
+from conformance.report._from_matrix import report_from_matrix
+from conformance.report._schema import ReportSchemaError, load_schema, validate_report
+from conformance.report._write import FORMATS, parse_formats, write_reports
 
-__all__ = ["SCHEMA_VERSION", "build_report", "counterexample_dict", "repro_command", "save_counterexample", "write_json"]
+__all__ = [
+    "FORMATS",
+    "SCHEMA_VERSION",
+    "ReportSchemaError",
+    "build_report",
+    "counterexample_dict",
+    "load_schema",
+    "parse_formats",
+    "repro_command",
+    "report_from_matrix",
+    "save_counterexample",
+    "validate_report",
+    "write_json",
+    "write_reports",
+]

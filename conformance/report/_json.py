@@ -36,12 +36,16 @@ def counterexample_dict(cx: Any) -> dict[str, Any]:
             "first_divergent_step": cmp.first_divergent_step,
             "first_divergent_array": cmp.first_divergent_array,
             "step_errors": [_finite(e) for e in cmp.step_errors],
-            "worst": cmp.worst,
+            # got/expected may be NaN or Inf (a non_finite finding): JSON has no such numbers.
+            "worst": {k: _finite(v) if isinstance(v, float) else v for k, v in cmp.worst.items()} if cmp.worst else None,
             "oracle_deviation": cmp.oracle_deviation,
             "values": entries if len(entries) <= MAX_LISTED_VALUES else None,
             "source": cx.source,
+            "target": cx.target,
             "repro": cx.repro,
             "repro_command": repro_command(cx.repro, cx.target) if cx.repro else None,
+            # True once diagnosis ran: an empty list then means "no known variant explains this".
+            "diagnosed": bool(getattr(cx, "diagnosed", False)),
             "diagnosis": list(cx.diagnosis),
             "localization": cx.localization,
             "structural": list(cx.structural),

@@ -1,0 +1,341 @@
+"""Throughput benchmark: the harness side by side with a straightforward one, in one process session.
+
+    python benchmarks/throughput.py [--examples 1000] [--json OUT] [--quick]
+
+Measures, in this order (all on ``numpy-reference`` and the default strategy
+settings: every feature and dtype, batch <= 4, time <= 24 plus one long
+(100-160 step) sequence in eight, sizes <= 16):
+
+1. the oracle alone on pre-generated cases, cold (graph builds included) and
+   warm, vs the naive eager oracle (:class:`conformance._oracle.EagerOracle`: a
+   TF LSTMCell built per case, weights assigned, stepped eagerly) on the same cases;
+2. the harness's ``check`` (generation, oracle, candidate, comparison, Hypothesis'
+   targeting) vs a naive harness on the same option space: every array drawn
+   element by element with ``hypothesis.extra.numpy.arrays``, the eager oracle,
+   the same candidate and comparison;
+3. ``check`` split over two worker processes vs one (``conformance._parallel``;
+   both counted from the start of the run, worker start-up and TF import included);
+4. in a child process, one run of max(1,000, 3,000) examples: its peak RSS (which
+   bounds a 1,000-example run's), RSS along the run, and the graph builds after
+   300 and after 3,000 examples.
+
+Examples/s are wall-clock; on a shared machine run it when it is quiet, and
+compare the ratios (both sides of each ratio run back to back in this process).
+Writes the figures as JSON with ``--json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+TARGET = "numpy-reference"
+
+
+# --- the naive harness -------------------------------------------------------------------------------------
+
+
+def naive_cases():
+    """Cases over the harness's option space, every array element a Hypothesis choice.
+
+    Configs, batch and time come from the same distribution as ``strategies.cases()``
+    (its ``configs()`` strategy, batch 1-4, time 1-24 or one time in eight 100-160);
+    the arrays are ``hypothesis.extra.numpy.arrays`` of bounded floats (bfloat16 is
+    drawn as float32 and rounded: Hypothesis has no bfloat16 elements).
+    """
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    import strategies
+    from conformance._spec import Case, InitialState, LSTMParams
+
+    def array(shape: tuple[int, ...], dtype: np.dtype, bound: float):
+        width = 16 if dtype == np.float16 else 64 if dtype == np.float64 else 32
+        base = np.dtype(np.float16 if width == 16 else np.float64 if width == 64 else np.float32)
+        elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=width)
+        return hnp.arrays(base, shape, elements=elements).map(lambda a: a.astype(dtype))
+
+    @st.composite
+    def draw_case(draw):
+        cfg = draw(strategies.configs())
+        batch = draw(st.integers(1, 4))
+        time_ = draw(st.integers(100, 160)) if draw(st.integers(0, 7)) == 7 else draw(st.integers(1, 24))
+        I, H, P, npd = cfg.input_size, cfg.num_units, cfg.output_size, cfg.np_dtype
+        diag = (lambda: draw(array((H,), npd, 4.0))) if cfg.use_peepholes else (lambda: None)
+        params = LSTMParams(
+            kernel=draw(array((I + P, 4 * H), npd, 8.0)), bias=draw(array((4 * H,), npd, 8.0)),
+            w_i_diag=diag(), w_f_diag=diag(), w_o_diag=diag(),
+            proj_kernel=draw(array((H, P), npd, 4.0)) if cfg.num_proj is not None else None,
+        )
+        inputs = draw(array((batch, time_, I), npd, 30.0))
+        if draw(st.booleans()):
+            state = InitialState(draw(array((batch, H), npd, 3.0)), draw(array((batch, P), npd, 3.0)))
+        else:
+            state = InitialState(np.zeros((batch, H), npd), np.zeros((batch, P), npd))
+        return Case(cfg, params, inputs, state)
+
+    return draw_case()
+
+
+def naive_harness(examples: int, seed: int) -> dict[str, Any]:
+    """The straightforward harness: @given over :func:`naive_cases`, eager oracle, same candidate and comparison."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hyp_seed
+    from hypothesis import target
+
+    from conformance._compare import compare
+    from conformance._evaluate import InProcessExecutor
+    from conformance._oracle import EagerOracle
+    from conformance.candidates import resolve
+
+    executor, oracle = InProcessExecutor(resolve(TARGET)), EagerOracle()
+    count = {"examples": 0, "failures": 0}
+
+    @hyp_seed(seed)
+    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+              phases=[Phase.generate, Phase.target])
+    @given(naive_cases())
+    def run(case):
+        count["examples"] += 1
+        cmp = compare(case, executor.run(case), oracle.run(case))
+        if cmp.score != float("inf"):
+            target(min(cmp.score, 1e12))
+        count["failures"] += not cmp.passed  # counted, not shrunk: this measures examples/s
+
+    started = time.perf_counter()
+    run()
+    elapsed = time.perf_counter() - started
+    return {"examples": count["examples"], "seconds": elapsed, "failures": count["failures"],
+            "examples_per_s": count["examples"] / elapsed}
+
+
+# --- the harness ---------------------------------------------------------------------------------------------
+
+
+def harness(examples: int, seed: int) -> dict[str, Any]:
+    """``check`` on the default settings with a fresh oracle (its graph builds are part of the time)."""
+    from conformance._oracle import Oracle
+    from conformance._runner import CheckOptions, check
+
+    oracle = Oracle()
+    started = time.perf_counter()
+    result = check(TARGET, CheckOptions(max_examples=examples, seed=seed, minimize=False, diagnose=False),
+                   oracle=oracle)
+    elapsed = time.perf_counter() - started
+    return {"examples": result.examples, "seconds": elapsed, "verdict": result.verdict,
+            "examples_per_s": result.examples / elapsed, "graph_builds": oracle.graph_builds,
+            "oracle_calls": oracle.calls}
+
+
+def pregenerated_cases(count: int, seed: int) -> list:
+    """``count`` cases from ``strategies.cases()`` (the default settings), generated up front."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hyp_seed
+
+    import strategies
+
+    out: list = []
+
+    @hyp_seed(seed)
+    @settings(max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+              phases=[Phase.generate])
+    @given(strategies.cases())
+    def collect(case):
+        out.append(case)
+
+    collect()
+    return out[:count]
+
+
+def oracles(cases: list, naive_count: int) -> dict[str, Any]:
+    """The oracle alone: cold and warm over ``cases``; naive eager vs warm on the first ``naive_count``."""
+    from conformance._oracle import EagerOracle, Oracle
+
+    fast = Oracle()
+    started = time.perf_counter()
+    for case in cases:
+        fast.run(case)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    for case in cases:
+        fast.run(case)
+    warm = time.perf_counter() - started
+    subset = cases[:naive_count]
+    started = time.perf_counter()
+    for case in subset:
+        fast.run(case)
+    warm_subset = time.perf_counter() - started
+    eager = EagerOracle()
+    eager.run(subset[0])  # TF's eager kernels warmed, as the fast oracle's are
+    started = time.perf_counter()
+    for case in subset:
+        eager.run(case)
+    naive = time.perf_counter() - started
+    return {
+        "cases": len(cases), "mean_time_steps": float(np.mean([c.time for c in cases])),
+        "cold_calls_per_s": len(cases) / cold, "warm_calls_per_s": len(cases) / warm,
+        "graph_builds": fast.graph_builds,
+        "subset": len(subset), "subset_calls_per_s": len(subset) / warm_subset,
+        "naive_subset_calls_per_s": len(subset) / naive,
+    }
+
+
+# --- workers ---------------------------------------------------------------------------------------------------
+
+
+def workers_run(workers: int, examples: int, seed: int) -> dict[str, Any]:
+    from conformance._parallel import check_parallel
+    from conformance._runner import CheckOptions
+
+    started = time.perf_counter()
+    result = check_parallel(TARGET, CheckOptions(max_examples=examples, seed=seed, minimize=False, diagnose=False),
+                            workers=workers)
+    elapsed = time.perf_counter() - started
+    return {"workers": workers, "examples": result.examples, "seconds": elapsed, "verdict": result.verdict,
+            "examples_per_s": result.examples / elapsed, "per_worker": result.workers}
+
+
+# --- memory and graph builds, in a child process -----------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_child(examples: int, seed: int, checkpoints: list[int]) -> dict[str, Any]:
+    """Run in a fresh process: ``check`` for ``examples``, RSS and graph builds sampled along the way."""
+    from conformance._oracle import Oracle
+    from conformance._runner import CheckOptions, check
+
+    oracle = Oracle()
+    samples: list[dict[str, Any]] = []
+
+    def progress(p) -> None:
+        samples.append({"examples": p.examples, "rss_mb": round(_rss_mb(), 1), "graph_builds": oracle.graph_builds})
+
+    result = check(TARGET, CheckOptions(max_examples=examples, seed=seed, minimize=False, diagnose=False,
+                                        progress=progress), oracle=oracle)
+    samples.append({"examples": result.examples, "rss_mb": round(_rss_mb(), 1), "graph_builds": oracle.graph_builds})
+    builds_at = {}
+    for n in checkpoints:
+        reached = [s for s in samples if s["examples"] >= n]
+        builds_at[str(n)] = reached[0]["graph_builds"] if reached else None
+    return {"examples": result.examples, "verdict": result.verdict,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "samples": samples, "graph_builds_at": builds_at, "graph_builds": oracle.graph_builds}
+
+
+def in_child(kind: str, *args: Any) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", kind, *map(str, args)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- main ----------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--examples", type=int, default=1000, help="harness examples (default 1000)")
+    p.add_argument("--naive-examples", type=int, default=60, help="naive harness examples (default 60)")
+    p.add_argument("--oracle-cases", type=int, default=400, help="pre-generated cases for the oracle (default 400)")
+    p.add_argument("--naive-oracle-cases", type=int, default=60, help="of those, run by the eager oracle (default 60)")
+    p.add_argument("--worker-examples", type=int, default=3000, help="examples of the workers runs (default 3000)")
+    p.add_argument("--rss-examples", type=int, default=1000, help="examples of the memory run (default 1000)")
+    p.add_argument("--builds-examples", type=int, nargs=2, default=[300, 3000], metavar=("FEW", "MANY"),
+                   help="graph builds counted after FEW and MANY examples (default 300 3000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="small sizes everywhere (a smoke test, not a measurement)")
+    p.add_argument("--skip-workers", action="store_true")
+    p.add_argument("--json", metavar="OUT", help="write the figures here")
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        kind, *rest = args.child
+        if kind == "memory":
+            print(json.dumps(memory_child(int(rest[0]), int(rest[1]), [int(v) for v in rest[2:]])))
+        return 0
+    if args.quick:
+        args.examples, args.naive_examples, args.oracle_cases, args.naive_oracle_cases = 60, 8, 40, 8
+        args.worker_examples, args.rss_examples, args.builds_examples = 120, 100, [30, 100]
+
+    from conformance._oracle import import_tensorflow
+
+    import_tensorflow()  # both sides of every ratio pay it before their clock starts
+    figures: dict[str, Any] = {"command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+                               "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()}
+    cases = pregenerated_cases(args.oracle_cases, args.seed)
+    figures["oracle"] = oracles(cases, args.naive_oracle_cases)
+    figures["harness"] = harness(args.examples, args.seed)
+    figures["naive_harness"] = naive_harness(args.naive_examples, args.seed)
+    if not args.skip_workers:
+        figures["workers1"] = workers_run(1, args.worker_examples, args.seed)
+        figures["workers2"] = workers_run(2, args.worker_examples, args.seed)
+    few, many = args.builds_examples
+    memory = in_child("memory", max(args.rss_examples, many), args.seed, args.rss_examples, few, many)
+    figures["memory"] = memory
+    figures["load_average_after"] = os.getloadavg()
+    o, h, n = figures["oracle"], figures["harness"], figures["naive_harness"]
+    figures.update({
+        "harness_examples_per_s": h["examples_per_s"],
+        "naive_examples_per_s": n["examples_per_s"],
+        "oracle_calls_per_s": o["subset_calls_per_s"],
+        "naive_oracle_calls_per_s": o["naive_subset_calls_per_s"],
+        "workers2_examples_per_s": figures.get("workers2", {}).get("examples_per_s"),
+        "workers1_examples_per_s": figures.get("workers1", {}).get("examples_per_s"),
+        # The child ran max(rss_examples, MANY) examples: its peak bounds the shorter run's.
+        "peak_rss_mb": memory["peak_rss_mb"],
+        "graph_builds": memory["graph_builds"],
+        f"graph_builds_{few}": memory["graph_builds_at"][str(few)],
+        f"graph_builds_{many}": memory["graph_builds_at"][str(many)],
+    })
+    print(table(figures, few, many))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(figures, fh, indent=2, default=float)
+    return 0
+
+
+def table(f: dict[str, Any], few: int, many: int) -> str:
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.1f}x" if a and b else "-"
+
+    o = f["oracle"]
+    rows = [
+        ("harness check, examples/s", f["harness_examples_per_s"], f["naive_examples_per_s"],
+         ratio(f["harness_examples_per_s"], f["naive_examples_per_s"]), ">= 20x"),
+        (f"oracle alone, calls/s ({o['subset']} cases)", f["oracle_calls_per_s"], f["naive_oracle_calls_per_s"],
+         ratio(f["oracle_calls_per_s"], f["naive_oracle_calls_per_s"]), ">= 20x"),
+        ("2 workers vs 1, examples/s", f["workers2_examples_per_s"], f["workers1_examples_per_s"],
+         ratio(f["workers2_examples_per_s"], f["workers1_examples_per_s"]), ">= 1.7x"),
+    ]
+    lines = [f"{'':44} {'ours':>10} {'baseline':>10} {'ratio':>8} {'target':>8}"]
+    for name, a, b, r, t in rows:
+        lines.append(f"{name:44} {a or 0:10.1f} {b or 0:10.1f} {r:>8} {t:>8}")
+    lines.append(f"oracle cold / warm over {o['cases']} cases: {o['cold_calls_per_s']:.0f} / "
+                 f"{o['warm_calls_per_s']:.0f} calls/s (mean T {o['mean_time_steps']:.1f})")
+    samples = f["memory"]["samples"]
+    along = ", ".join(f"{s['rss_mb']:.0f}@{s['examples']}" for s in samples[:: max(1, len(samples) // 6)])
+    lines.append(f"peak RSS of a {f['memory']['examples']}-example run: {f['peak_rss_mb']:.0f} MB (target <= 1536); "
+                 f"RSS MB@examples: {along}")
+    lines.append(f"graph builds after {few} / {many} examples: {f[f'graph_builds_{few}']} / {f[f'graph_builds_{many}']}")
+    lines.append(f"load average before / after: {f['load_average_before']} / {f['load_average_after']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""``check --workers N``: one run split across N worker processes.
+
+Each worker is a fresh (spawned) process that runs the ordinary serial
+:func:`conformance._runner.check` on its share of the examples, with its own
+TensorFlow oracle and executor and its own Hypothesis seed.  The parent only
+coordinates: it never imports TensorFlow, so N workers cost N TF imports, not
+N + 1.
+
+* Seeds: worker 0 runs with the run's seed itself (so ``--workers 1`` is the
+  serial run), worker i > 0 with a seed derived from it; without ``--seed`` a
+  random base seed is drawn.
+* Examples: ``max_examples`` is split as evenly as possible; a run's replay
+  cases (``--corpus``) go to worker 0, which replays them first, as serially.
+* A failure anywhere ends the run as it does serially: once a worker reports
+  one, the parent asks the workers that have seen none to stop (they check at
+  their next progress report, about every half second), and the failing
+  workers shrink and post-minimise as usual.
+* Merging: examples are summed; the counterexample is the simplest of the
+  workers' minimized ones.  Because the post-minimiser is deterministic and
+  Hypothesis' shrinking converges, a failure ends in the same minimized case
+  whichever worker (or a serial run) found it (tests/test_parallel.py checks
+  this on ``seed-missing-forget-bias``).
+* Ctrl-C / SIGTERM: the parent forwards the signal, collects what every worker
+  found so far, and returns an interrupted result; nothing computed is lost.
+  A worker that dies without a result (e.g. an in-process candidate crashed it)
+  makes the verdict ``error`` unless another worker found a counterexample.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import multiprocessing
+import os
+import pickle
+import queue as queue_module
+import random
+import signal
+import time
+from typing import Any
+
+from conformance._errors import InvalidArgument, Terminated
+from conformance._runner import CheckOptions, CheckResult, Counterexample, Progress, narrowed
+from conformance._spec import DTYPES, FEATURES
+from conformance.candidates import LoadedCandidate, resolve
+
+#: How long the parent waits for interrupted workers to hand in what they found.
+GRACE_SECONDS = 60.0
+
+
+def worker_seeds(seed: int, workers: int) -> list[int]:
+    """Worker 0 gets ``seed`` itself; worker i > 0 a 64-bit seed derived from ``(seed, i)``."""
+    derived = [int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8], "big") for i in range(workers)]
+    return [seed] + derived[1:]
+
+
+def split_examples(total: int, workers: int) -> list[int]:
+    """``total`` examples over ``workers`` as evenly as possible (earlier workers get the remainder)."""
+    share, extra = divmod(total, workers)
+    return [share + (1 if i < extra else 0) for i in range(workers)]
+
+
+class _StopRequested(KeyboardInterrupt):
+    """Raised in a worker's progress callback when the parent asks it to stop (a KeyboardInterrupt,
+    so the runner keeps what it has and Hypothesis neither shrinks nor stores it)."""
+
+
+def check_parallel(target: str | LoadedCandidate, options: CheckOptions | None = None, *, workers: int) -> CheckResult:
+    """Run :func:`conformance._runner.check` for ``target`` split across ``workers`` processes.
+
+    Returns one merged :class:`CheckResult` (``examples`` summed, the simplest
+    counterexample, ``workers`` holding each worker's summary).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidArgument(f"workers={workers!r} must be an integer >= 1")
+    options = options or CheckOptions()
+    loaded = resolve(target) if isinstance(target, str) else target
+    features, dtypes = narrowed(loaded.info, options)  # bad options fail here, before any process starts
+    if options.database is not None and not isinstance(options.database, (str, os.PathLike)):
+        raise InvalidArgument(f"database={options.database!r}: with workers, give a directory path or a redis:// URL")
+    workers = min(workers, options.max_examples)
+    base_seed = options.seed if options.seed is not None else random.getrandbits(63)
+    shares = split_examples(options.max_examples, workers)
+    plans = [
+        dataclasses.replace(options, max_examples=n, seed=s, progress=None, replay=options.replay if i == 0 else ())
+        for i, (n, s) in enumerate(zip(shares, worker_seeds(base_seed, workers)))
+    ]
+    for plan in plans:
+        _check_picklable(plan)
+
+    started = time.monotonic()
+    ctx = multiprocessing.get_context("spawn")
+    messages = ctx.Queue()
+    stop = ctx.Event()
+    procs = [ctx.Process(target=_worker_main, args=(i, loaded.target, plan, messages, stop), daemon=True,
+                         name=f"lstm-conformance-worker-{i}")
+             for i, plan in enumerate(plans)]
+    for p in procs:
+        p.start()
+    collector = _Collector(workers, options, started)
+    interrupted: str | None = None
+    try:
+        collector.collect(messages, procs, stop)
+    except KeyboardInterrupt as exc:
+        interrupted = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        stop.set()
+        for p in procs:
+            if p.is_alive():
+                _send(p, signal.SIGTERM if interrupted == "SIGTERM" else signal.SIGINT)
+        collector.collect(messages, procs, stop, deadline=time.monotonic() + GRACE_SECONDS, shielded=True)
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    result = _merge(collector, loaded, options, features, dtypes, time.monotonic() - started)
+    if interrupted:
+        result.interrupted, result.signal = True, interrupted
+    return result
+
+
+def _check_picklable(plan: CheckOptions) -> None:
+    try:
+        pickle.dumps(plan)
+    except Exception as exc:
+        raise InvalidArgument(f"options cannot be sent to worker processes ({type(exc).__name__}: {exc})") from None
+
+
+def _send(proc: Any, sig: int) -> None:
+    try:
+        os.kill(proc.pid, sig)
+    except (ProcessLookupError, TypeError):
+        pass
+
+
+class _Collector:
+    """The parent's view of the workers: progress, results, deaths."""
+
+    def __init__(self, workers: int, options: CheckOptions, started: float):
+        self.workers = workers
+        self.options = options
+        self.started = started
+        self.examples = [0] * workers
+        self.failures = [0] * workers
+        self.results: dict[int, CheckResult] = {}
+        self.summaries: dict[int, dict[str, Any]] = {}
+        self.errors: dict[int, str] = {}
+        self._last_progress = 0.0
+
+    def done(self) -> bool:
+        return len(self.results) + len(self.errors) == self.workers
+
+    def collect(self, messages: Any, procs: list[Any], stop: Any, *, deadline: float | None = None,
+                shielded: bool = False) -> None:
+        """Read messages until every worker handed in a result or died (or ``deadline`` passed)."""
+        while not self.done():
+            if deadline is not None and time.monotonic() > deadline:
+                for i, p in enumerate(procs):
+                    if i not in self.results and i not in self.errors:
+                        self.errors[i] = f"worker {i} did not finish within {GRACE_SECONDS:g} s of the interrupt"
+                return
+            try:
+                message = messages.get(timeout=0.2)
+            except queue_module.Empty:
+                self._reap(procs)
+                continue
+            except KeyboardInterrupt:
+                if shielded:  # a second Ctrl-C while collecting: keep collecting what is left
+                    continue
+                raise
+            self._handle(message, stop)
+
+    def _reap(self, procs: list[Any]) -> None:
+        for i, p in enumerate(procs):
+            if i in self.results or i in self.errors or p.is_alive():
+                continue
+            # Dead with nothing sent: a crash (e.g. an in-process candidate segfaulted) or a kill.
+            time.sleep(0.05)  # its last message may still be in the pipe
+            if i not in self.results:
+                code = p.exitcode
+                how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+                self.errors[i] = (f"worker {i} died ({how}) without a result; an in-process candidate that crashes "
+                                  f"takes its worker down: run with --isolate to make that a finding")
+
+    def _handle(self, message: tuple, stop: Any) -> None:
+        kind, index = message[0], message[1]
+        if kind == "progress":
+            _, _, examples, failures, last_kind = message
+            self.examples[index], self.failures[index] = examples, failures
+            if failures:
+                stop.set()  # a failure ends the run, as serially: the others stop, this one shrinks
+            self._report(last_kind)
+        elif kind == "result":
+            _, _, result, summary = message
+            self.results[index] = result
+            self.summaries[index] = summary
+            self.examples[index] = result.examples
+            if result.counterexample is not None:
+                stop.set()
+            self._report(None)
+        elif kind == "error":
+            self.errors[index] = message[2]
+
+    def _report(self, last_kind: str | None) -> None:
+        now = time.monotonic()
+        if self.options.progress and (now - self._last_progress > 0.5 or last_kind):
+            self._last_progress = now
+            self.options.progress(Progress(sum(self.examples), now - self.started, sum(self.failures), last_kind))
+
+
+def _merge(collector: _Collector, loaded: LoadedCandidate, options: CheckOptions, features: frozenset[str],
+           dtypes: frozenset[str], elapsed: float) -> CheckResult:
+    results = [collector.results[i] for i in sorted(collector.results)]
+    merged = CheckResult(
+        verdict="conformant", target=loaded.target, candidate=loaded.info, examples=sum(collector.examples),
+        elapsed=elapsed, seed=options.seed, features=sorted(features, key=FEATURES.index),
+        dtypes=sorted(dtypes, key=DTYPES.index),
+    )
+    merged.workers = [collector.summaries.get(i, {"worker": i, "error": collector.errors.get(i)})
+                      for i in range(collector.workers)]
+    failing = [r.counterexample for r in results if r.counterexample is not None]
+    if failing:
+        merged.verdict = "nonconformant"
+        merged.counterexample = min(failing, key=_simplicity)
+    errors = [r.error for r in results if r.error] + [collector.errors[i] for i in sorted(collector.errors)]
+    if errors:
+        merged.error = "; ".join(errors)
+        if not failing:
+            merged.verdict = "error"
+    # A worker stopped on request reports itself interrupted; the run as a whole is not.
+    merged.budget_exhausted = any(r.budget_exhausted for r in results)
+    merged.oracle_deviations = sum(r.oracle_deviations for r in results)
+    merged.oracle_deviation_examples = [e for r in results for e in r.oracle_deviation_examples][:5]
+    merged.max_score = max((r.max_score for r in results), default=0.0)
+    merged.max_abs_error = max((r.max_abs_error for r in results), default=0.0)
+    return merged
+
+
+def _simplicity(cx: Counterexample) -> tuple:
+    """Order counterexamples as the serial run would prefer them: a failing replay case first
+    (serially it ends the run before generation), then the smallest, sparsest, simplest case."""
+    from conformance._minimize import _key
+
+    case = cx.case
+    return (cx.source != "replay", _key(case), [sorted(a.reshape(-1).astype(float).tolist())
+                                                 for a in case.arrays().values()])
+
+
+def _worker_main(index: int, target: str, plan: CheckOptions, messages: Any, stop: Any) -> None:
+    """A worker process: the serial check on its share, reporting progress and its result to the parent."""
+    # SIGTERM is raised like Ctrl-C, so the runner keeps what it found (as the CLI does serially).
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    stopped = False
+
+    def progress(p: Progress) -> None:
+        nonlocal stopped
+        messages.put(("progress", index, p.examples, p.failures, p.last_kind))
+        if stop.is_set() and not p.failures:
+            stopped = True
+            raise _StopRequested()
+
+    try:
+        from conformance._oracle import default_oracle
+        from conformance._runner import check
+
+        oracle = default_oracle()
+        result = check(target, dataclasses.replace(plan, progress=progress), oracle=oracle)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # what is found must reach the parent
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if stopped and result.interrupted and result.counterexample is None:
+            result.interrupted, result.signal = False, None
+        result.candidate = None  # the parent has its own; a declared callable need not pickle
+        summary = {"worker": index, "seed": plan.seed, "examples": result.examples,
+                   "elapsed": round(result.elapsed, 3), "verdict": result.verdict, "stopped": stopped,
+                   "graph_builds": oracle.graph_builds}
+        messages.put(("result", index, result, summary))
+    except BaseException as exc:  # a harness bug in a worker: tell the parent in one line
+        messages.put(("error", index, f"worker {index}: {type(exc).__name__}: {exc}"))
+    finally:
+        messages.close()
+        messages.join_thread()
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()

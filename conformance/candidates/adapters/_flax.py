@@ -1,0 +1,105 @@
+"""Flax NNX: ``nnx.LSTMCell`` and ``nnx.OptimizedLSTMCell``, scanned over time by ``nnx.RNN``.
+
+Mapping (docs/mapping.md): Flax gates are i, f, g, o (g = TF's j); the carry is ``(c, h)``.
+
+* ``OptimizedLSTMCell``: ``dense_i.kernel`` [I, 4H] and ``dense_h.kernel`` [H, 4H] are
+  the canonical input and recurrent kernel blocks reordered; ``dense_h.bias`` [4H]
+  holds the bias with ``forget_bias`` folded into f.
+* ``LSTMCell``: one Linear per gate: ``ii``/``if_``/``ig``/``io`` kernels [I, H] (no bias)
+  and ``hi``/``hf``/``hg``/``ho`` kernels [H, H] with the per-gate bias [H].
+
+``activation_fn`` is the cell activation; ``gate_fn`` stays sigmoid.  No peepholes,
+clipping or projection.  JAX runs with 64-bit types enabled so float64 is float64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance._spec import DTYPES, Case
+from conformance.candidates._protocol import candidate
+from conformance.candidates.adapters._jax import activation, import_jax
+from conformance.candidates.adapters._layout import (
+    FLAX_ORDER,
+    BoundedCache,
+    check_computed_dtype,
+    finish,
+    folded_bias,
+    gate_blocks,
+    reorder_gates,
+    split_kernel,
+)
+
+FEATURES = ["forget_bias", "initial_state", "activation"]
+_built = BoundedCache()
+
+#: nnx.LSTMCell's per-gate Linear names: (input side, recurrent side) by TF gate name.
+_LSTMCELL_LINEARS = {"i": ("ii", "hi"), "f": ("if_", "hf"), "j": ("ig", "hg"), "o": ("io", "ho")}
+
+
+def _build(case: Case, cell_class: str) -> tuple[Any, Any]:
+    """An ``nnx.RNN`` over the cell, and a jitted ``run(state, x, c0, h0) -> ((c, h), outputs)``."""
+    jax = import_jax()
+    from flax import nnx
+
+    cfg = case.config
+    cls = getattr(nnx, cell_class)
+    # Zero initialisers: the weights are overwritten, and the orthogonal default (a QR) has no bfloat16 kernel.
+    zeros = nnx.initializers.zeros
+    cell = cls(cfg.input_size, cfg.num_units, activation_fn=activation(cfg.activation), dtype=cfg.dtype,
+               param_dtype=cfg.dtype, kernel_init=zeros, recurrent_kernel_init=zeros, rngs=nnx.Rngs(0))
+    rnn = nnx.RNN(cell, return_carry=True)  # batch-major [B, T, I]
+    graphdef, _ = nnx.split(rnn)
+
+    def run(state, x, c0, h0):
+        return nnx.merge(graphdef, state)(x, initial_carry=(c0, h0))
+
+    return rnn, jax.jit(run)
+
+
+def _set_params(cell: Any, case: Case, cell_class: str) -> None:
+    jnp = import_jax().numpy
+    H = case.config.num_units
+    kx, kh = split_kernel(case)
+    put = lambda param, a: param.set_value(jnp.asarray(a))
+    if cell_class == "OptimizedLSTMCell":
+        put(cell.dense_i.kernel, reorder_gates(kx, H, FLAX_ORDER))
+        put(cell.dense_h.kernel, reorder_gates(kh, H, FLAX_ORDER))
+        put(cell.dense_h.bias, folded_bias(case, FLAX_ORDER))
+        return
+    bias = gate_blocks(folded_bias(case), H)
+    kx_blocks, kh_blocks = gate_blocks(kx, H), gate_blocks(kh, H)
+    for gate, (input_name, recurrent_name) in _LSTMCELL_LINEARS.items():
+        put(getattr(cell, input_name).kernel, kx_blocks[gate])
+        recurrent = getattr(cell, recurrent_name)
+        put(recurrent.kernel, kh_blocks[gate])
+        put(recurrent.bias, bias[gate])
+
+
+def _run(case: Case, cell_class: str):
+    jax = import_jax()
+    from flax import nnx
+
+    cfg = case.config
+    rnn, run = _built.get((cell_class, cfg.input_size, cfg.num_units, cfg.activation, cfg.dtype),
+                          lambda: _build(case, cell_class))
+    _set_params(rnn.cell, case, cell_class)
+    jnp = jax.numpy
+    (c, h), outputs = run(nnx.state(rnn), jnp.asarray(case.inputs), jnp.asarray(case.initial_state.c),
+                          jnp.asarray(case.initial_state.h))
+    check_computed_dtype(case, outputs.dtype.name)
+    return finish(case, np.asarray(outputs), np.asarray(c), np.asarray(h))
+
+
+@candidate(features=FEATURES, dtypes=DTYPES)
+def flax_lstmcell(case: Case):
+    """Flax nnx.LSTMCell (one Linear per gate) scanned by nnx.RNN, jitted, on CPU."""
+    return _run(case, "LSTMCell")
+
+
+@candidate(features=FEATURES, dtypes=DTYPES)
+def flax_optimized_lstmcell(case: Case):
+    """Flax nnx.OptimizedLSTMCell (fused gate kernels) scanned by nnx.RNN, jitted, on CPU."""
+    return _run(case, "OptimizedLSTMCell")

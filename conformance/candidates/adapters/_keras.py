@@ -1,0 +1,164 @@
+"""Keras: ``keras.layers.LSTM`` (Keras 3) on each backend, and the tf-keras ``LSTM`` layer.
+
+Mapping (docs/mapping.md): Keras gates are i, f, c, o; ``kernel`` [I, 4H] and
+``recurrent_kernel`` [H, 4H] are the canonical input and recurrent kernel blocks
+reordered (no transpose); ``bias`` [4H] has ``forget_bias`` folded into f
+(``unit_forget_bias`` only initialises).  ``initial_state`` is ``[h0, c0]`` and
+the layer returns ``[outputs, h, c]``.  ``activation`` maps to the layer's
+``activation``; ``recurrent_activation`` is set to ``"sigmoid"`` explicitly (tf-keras
+v1 layers default to hard_sigmoid).  No peepholes, clipping or projection.
+
+Keras 3 reads ``KERAS_BACKEND`` once, when ``keras`` is first imported, so each
+backend is its own candidate declaring the variable; the harness sets it before
+the first call or gives the candidate a process of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance._spec import DTYPES, Case
+from conformance.candidates._protocol import candidate
+from conformance.candidates.adapters._layout import (
+    KERAS_ORDER,
+    BoundedCache,
+    check_computed_dtype,
+    exact_float32,
+    finish,
+    folded_bias,
+    reorder_gates,
+    split_kernel,
+)
+
+FEATURES = ["forget_bias", "initial_state", "activation"]
+_layers = BoundedCache()
+
+
+def _keras_weights(case: Case) -> dict[str, np.ndarray]:
+    """``{"kernel": [I, 4H], "recurrent_kernel": [H, 4H], "bias": [4H]}`` in Keras gate order."""
+    H = case.config.num_units
+    kx, kh = split_kernel(case)
+    return {"kernel": reorder_gates(kx, H, KERAS_ORDER), "recurrent_kernel": reorder_gates(kh, H, KERAS_ORDER),
+            "bias": folded_bias(case, KERAS_ORDER)}
+
+
+def _layer_kwargs(case: Case) -> dict[str, Any]:
+    cfg = case.config
+    # Zero initialisers: the weights are overwritten anyway, and the default orthogonal
+    # initialiser (a QR) has no float16/bfloat16 kernel on several backends.
+    return dict(units=cfg.num_units, activation=cfg.activation, recurrent_activation="sigmoid", use_bias=True,
+                unit_forget_bias=False, return_sequences=True, return_state=True, dtype=cfg.dtype,
+                kernel_initializer="zeros", recurrent_initializer="zeros", bias_initializer="zeros")
+
+
+def _keras3(backend: str) -> Any:
+    if backend == "jax":
+        from conformance.candidates.adapters._jax import import_jax
+
+        import_jax()  # float64 needs x64 switched on
+    import keras
+
+    actual = keras.backend.backend()
+    if actual != backend:
+        raise RuntimeError(
+            f"keras was already imported in this process with backend {actual!r}; this candidate needs "
+            f"KERAS_BACKEND={backend} set before keras is imported (run it in its own process)"
+        )
+    return keras
+
+
+def _build_keras3(case: Case, backend: str) -> Any:
+    keras = _keras3(backend)
+    layer = keras.layers.LSTM(**_layer_kwargs(case))
+    layer.build((None, None, case.config.input_size))
+    if backend != "jax":
+        return layer, None
+    import jax
+
+    # Eager calls re-trace the layer's lax.scan every time (~0.5 s); a jitted
+    # stateless call compiles once per input shape.
+    def run(trainable, non_trainable, x, h0, c0):
+        outputs, _ = layer.stateless_call(trainable, non_trainable, x, initial_state=[h0, c0])
+        return outputs
+
+    return layer, jax.jit(run)
+
+
+def _run_keras3(case: Case, backend: str):
+    keras = _keras3(backend)
+    cfg = case.config
+    layer, jitted = _layers.get(("keras3", backend, cfg.input_size, cfg.num_units, cfg.activation, cfg.dtype),
+                                lambda: _build_keras3(case, backend))
+
+    def tensor(a: np.ndarray) -> Any:
+        return keras.ops.convert_to_tensor(exact_float32(a), dtype=cfg.dtype)
+
+    weights = _keras_weights(case)
+    by_name = {v.path.rsplit("/", 1)[-1]: v for v in layer.trainable_variables}
+    x, h0, c0 = tensor(case.inputs), tensor(case.initial_state.h), tensor(case.initial_state.c)
+    if jitted is not None:
+        trainable = [tensor(weights[v.path.rsplit("/", 1)[-1]]) for v in layer.trainable_variables]
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+        outputs, h, c = jitted(trainable, non_trainable, x, h0, c0)
+    else:
+        for name, value in weights.items():
+            by_name[name].assign(tensor(value))
+        outputs, h, c = layer(x, initial_state=[h0, c0])
+    check_computed_dtype(case, keras.backend.standardize_dtype(outputs.dtype))
+    to_np = keras.ops.convert_to_numpy
+    return finish(case, to_np(outputs), to_np(c), to_np(h))
+
+
+@candidate(features=FEATURES, dtypes=DTYPES, env={"KERAS_BACKEND": "tensorflow"})
+def keras3_tensorflow(case: Case):
+    """Keras 3 keras.layers.LSTM on the TensorFlow backend (CPU)."""
+    return _run_keras3(case, "tensorflow")
+
+
+@candidate(features=FEATURES, dtypes=DTYPES, env={"KERAS_BACKEND": "jax"})
+def keras3_jax(case: Case):
+    """Keras 3 keras.layers.LSTM on the JAX backend (CPU, jitted stateless call)."""
+    return _run_keras3(case, "jax")
+
+
+@candidate(features=FEATURES, dtypes=DTYPES, env={"KERAS_BACKEND": "torch"})
+def keras3_torch(case: Case):
+    """Keras 3 keras.layers.LSTM on the PyTorch backend (CPU)."""
+    return _run_keras3(case, "torch")
+
+
+def _build_tf_keras(case: Case) -> Any:
+    from conformance._oracle import import_tensorflow
+
+    import_tensorflow()
+    import tf_keras
+
+    layer = tf_keras.layers.LSTM(**_layer_kwargs(case))
+    layer.build((None, None, case.config.input_size))
+    return layer
+
+
+@candidate(features=FEATURES, dtypes=DTYPES)
+def tf_keras_lstm(case: Case):
+    """tf-keras (Keras 2) tf_keras.layers.LSTM on CPU."""
+    from conformance._oracle import import_tensorflow
+
+    tf = import_tensorflow()
+    cfg = case.config
+    layer = _layers.get(("tf_keras", cfg.input_size, cfg.num_units, cfg.activation, cfg.dtype),
+                        lambda: _build_tf_keras(case))
+
+    def tensor(a: np.ndarray) -> Any:
+        return tf.cast(tf.constant(exact_float32(a)), cfg.dtype)
+
+    weights = _keras_weights(case)
+    layer.cell.kernel.assign(tensor(weights["kernel"]))
+    layer.cell.recurrent_kernel.assign(tensor(weights["recurrent_kernel"]))
+    layer.cell.bias.assign(tensor(weights["bias"]))
+    outputs, h, c = layer(tensor(case.inputs), initial_state=[tensor(case.initial_state.h),
+                                                             tensor(case.initial_state.c)])
+    check_computed_dtype(case, outputs.dtype.name)
+    to_np = lambda t: tf.cast(t, "float32").numpy() if cfg.dtype == "bfloat16" else t.numpy()
+    return finish(case, to_np(outputs), to_np(c), to_np(h))

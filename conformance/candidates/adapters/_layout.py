@@ -1,0 +1,115 @@
+"""Converting the canonical TF layout into other libraries' layouts (numpy only).
+
+Canonical (TF ``LSTMCell``): kernel [I + P, 4H] acting on ``concat([x_t, h_{t-1}])``,
+column blocks in gate order **i, j, f, o** (j is the candidate cell value that
+other libraries call c or g); bias [4H] in the same order; ``forget_bias`` added
+at run time.  Libraries differ in gate order (Keras/torch/Flax: i, f, j, o; ONNX:
+i, o, f, j), in whether the kernel is split into input and recurrent parts and
+transposed, and in having no run-time forget bias (it is folded into the bias).
+Every adapter goes through these helpers, so a layout mistake is made once or
+not at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance._spec import GATE_ORDER, Case
+
+#: Gate orders of other libraries, as strings of TF gate names (j = candidate cell value).
+KERAS_ORDER = "ifjo"  # Keras 3, tf-keras: i, f, c, o
+TORCH_ORDER = "ifjo"  # torch: i, f, g, o
+FLAX_ORDER = "ifjo"  # Flax: i, f, g, o
+ONNX_ORDER = "iofj"  # ONNX: i, o, f, c
+
+
+def gate_blocks(array: np.ndarray, units: int) -> dict[str, np.ndarray]:
+    """Split the last axis ([..., 4H], TF order i, j, f, o) into ``{"i": [..., H], "j": ..., "f": ..., "o": ...}``."""
+    if array.shape[-1] != 4 * units:
+        raise ValueError(f"last axis of shape {array.shape} is not 4 * units = {4 * units}")
+    return {g: array[..., k * units : (k + 1) * units] for k, g in enumerate(GATE_ORDER)}
+
+
+def reorder_gates(array: np.ndarray, units: int, order: str) -> np.ndarray:
+    """[..., 4H] in TF order i, j, f, o -> [..., 4H] with the blocks in ``order`` (e.g. ``"ifjo"``)."""
+    if sorted(order) != sorted(GATE_ORDER):
+        raise ValueError(f"order={order!r} must be a permutation of {''.join(GATE_ORDER)!r}")
+    blocks = gate_blocks(array, units)
+    return np.concatenate([blocks[g] for g in order], axis=-1)
+
+
+def split_kernel(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """The canonical kernel [I + P, 4H] as (input kernel [I, 4H], recurrent kernel [P, 4H])."""
+    I = case.config.input_size
+    return case.params.kernel[:I], case.params.kernel[I:]
+
+
+def folded_bias(case: Case, order: str = "".join(GATE_ORDER)) -> np.ndarray:
+    """Bias [4H] with ``forget_bias`` added to the f block, gates in ``order``, in the case's dtype.
+
+    The sum is formed in float64 and rounded once, so in float32/float64 it is the
+    value a library without a run-time forget bias must hold.  (TF adds the two at
+    run time, ``(f + b_f) + fb``, so in low precision the two roundings can differ by
+    an ulp of the pre-activation: within tolerance, not a convention difference.)
+    """
+    cfg = case.config
+    blocks = {g: a.astype(np.float64) for g, a in gate_blocks(case.params.bias, cfg.num_units).items()}
+    # TF rounds forget_bias to the cell's dtype before adding it; so does this.
+    blocks["f"] = blocks["f"] + float(np.asarray(cfg.forget_bias, cfg.np_dtype).astype(np.float64))
+    return np.concatenate([blocks[g] for g in order]).astype(cfg.np_dtype)
+
+
+def peepholes(case: Case) -> dict[str, np.ndarray]:
+    """``{"i", "f", "o"}`` peephole weights [H] (zeros when the config has none)."""
+    cfg = case.config
+    zeros = np.zeros((cfg.num_units,), cfg.np_dtype)
+    p = case.params
+    if not cfg.use_peepholes:
+        return {"i": zeros, "f": zeros, "o": zeros}
+    return {"i": p.w_i_diag, "f": p.w_f_diag, "o": p.w_o_diag}
+
+
+def exact_float32(array: np.ndarray) -> np.ndarray:
+    """``array`` as float32 when it is bfloat16 (exact widening; for libraries that cannot read ml_dtypes)."""
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
+
+
+def finish(case: Case, outputs: Any, c: Any, h: Any) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Numpy arrays in the case's dtype: ``(outputs [B, T, P], (c [B, H], h [B, P]))``.
+
+    The values are not re-rounded: a library that computed in the case's dtype
+    returns exactly its own numbers (the cast only changes the array type).
+    """
+    npd = case.config.np_dtype
+    return (np.asarray(outputs).astype(npd), (np.asarray(c).astype(npd), np.asarray(h).astype(npd)))
+
+
+def check_computed_dtype(case: Case, library_dtype: str) -> None:
+    """Raise unless the library really computed in the case's dtype (not silently in another one).
+
+    ``library_dtype`` is the library's own name for its result dtype (``torch.float16``,
+    ``float16``, ...); only the part after the last dot is compared.
+    """
+    got = str(library_dtype).rsplit(".", 1)[-1]
+    if got != case.config.dtype:
+        raise RuntimeError(f"the library computed in {got}, not in the case's dtype {case.config.dtype}")
+
+
+class BoundedCache:
+    """A small dict of built modules/sessions/layers, oldest evicted first (keys: config and shapes)."""
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self._items: dict[Any, Any] = {}
+
+    def get(self, key: Any, build: Any) -> Any:
+        """The cached value for ``key``, built by ``build()`` on a miss."""
+        if key in self._items:
+            return self._items[key]
+        value = build()
+        if len(self._items) >= self.size:
+            self._items.pop(next(iter(self._items)))
+        self._items[key] = value
+        return value

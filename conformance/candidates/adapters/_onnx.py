@@ -1,0 +1,111 @@
+"""ONNX: a one-node model with the ``LSTM`` operator, built with ``onnx.helper``, run on onnxruntime (CPU).
+
+Mapping (docs/mapping.md): ONNX gates are i, o, f, c (c = TF's j).  ``W`` [1, 4H, I] and
+``R`` [1, 4H, H] are the canonical input and recurrent kernel blocks reordered and
+transposed; ``B`` [1, 8H] is ``[Wb, Rb]`` with the bias (``forget_bias`` folded into f)
+in ``Wb`` and ``Rb`` zero; ``P`` [1, 3H] is the peepholes in the order i, o, f.
+Inputs are time-major ``X`` [T, B, I]; ``initial_h``/``initial_c`` [1, B, H].  The
+``activations`` attribute is ``[Sigmoid, act, act]``.
+
+Not mapped: ONNX ``clip`` bounds the gate *pre-activations*, TF ``cell_clip`` the cell
+state (CONVENTIONS.md), so cell_clip is undeclared; ONNX has no projection.
+onnxruntime's CPU LSTM kernel runs float32 and float16 (it rejects double and bfloat16).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance._spec import Case
+from conformance.candidates._protocol import candidate
+from conformance.candidates.adapters._layout import (
+    ONNX_ORDER,
+    BoundedCache,
+    check_computed_dtype,
+    finish,
+    folded_bias,
+    peepholes,
+    reorder_gates,
+    split_kernel,
+)
+
+#: ONNX activation names of :data:`conformance.ACTIVATIONS`.
+ONNX_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "softsign": "Softsign"}
+OPSET = 14
+_sessions = BoundedCache()
+
+
+def build_model(dtype: str, units: int, activation: str, use_peepholes: bool) -> Any:
+    """The ``onnx.ModelProto``: inputs X, W, R, B, initial_h, initial_c (and P); outputs Y, Y_h, Y_c."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    elem = {"float16": TensorProto.FLOAT16, "float32": TensorProto.FLOAT}[dtype]
+    H = units
+    shapes = {
+        "X": ["T", "B", "I"],
+        "W": [1, 4 * H, "I"],
+        "R": [1, 4 * H, H],
+        "B": [1, 8 * H],
+        "initial_h": [1, "B", H],
+        "initial_c": [1, "B", H],
+    }
+    if use_peepholes:
+        shapes["P"] = [1, 3 * H]
+    act = ONNX_ACTIVATIONS[activation]
+    # Input 5 (sequence_lens) is omitted: every sequence has the full length.
+    node_inputs = ["X", "W", "R", "B", "", "initial_h", "initial_c"] + (["P"] if use_peepholes else [])
+    node = helper.make_node("LSTM", node_inputs, ["Y", "Y_h", "Y_c"], hidden_size=H, direction="forward",
+                            activations=["Sigmoid", act, act])
+    graph = helper.make_graph(
+        [node], "lstm_conformance",
+        [helper.make_tensor_value_info(name, elem, shape) for name, shape in shapes.items()],
+        [helper.make_tensor_value_info("Y", elem, ["T", 1, "B", H]),
+         helper.make_tensor_value_info("Y_h", elem, [1, "B", H]),
+         helper.make_tensor_value_info("Y_c", elem, [1, "B", H])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def _session(dtype: str, units: int, activation: str, use_peepholes: bool) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    model = build_model(dtype, units, activation, use_peepholes)
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_feeds(case: Case) -> dict[str, np.ndarray]:
+    """The model's input arrays for ``case`` (see the module docstring for shapes)."""
+    cfg = case.config
+    H, npd = cfg.num_units, cfg.np_dtype
+    kx, kh = split_kernel(case)
+    feeds = {
+        "X": np.ascontiguousarray(case.inputs.transpose(1, 0, 2)),
+        "W": np.ascontiguousarray(reorder_gates(kx, H, ONNX_ORDER).T[None]),
+        "R": np.ascontiguousarray(reorder_gates(kh, H, ONNX_ORDER).T[None]),
+        "B": np.concatenate([folded_bias(case, ONNX_ORDER), np.zeros(4 * H, npd)])[None],
+        "initial_h": case.initial_state.h[None],
+        "initial_c": case.initial_state.c[None],
+    }
+    if cfg.use_peepholes:
+        p = peepholes(case)
+        feeds["P"] = np.concatenate([p["i"], p["o"], p["f"]])[None]
+    return feeds
+
+
+@candidate(features=["forget_bias", "initial_state", "peepholes", "activation"], dtypes=["float16", "float32"])
+def onnxruntime_lstm(case: Case):
+    """ONNX LSTM operator (opset 14, built with onnx.helper) on onnxruntime's CPU provider."""
+    cfg = case.config
+    session = _sessions.get((cfg.dtype, cfg.num_units, cfg.activation, cfg.use_peepholes),
+                            lambda: _session(cfg.dtype, cfg.num_units, cfg.activation, cfg.use_peepholes))
+    y, y_h, y_c = session.run(None, onnx_feeds(case))
+    check_computed_dtype(case, y.dtype.name)
+    return finish(case, y[:, 0].transpose(1, 0, 2), y_c[0], y_h[0])  # Y [T, 1, B, H] -> [B, T, H]

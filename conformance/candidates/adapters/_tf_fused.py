@@ -1,0 +1,66 @@
+"""TensorFlow's fused LSTM kernels: ``tf.raw_ops.LSTMBlockCell`` (one step, looped) and ``BlockLSTM``.
+
+Mapping (docs/mapping.md): the same kernel ``w`` [I + H, 4H] and bias ``b`` [4H] as
+``LSTMCell`` (gate order i, ci, f, o: TF's i, j, f, o; the op docstring's i, f, ci, o is
+wrong), ``forget_bias`` as the op attribute, peepholes ``wci``/``wcf``/``wco`` =
+``w_i_diag``/``w_f_diag``/``w_o_diag`` with ``use_peephole``.  ``cell_clip`` is always
+passed: both ops default to 3.0, and -1 disables clipping.  No projection, tanh only,
+float16 and float32 only (the ops reject bfloat16 and float64).  ``BlockLSTM`` is
+time-major: x [T, B, I] -> h, cs [T, B, H].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance._spec import Case
+from conformance.candidates._protocol import candidate
+from conformance.candidates.adapters._layout import check_computed_dtype, finish, peepholes
+
+FEATURES = ["forget_bias", "initial_state", "peepholes", "cell_clip"]
+DTYPES = ["float16", "float32"]
+
+
+def _fused_arguments(case: Case) -> tuple[Any, dict[str, Any]]:
+    """TensorFlow, and the keyword arguments both ops share."""
+    from conformance._oracle import import_tensorflow
+
+    tf = import_tensorflow()
+    cfg = case.config
+    p = peepholes(case)
+    return tf, dict(
+        w=tf.constant(case.params.kernel), b=tf.constant(case.params.bias),
+        wci=tf.constant(p["i"]), wcf=tf.constant(p["f"]), wco=tf.constant(p["o"]),
+        forget_bias=cfg.forget_bias,
+        cell_clip=cfg.cell_clip if cfg.cell_clip is not None else -1.0,  # the ops' default is 3.0
+        use_peephole=cfg.use_peepholes,
+    )
+
+
+@candidate(features=FEATURES, dtypes=DTYPES)
+def tf_lstmblockcell(case: Case):
+    """tf.raw_ops.LSTMBlockCell stepped over time (eager, CPU)."""
+    tf, shared = _fused_arguments(case)
+    x = tf.constant(case.inputs)
+    c, h = tf.constant(case.initial_state.c), tf.constant(case.initial_state.h)
+    outputs = []
+    for t in range(case.time):
+        _i, c, _f, _o, _ci, _co, h = tf.raw_ops.LSTMBlockCell(x=x[:, t], cs_prev=c, h_prev=h, **shared)
+        outputs.append(h)
+    stacked = tf.stack(outputs, axis=1)
+    check_computed_dtype(case, stacked.dtype.name)
+    return finish(case, stacked.numpy(), c.numpy(), h.numpy())
+
+
+@candidate(features=FEATURES, dtypes=DTYPES)
+def tf_blocklstm(case: Case):
+    """tf.raw_ops.BlockLSTM over the whole sequence (time-major, eager, CPU)."""
+    tf, shared = _fused_arguments(case)
+    x = tf.constant(case.inputs.transpose(1, 0, 2))
+    _i, cs, _f, _o, _ci, _co, h = tf.raw_ops.BlockLSTM(
+        seq_len_max=tf.constant(case.time, tf.int64), x=x, cs_prev=tf.constant(case.initial_state.c),
+        h_prev=tf.constant(case.initial_state.h), **shared,
+    )
+    check_computed_dtype(case, h.dtype.name)
+    h = h.numpy().transpose(1, 0, 2)  # [T, B, H] -> [B, T, H]
+    return finish(case, h, cs.numpy()[-1], h[:, -1])

@@ -1,0 +1,118 @@
+"""PyTorch: ``torch.nn.LSTM`` (``proj_size`` for ``num_proj``) and ``torch.nn.LSTMCell`` stepped over time.
+
+Mapping (docs/mapping.md): torch gates are i, f, g, o; ``weight_ih_l0`` [4H, I] and
+``weight_hh_l0`` [4H, P] are the transposed input and recurrent kernel blocks;
+``bias_ih_l0`` [4H] holds the canonical bias with ``forget_bias`` folded into f and
+``bias_hh_l0`` is zero (torch adds the two); ``weight_hr_l0`` [P, H] is
+``proj_kernel`` transposed.  torch has no peepholes, cell clip or projection clip,
+and its projection needs ``proj_size < hidden_size``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from conformance._spec import DTYPES, Case
+from conformance.candidates._protocol import candidate
+from conformance.candidates.adapters._layout import (
+    TORCH_ORDER,
+    BoundedCache,
+    check_computed_dtype,
+    exact_float32,
+    finish,
+    folded_bias,
+    reorder_gates,
+    split_kernel,
+)
+
+_modules = BoundedCache()
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _tensor(array: np.ndarray, dtype: Any) -> Any:
+    """A torch tensor of ``dtype`` holding exactly ``array``'s values (bfloat16 goes through float32)."""
+    torch = _torch()
+    return torch.from_numpy(np.ascontiguousarray(exact_float32(array))).to(dtype)
+
+
+def _numpy(tensor: Any) -> np.ndarray:
+    torch = _torch()
+    t = tensor.detach()
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+
+
+def _torch_dtype(name: str) -> Any:
+    return getattr(_torch(), name)
+
+
+def _gate_weights(case: Case, dtype: Any) -> tuple[Any, Any, Any]:
+    """(weight_ih [4H, I], weight_hh [4H, P], bias [4H]) in torch's i, f, g, o order."""
+    H = case.config.num_units
+    kx, kh = split_kernel(case)
+    return (_tensor(reorder_gates(kx, H, TORCH_ORDER).T, dtype), _tensor(reorder_gates(kh, H, TORCH_ORDER).T, dtype),
+            _tensor(folded_bias(case, TORCH_ORDER), dtype))
+
+
+def _projection_fits(case: Case) -> bool:
+    """torch.nn.LSTM raises for proj_size >= hidden_size; TF allows any num_proj."""
+    return case.config.num_proj is None or case.config.num_proj < case.config.num_units
+
+
+@candidate(features=["forget_bias", "initial_state", "projection"], dtypes=DTYPES, accepts=_projection_fits)
+def torch_lstm(case: Case):
+    """torch.nn.LSTM (batch_first; proj_size for num_proj < num_units) on CPU, in the case's dtype."""
+    torch = _torch()
+    cfg = case.config
+    dtype = _torch_dtype(cfg.dtype)
+    proj = cfg.num_proj or 0
+    lstm = _modules.get(("LSTM", cfg.input_size, cfg.num_units, proj, cfg.dtype),
+                        lambda: torch.nn.LSTM(cfg.input_size, cfg.num_units, batch_first=True, proj_size=proj,
+                                              dtype=dtype))
+    w_ih, w_hh, bias = _gate_weights(case, dtype)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(w_ih)
+        lstm.weight_hh_l0.copy_(w_hh)
+        lstm.bias_ih_l0.copy_(bias)
+        lstm.bias_hh_l0.zero_()
+        if proj:
+            lstm.weight_hr_l0.copy_(_tensor(case.params.proj_kernel.T, dtype))
+        h0 = _tensor(case.initial_state.h, dtype)[None]  # [layers=1, B, P]
+        c0 = _tensor(case.initial_state.c, dtype)[None]  # [layers=1, B, H]
+        with warnings.catch_warnings():  # "LSTM with projections is not supported with oneDNN": it falls back
+            warnings.simplefilter("ignore", UserWarning)
+            outputs, (h, c) = lstm(_tensor(case.inputs, dtype), (h0, c0))
+    check_computed_dtype(case, outputs.dtype)
+    return finish(case, _numpy(outputs), _numpy(c[0]), _numpy(h[0]))
+
+
+@candidate(features=["forget_bias", "initial_state"], dtypes=DTYPES)
+def torch_lstmcell(case: Case):
+    """torch.nn.LSTMCell stepped over time on CPU, in the case's dtype."""
+    torch = _torch()
+    cfg = case.config
+    dtype = _torch_dtype(cfg.dtype)
+    cell = _modules.get(("LSTMCell", cfg.input_size, cfg.num_units, cfg.dtype),
+                        lambda: torch.nn.LSTMCell(cfg.input_size, cfg.num_units, dtype=dtype))
+    w_ih, w_hh, bias = _gate_weights(case, dtype)
+    with torch.no_grad():
+        cell.weight_ih.copy_(w_ih)
+        cell.weight_hh.copy_(w_hh)
+        cell.bias_ih.copy_(bias)
+        cell.bias_hh.zero_()
+        h, c = _tensor(case.initial_state.h, dtype), _tensor(case.initial_state.c, dtype)
+        x = _tensor(case.inputs, dtype)
+        outputs = []
+        for t in range(case.time):
+            h, c = cell(x[:, t], (h, c))
+            outputs.append(h)
+        stacked = torch.stack(outputs, dim=1)
+    check_computed_dtype(case, stacked.dtype)
+    return finish(case, _numpy(stacked), _numpy(c), _numpy(h))

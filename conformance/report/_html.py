@@ -1,0 +1,335 @@
+"""``report.html``: one self-contained page a person can read, print or attach to a bug.
+
+Self-contained means no network request of any kind: CSS is inline, plots are
+inline SVG made with matplotlib, there is no script at all, and a
+Content-Security-Policy meta forbids every load the page might still attempt.
+Every piece of text from the report (candidate names, docstrings, exception
+messages) is untrusted and passes through :func:`html.escape`.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from typing import Any, Mapping, Sequence
+
+from conformance.report import _view as v
+
+#: No scripts, no network: styles inline, images only as data: URIs (the SVG plots are inline anyway).
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+PLOT_NEEDS_MATPLOTLIB = ("The error-per-step plot needs matplotlib, which is not installed "
+                         "(pip install 'lstm-conformance[reports]'); the table next to this note has the same numbers.")
+
+_CSS = """
+:root { --bad: #b3261e; --good: #1e7d32; --warn: #9a6700; --ink: #1d1d1f; --muted: #5f6368; --line: #d0d4d9; }
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--ink);
+       margin: 0 auto; max-width: 1120px; padding: 16px 24px 48px; }
+h1 { font-size: 22px; margin: 4px 0 12px; } h2 { font-size: 19px; margin: 28px 0 8px; border-bottom: 2px solid var(--line); }
+h3 { font-size: 16px; margin: 18px 0 6px; }
+.banner { border-radius: 8px; padding: 14px 18px; color: #fff; margin: 8px 0 14px; }
+.banner .verdict { font-size: 30px; font-weight: 800; letter-spacing: .5px; }
+.banner .headline { font-size: 16px; margin-top: 4px; }
+.banner.nonconformant { background: var(--bad); } .banner.conformant { background: var(--good); }
+.banner.error, .banner.unknown { background: var(--warn); }
+.findings { display: grid; grid-template-columns: 9em 1fr; gap: 6px 14px; border: 2px solid var(--bad);
+            border-radius: 8px; padding: 12px 16px; margin: 10px 0 18px; }
+.findings dt { font-weight: 700; } .findings dd { margin: 0; overflow-wrap: anywhere; }
+table { border-collapse: collapse; margin: 6px 0 12px; font-size: 14px; }
+th, td { border: 1px solid var(--line); padding: 3px 9px; text-align: left; vertical-align: top; }
+th { background: #f1f3f4; } td.num { font-family: ui-monospace, "DejaVu Sans Mono", monospace; text-align: right; }
+table.facts th { width: 13em; }
+code, pre { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 13px; }
+pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px;
+      white-space: pre-wrap; overflow-wrap: anywhere; }
+.muted { color: var(--muted); } .first { color: var(--bad); font-weight: 700; }
+.cell-pass { background: #e6f4ea; } .cell-fail { background: #fce8e6; font-weight: 700; }
+.cell-error, .cell-unknown { background: #fef7e0; } .cell-unsupported, .cell-skipped { color: var(--muted); }
+.plot svg { max-width: 100%; height: auto; }
+.side-by-side { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.side-by-side .plot { flex: 1 1 560px; } table.config td { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
+.summary { color: var(--muted); margin: -4px 0 10px; }
+section.cx { margin-top: 18px; }
+footer { margin-top: 36px; color: var(--muted); font-size: 13px; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11pt; }
+  .banner, .cell-pass, .cell-fail, th { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  section.cx + section.cx { break-before: page; } table, pre, .plot, .findings { break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+def e(text: Any) -> str:
+    """Escape untrusted text for HTML element content and quoted attributes."""
+    return html.escape(v.clean(text), quote=True)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, cls: str = "", num_cols: Sequence[int] = ()) -> str:
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = "".join(f'<td class="num">{e(c)}</td>' if i in num_cols else f"<td>{e(c)}</td>"
+                        for i, c in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _facts(pairs: Sequence[tuple[str, Any]]) -> str:
+    rows = "".join(f"<tr><th>{e(k)}</th><td>{e(val)}</td></tr>" for k, val in pairs)
+    return f'<table class="facts"><tbody>{rows}</tbody></table>'
+
+
+def error_plot_svg(step_errors: Sequence[float | None], first_step: int | None, atol: float | None,
+                   *, title: str, salt: str = "") -> str | None:
+    """Max abs error of outputs per time step as an inline ``<svg>``; None when matplotlib is missing.
+
+    Bars for short sequences, a line for long ones; the first divergent step is red;
+    the dtype's ``atol`` is drawn for scale.  Symlog keeps exact zeros visible next to large errors.
+    """
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    errors = [float("nan") if x is None else float(x) for x in step_errors]
+    T = len(errors)
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "lstm-conformance", "font.size": 10}):
+        fig = Figure(figsize=(7.2, 2.8), dpi=100)
+        ax = fig.add_subplot()
+        steps = list(range(T))
+        colors = ["#b3261e" if first_step is not None and t == first_step else
+                  ("#e8a39d" if first_step is not None and t > first_step else "#7a8c99") for t in steps]
+        first_ok = first_step is not None and 0 <= first_step < T
+        if T <= 60:
+            ax.bar(steps, errors, color=colors, width=0.7)
+        else:
+            ax.plot(steps, errors, color="#7a8c99", linewidth=1.2)
+        if first_ok:  # drawn again on top so the legend can name it
+            ax.plot([first_step], [errors[first_step]], "v", color="#b3261e", markersize=8,
+                    label=f"first divergence (t={first_step})", linestyle="none")
+        finite = [x for x in errors if x == x and x not in (float("inf"),)]
+        positive = [x for x in finite if x > 0]
+        if positive and max(positive) / max(min(positive), 1e-300) > 1e3:
+            ax.set_yscale("symlog", linthresh=max(min(positive), atol or 0.0, 1e-300))
+        if atol:
+            ax.axhline(atol, color="#1e7d32", linestyle="--", linewidth=1, label=f"tolerance atol = {atol:g}")
+        if atol or first_ok:
+            ax.legend(loc="best", frameon=True, framealpha=0.9, fontsize=9)
+        ax.set_xlabel("time step t")
+        ax.set_ylabel("max |candidate - TF|")
+        ax.set_title(title, fontsize=10)
+        if T <= 30:
+            ax.set_xticks(steps)
+        ax.margins(x=0.02)
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]  # drop the XML declaration and DOCTYPE: it is inlined into HTML
+    svg = _prefix_ids(svg, f"plot{salt}-")
+    return svg.replace("<svg ", '<svg role="img" aria-label="error per time step" ', 1)
+
+
+def _prefix_ids(svg: str, prefix: str) -> str:
+    """Make every id of an inline SVG (and each reference to it) unique to this plot.
+
+    matplotlib numbers its elements per figure (``figure_1``, ``line2d_1``...), so two
+    plots inlined in one page would otherwise share ids and clip each other.
+    """
+    ids = set(re.findall(r'\bid="([^"]+)"', svg))
+    if not ids:
+        return svg
+    pattern = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+    svg = re.sub(rf'\bid="({pattern})"', lambda m: f'id="{prefix}{m.group(1)}"', svg)
+    return re.sub(rf'#({pattern})(?=[")])', lambda m: f"#{prefix}{m.group(1)}", svg)
+
+
+def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]) -> str:
+    parts = [f'<section class="cx" id="cx-{index + 1}"><h2>{e(v.cx_label(cx, index, report))}</h2>']
+    parts.append(f"<p><strong>{e(v.KIND_TITLES.get(cx.get('kind') or 'mismatch', cx.get('kind')))}</strong><br>"
+                 f"<code>{e(cx.get('message'))}</code></p>")
+
+    parts.append("<h3>The minimal case</h3>")
+    parts.append(f"<p>Shapes: {e(v.shapes_line(cx))}. Features exercised: "
+                 f"{e(v.join(cx.get('features') or [], 'none (baseline)'))}.</p>")
+    config = v.config_items(cx)
+    parts.append(_table([k for k, _ in config], [[val for _, val in config]], cls="config"))
+    values = v.nonzero_values(cx)
+    if values is None:
+        parts.append(f"<p>{e(cx.get('nonzero_values'))} non-zero numbers: too many to list; see the .npz.</p>")
+    else:
+        parts.append(f"<p>Every number of the case not listed here is 0 ({len(values)} non-zero value(s); "
+                     "kernel [I+P, 4H] and bias [4H] in gate order i, j, f, o):</p>")
+        parts.append(_table(["element", "value", "meaning"],
+                            [(r["element"], r["value"], r["meaning"]) for r in values],
+                            cls="values", num_cols=(1,)))
+
+    parts.append("<h3>Error per time step</h3>")
+    errors = cx.get("step_errors") or []
+    if errors:
+        atol = ((report.get("tolerances") or {}).get((cx.get("config") or {}).get("dtype")) or {}).get("atol")
+        who = cx.get("candidate") or v.subject(report)
+        svg = error_plot_svg(errors, cx.get("first_divergent_step"), atol, salt=str(index),
+                             title=f"{who} vs TensorFlow LSTMCell ({(cx.get('config') or {}).get('dtype', '')})")
+        plot = f'<div class="plot">{svg}</div>' if svg else f'<p class="plot-missing">{e(PLOT_NEEDS_MATPLOTLIB)}</p>'
+        table = _table(["t", "max abs error of outputs", ""], v.step_error_rows(cx), cls="steps", num_cols=(1,))
+        parts.append(f'<div class="side-by-side">{plot}{table}</div>')
+    else:
+        parts.append("<p class='muted'>No per-step errors: the candidate produced no comparable outputs.</p>")
+    worst = cx.get("worst")
+    if isinstance(worst, Mapping):
+        parts.append(_table(["worst element", "candidate", "TensorFlow", "time step"],
+                            [(v.entry_name(worst), v.num(worst.get("got"), 9), v.num(worst.get("expected"), 9),
+                              v.num(worst.get("step")))], num_cols=(1, 2)))
+    parts.append(_table(["max abs error", "max rel error", "max ulp error"],
+                        [(v.num(cx.get("max_abs_error"), 3), v.num(cx.get("max_rel_error"), 3),
+                          v.num(cx.get("max_ulp_error"), 3))], num_cols=(0, 1, 2)))
+    if cx.get("oracle_deviation"):
+        parts.append(f"<p><strong>Note:</strong> {e(cx['oracle_deviation'])}</p>")
+
+    parts.append('<h3>Diagnosis</h3><div class="diagnosis">')
+    state = v.diagnosis_state(cx)
+    if state == "explained":
+        rows = v.diagnosis_rows(cx)
+        columns = ["variant", "explanation"] + ["fix"] * any(r["fix"] for r in rows) + ["evidence"]
+        parts.append(_table(columns, [[r[c] for c in columns] for r in rows]))
+    elif state == "unexplained":
+        parts.append(f"<p><strong>{e(v.NO_VARIANT)}.</strong></p>")
+    else:
+        parts.append("<p class='muted'>Diagnosis did not run for this counterexample.</p>")
+    parts.append("</div>")
+    if cx.get("localization"):
+        loc = cx["localization"]
+        parts.append("<h3>Localization</h3>")
+        if isinstance(loc, Mapping) and loc.get("summary"):
+            parts.append(f"<p>{e(loc['summary'])}</p>")
+        rest = {k: val for k, val in loc.items() if k != "summary"} if isinstance(loc, Mapping) else loc
+        parts.append(_table(["what", "value"], v.flat_items(rest), cls="localization"))
+    if cx.get("structural"):
+        parts.append("<h3>Structural properties</h3>")
+        records = v.record_table(cx["structural"])
+        parts.append(_table(*records, cls="structural") if records
+                     else _table(["what", "value"], v.flat_items(cx["structural"]), cls="structural"))
+
+    cmd = v.replay_command(cx)
+    snippet = v.replay_snippet(cx, report)
+    if cmd or snippet:
+        parts.append("<h3>Replay</h3>")
+    if cmd:
+        parts.append(f"<p>Re-run TensorFlow and the candidate on the saved case:</p>"
+                     f'<pre class="replay-command">{e(cmd)}</pre>')
+    if snippet:
+        parts.append("<p>Or reproduce it in Python with numpy and the candidate only:</p>"
+                     f'<pre class="snippet">{e(snippet)}</pre>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _matrix(report: Mapping[str, Any]) -> str:
+    table = v.matrix_table(report)
+    if table is None:
+        return ""
+    columns, rows = table
+    head = "<th>candidate</th>" + "".join(f"<th>{e(c)}</th>" for c in columns) + "<th>note</th>"
+    body = []
+    for row in rows:
+        cells = []
+        for c in columns:
+            status, message = row["cells"][c]
+            mark = {"pass": "pass", "fail": "FAIL", "error": "error", "unsupported": "—", "skipped": "skipped"}.get(
+                status, "?")
+            cells.append(f'<td class="cell-{e(status)}" title="{e(message)}">{e(mark)}</td>')
+        body.append(f"<tr><th>{e(row['candidate'])}</th>{''.join(cells)}<td>{e(row['note'])}</td></tr>")
+    return ('<section id="matrix"><h2>Conformance matrix</h2>'
+            '<p>Rows are candidates, columns optional features; — means the candidate does not support the feature.</p>'
+            f'<table class="matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></section>')
+
+
+def _runs(report: Mapping[str, Any]) -> str:
+    rows = v.run_rows(report)
+    if not rows:
+        return ""
+    return ('<section id="runs"><h2>Runs</h2>'
+            + _table(list(v.RUN_COLUMNS), [[r[c] for c in v.RUN_COLUMNS] for r in rows], cls="runs", num_cols=(4, 5))
+            + "</section>")
+
+
+def _findings(cx: Mapping[str, Any], several: bool) -> str:
+    items = [("What failed", v.what_failed(cx)), ("Where", v.where_failed(cx)),
+             ("Minimal case", v.minimal_case_line(cx)), ("Why", v.why_failed(cx))]
+    if v.how_to_fix(cx):
+        items.append(("Suggested fix", v.how_to_fix(cx)))
+    items.append(("How to replay", v.replay_command(cx) or "no saved case"))
+    if several:
+        items.insert(0, ("First failure", f"{v.clean(cx.get('candidate') or '?')} (all counterexamples below)"))
+    body = "".join(f"<dt>{e(k)}</dt><dd>{'<code>' + e(val) + '</code>' if k == 'How to replay' else e(val)}</dd>"
+                   for k, val in items)
+    return f'<dl class="findings">{body}</dl>'
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """The whole page for a report.json dict (check, matrix or fuzz)."""
+    verdict = report.get("verdict") if report.get("verdict") in v.VERDICT_WORDS else "unknown"
+    cxs = v.counterexamples(report)
+    cand = report.get("candidate") or {}
+    oracle = report.get("oracle") or {}
+    tool = report.get("tool") or {}
+    coverage = report.get("coverage") or {}
+    title = f"{v.subject(report)}: {v.verdict_word(report)} — lstm-conformance"
+
+    facts: list[tuple[str, Any]] = []
+    if cand:
+        facts += [("candidate", cand.get("name")), ("target", cand.get("target")),
+                  ("description", cand.get("description") or "—")]
+    facts += [("oracle", f"{v.clean(oracle.get('name', 'tf.compat.v1.nn.rnn_cell.LSTMCell'))} "
+                         f"(TensorFlow {v.clean(oracle.get('tensorflow') or 'unknown')})"),
+              ("tool", f"lstm-conformance {v.clean(tool.get('version', '?'))}, report schema {report.get('schema_version')}"),
+              ("command", report.get("command")),
+              ("examples", v.num(report.get("examples"))), ("elapsed", f"{v.num(report.get('elapsed_s'), 4)} s"),
+              ("seed", v.num(report.get("seed")))]
+    if coverage:
+        facts += [("features covered", v.join(coverage.get("features") or [], "baseline only (none of the options)")),
+                  ("dtypes covered", v.join(coverage.get("dtypes") or []))]
+    if report.get("error"):
+        facts.append(("error", report["error"]))
+    if oracle.get("deviations"):
+        facts.append(("oracle deviations", f"{oracle['deviations']} example(s) where TensorFlow strayed from the "
+                                           "float64 spec; judged against the spec"))
+    tol = report.get("tolerances") or {}
+    tol_line = "; ".join(f"{k}: atol {v.num(t.get('atol'), 3)}, rtol {v.num(t.get('rtol'), 3)}" for k, t in tol.items())
+    if tol_line:
+        facts.append(("tolerances", tol_line))
+
+    body = [
+        f'<header><div class="banner {verdict}" id="verdict"><div class="verdict">{e(v.verdict_word(report))}</div>'
+        f'<div class="headline">{e(v.headline(report))}</div></div></header>',
+        "<main>",
+    ]
+    summary = [v.subject(report) if v.several(report) else f"candidate {v.subject(report)}",
+               f"oracle TensorFlow {v.clean(oracle.get('tensorflow') or 'unknown')} LSTMCell",
+               f"{v.num(report.get('examples'))} examples", f"seed {v.num(report.get('seed'))}",
+               f"lstm-conformance {v.clean(tool.get('version', '?'))}"]
+    body.append(f'<p class="summary">{e(" · ".join(summary))}</p>')
+    if cxs:
+        body.append(_findings(cxs[0], several=v.several(report)))
+    body.append(_matrix(report))
+    body.append(_runs(report))
+    body.extend(_counterexample(cx, i, report) for i, cx in enumerate(cxs))
+    body.append('<section id="run"><h2>Run details</h2>' + _facts(facts) + "</section>")
+    body.append("</main>")
+    body.append(f"<footer>Written by lstm-conformance {e(tool.get('version', '?'))} from report.json "
+                f"(schema {e(report.get('schema_version'))}). The oracle is TensorFlow's "
+                "tf.compat.v1.nn.rnn_cell.LSTMCell; tolerances and the method are in the project README.</footer>")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="referrer" content="no-referrer">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(title)}</title><style>{_CSS}</style></head>\n<body>"
+        + "\n".join(p for p in body if p)
+        + "</body></html>\n"
+    )
+

@@ -1,0 +1,86 @@
+"""Write every requested report format from one report.json dict (check, matrix and fuzz all call this)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable, Mapping
+
+from conformance._errors import ConformanceError, InvalidArgument
+
+#: Format name -> file written into the report directory, in the order they are written.
+FORMATS: dict[str, str] = {
+    "json": "report.json",
+    "html": "report.html",
+    "junit": "junit.xml",
+    "markdown": "summary.md",
+}
+
+
+def parse_formats(values: Iterable[str] | None) -> tuple[str, ...]:
+    """``["json,html", "junit"]`` -> ``("json", "html", "junit")``; None or empty -> every format.
+
+    Raises InvalidArgument naming the bad value.
+    """
+    chosen: list[str] = []
+    for value in values or []:
+        for item in str(value).split(","):
+            name = item.strip().lower()
+            if name == "all":
+                chosen.extend(FORMATS)
+                continue
+            if name not in FORMATS:
+                raise InvalidArgument(f"--format {item.strip()!r} is not one of {', '.join(FORMATS)} (or all)")
+            chosen.append(name)
+    if not chosen:
+        return tuple(FORMATS)
+    return tuple(f for f in FORMATS if f in chosen)
+
+
+def _renderer(name: str) -> Callable[[Mapping[str, Any]], str]:
+    # Imported per format so a JSON-only run never loads the HTML writer (or matplotlib).
+    if name == "html":
+        from conformance.report._html import render_html
+
+        return render_html
+    if name == "junit":
+        from conformance.report._junit import render_junit
+
+        return render_junit
+    from conformance.report._markdown import render_markdown
+
+    return render_markdown
+
+
+def _write_text(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)  # a reader never sees half a file
+
+
+def write_reports(report: Mapping[str, Any], directory: str, formats: Iterable[str] | None = None) -> dict[str, str]:
+    """Write ``formats`` (default: all) of ``report`` into ``directory``; return {format: path}.
+
+    report.json is written first, so whatever happens to the other writers the
+    machine-readable record exists.  A writer that fails does not stop the
+    others; afterwards a ConformanceError names each failure.
+    """
+    from conformance.report._json import write_json
+
+    wanted = parse_formats(formats)
+    os.makedirs(directory, exist_ok=True)
+    paths: dict[str, str] = {}
+    failures: list[str] = []
+    for name in (f for f in FORMATS if f in wanted):
+        try:
+            if name == "json":
+                paths[name] = write_json(dict(report), directory, FORMATS[name])
+            else:
+                path = os.path.join(directory, FORMATS[name])
+                _write_text(path, _renderer(name)(report))
+                paths[name] = path
+        except Exception as exc:  # keep writing the others; report every failure below
+            failures.append(f"{FORMATS[name]}: {type(exc).__name__}: {exc}")
+    if failures:
+        raise ConformanceError(f"could not write {'; '.join(failures)} (written: {', '.join(paths.values()) or 'none'})")
+    return paths

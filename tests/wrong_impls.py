@@ -1,0 +1,504 @@
+"""Deliberately wrong LSTM implementations, hand-written for the diagnosis tests.
+
+These are written independently of conformance._reference/_variants (a test that
+generated them from the variant knobs would be circular): :class:`Cell` is TF's
+LSTMCell spelled out plainly, one method per piece of the computation, and each
+wrong implementation is a subclass that gets exactly one piece wrong the way a
+real port does.  ``WRONG`` maps each catalogue variant's name to the wrong
+implementation it should be diagnosed as, and to the config that exposes it.
+
+Shapes: inputs [B, T, I]; kernel [I + P, 4H] in gate order i, j, f, o; bias [4H];
+outputs [B, T, P]; returned state (c [B, H], h [B, P]).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable
+
+import numpy as np
+
+from conformance import FEATURES, candidate
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-a))
+
+
+_ACTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "relu": lambda a: np.maximum(a, 0.0),
+    "softsign": lambda a: a / (1.0 + np.abs(a)),
+}
+
+
+class Cell:
+    """TF's LSTMCell, computed in float64, returned in the case's dtype."""
+
+    def __init__(self, case):
+        self.case = case
+        self.cfg = case.config
+        self.H, self.I, self.P = self.cfg.num_units, self.cfg.input_size, self.cfg.output_size
+        self.p = {k: v.astype(np.float64) for k, v in case.params.arrays().items()}
+        self.act = _ACTS[self.cfg.activation]
+
+    # --- the pieces ------------------------------------------------------------------
+    def initial(self):
+        return self.case.initial_state.c.astype(np.float64), self.case.initial_state.h.astype(np.float64)
+
+    def kernel(self):
+        return self.p["kernel"]
+
+    def bias(self):
+        return self.p["bias"]
+
+    def preactivation(self, x, h):
+        return np.concatenate([x, h], axis=1) @ self.kernel() + self.bias()
+
+    def split(self, z):
+        H = self.H
+        return z[:, :H], z[:, H : 2 * H], z[:, 2 * H : 3 * H], z[:, 3 * H :]  # i, j, f, o
+
+    def forget_bias(self):
+        return self.cfg.forget_bias
+
+    def gate(self, a):
+        return _sigmoid(a)
+
+    def act_in(self, a):
+        return self.act(a)
+
+    def act_out(self, a):
+        return self.act(a)
+
+    def peep_if(self, c_prev):
+        if not self.cfg.use_peepholes:
+            return 0.0, 0.0
+        return self.p["w_i_diag"] * c_prev, self.p["w_f_diag"] * c_prev
+
+    def peep_o(self, c_prev, c_new):
+        return self.p["w_o_diag"] * c_new if self.cfg.use_peepholes else 0.0
+
+    def input_gate(self, i_pre, forget):
+        return self.gate(i_pre)
+
+    def clip_cell(self, c):
+        clip = self.cfg.cell_clip
+        return c if clip is None else np.clip(c, -clip, clip)
+
+    def output_cell(self, c_raw, c_clipped):
+        return c_clipped
+
+    def project(self, m):
+        if self.cfg.num_proj is None:
+            return m
+        m = m @ self.p["proj_kernel"]
+        clip = self.cfg.proj_clip
+        return m if clip is None else np.clip(m, -clip, clip)
+
+    def before_step(self, t, c, h):
+        return c, h
+
+    def final(self, c, h):
+        return c, h
+
+    # --- the loop --------------------------------------------------------------------
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        f = f + self.forget_bias()
+        pi, pf = self.peep_if(c)
+        forget = self.gate(f + pf)
+        raw = forget * c + self.input_gate(i + pi, forget) * self.act_in(j)
+        clipped = self.clip_cell(raw)
+        seen = self.output_cell(raw, clipped)
+        m = self.gate(o + self.peep_o(c, seen)) * self.act_out(seen)
+        return clipped, self.project(m)
+
+    def run(self):
+        c, h = self.initial()
+        x = self.case.inputs.astype(np.float64)
+        outputs = []
+        for t in range(self.case.time):
+            c, h = self.before_step(t, c, h)
+            c, h = self.step(x[:, t], c, h)
+            outputs.append(h)
+        npd = self.cfg.np_dtype
+        first, second = self.final(c, h)
+        return np.stack(outputs, axis=1).astype(npd), (first.astype(npd), second.astype(npd))
+
+
+# ------------------------------------------------------------------ forget bias
+class ForgetBiasMissing(Cell):
+    def forget_bias(self):
+        return 0.0
+
+
+class ForgetBiasDoubled(Cell):
+    def bias(self):  # folded into the forget block ...
+        b = self.p["bias"].copy()
+        b[2 * self.H : 3 * self.H] += self.cfg.forget_bias
+        return b  # ... and still added at run time by Cell.step
+
+
+class ForgetBiasAllGates(Cell):
+    def bias(self):
+        return self.p["bias"] + self.cfg.forget_bias
+
+    def forget_bias(self):
+        return 0.0
+
+
+def _forget_bias_on(block: int):
+    class ForgetBiasOnBlock(Cell):
+        def bias(self):
+            b = self.p["bias"].copy()
+            b[block * self.H : (block + 1) * self.H] += self.cfg.forget_bias
+            return b
+
+        def forget_bias(self):
+            return 0.0
+
+    return ForgetBiasOnBlock
+
+
+class ForgetBiasFixedOne(Cell):
+    def forget_bias(self):
+        return 1.0
+
+
+# ------------------------------------------------------------------ gate order (one parametrized impl)
+def gate_order_cell(order: str):
+    """Reads column block k as gate ``order[k]`` (e.g. "ifjo": Keras/PyTorch order)."""
+
+    class GateOrder(Cell):
+        def split(self, z):
+            H = self.H
+            blocks = {order[k]: z[:, k * H : (k + 1) * H] for k in range(4)}
+            return blocks["i"], blocks["j"], blocks["f"], blocks["o"]
+
+    return GateOrder
+
+
+# ------------------------------------------------------------------ weights and bias
+class ConcatHX(Cell):
+    def preactivation(self, x, h):
+        return np.concatenate([h, x], axis=1) @ self.kernel() + self.bias()
+
+
+class KernelReshaped(Cell):
+    def kernel(self):
+        # A C port indexing W[gate * (I + P) + k] into TF's row-major [I + P, 4H] buffer.
+        flat = self.p["kernel"].ravel()
+        rows, cols = self.I + self.P, 4 * self.H
+        w = np.empty((rows, cols))
+        for k in range(rows):
+            for g in range(cols):
+                w[k, g] = flat[g * rows + k]
+        return w
+
+
+class InputKernelTransposed(Cell):
+    def kernel(self):
+        w = self.p["kernel"].copy()
+        H, I = self.H, self.I
+        for g in range(4):
+            w[:I, g * H : (g + 1) * H] = self.p["kernel"][:I, g * H : (g + 1) * H].T
+        return w
+
+
+class RecurrentKernelTransposed(Cell):
+    def kernel(self):
+        w = self.p["kernel"].copy()
+        H, I = self.H, self.I
+        for g in range(4):
+            w[I:, g * H : (g + 1) * H] = self.p["kernel"][I:, g * H : (g + 1) * H].T
+        return w
+
+
+class BiasTwice(Cell):
+    def preactivation(self, x, h):
+        return super().preactivation(x, h) + self.bias()
+
+
+class BiasMissing(Cell):
+    def bias(self):
+        return 0.0
+
+
+# ------------------------------------------------------------------ activations
+class HardSigmoidKeras2(Cell):
+    def gate(self, a):
+        return np.minimum(np.maximum(0.2 * a + 0.5, 0.0), 1.0)
+
+
+class HardSigmoidKeras3(Cell):
+    def gate(self, a):
+        return np.minimum(np.maximum(a + 3.0, 0.0), 6.0) / 6.0
+
+
+class ActivationIgnored(Cell):
+    def act_in(self, a):
+        return np.tanh(a)
+
+    def act_out(self, a):
+        return np.tanh(a)
+
+
+class InputActivationMissing(Cell):
+    def act_in(self, a):
+        return a
+
+
+class OutputActivationMissing(Cell):
+    def act_out(self, a):
+        return a
+
+
+def input_activation_cell(name: str):
+    class InputActivation(Cell):
+        def act_in(self, a):
+            return _ACTS[name](a)
+
+    return InputActivation
+
+
+def output_activation_cell(name: str):
+    class OutputActivation(Cell):
+        def act_out(self, a):
+            return _ACTS[name](a)
+
+    return OutputActivation
+
+
+class CoupledInputForget(Cell):
+    def input_gate(self, i_pre, forget):
+        return 1.0 - forget
+
+
+# ------------------------------------------------------------------ peepholes
+class PeepholesIgnored(Cell):
+    def peep_if(self, c_prev):
+        return 0.0, 0.0
+
+    def peep_o(self, c_prev, c_new):
+        return 0.0
+
+
+class PeepholeOutputOldC(Cell):
+    def peep_o(self, c_prev, c_new):
+        return self.p["w_o_diag"] * c_prev
+
+
+def peephole_weights_cell(for_i: str, for_f: str, for_o: str):
+    """Uses diagonal ``w_{for_i}_diag`` on the input gate, and so on."""
+
+    class PeepholeWeights(Cell):
+        def peep_if(self, c_prev):
+            return self.p[f"w_{for_i}_diag"] * c_prev, self.p[f"w_{for_f}_diag"] * c_prev
+
+        def peep_o(self, c_prev, c_new):
+            return self.p[f"w_{for_o}_diag"] * c_new
+
+    return PeepholeWeights
+
+
+# ------------------------------------------------------------------ clipping
+class CellClipIgnored(Cell):
+    def clip_cell(self, c):
+        return c
+
+
+class CellClipPreactivation(Cell):
+    """ONNX Runtime's `clip`: every gate's input is clipped, the cell state never."""
+
+    def _clip(self, a):
+        return np.clip(a, -self.cfg.cell_clip, self.cfg.cell_clip)
+
+    def gate(self, a):
+        return _sigmoid(self._clip(a))
+
+    def act_in(self, a):
+        return self.act(self._clip(a))
+
+    def clip_cell(self, c):
+        return c
+
+
+class CellClipAfterOutput(Cell):
+    def output_cell(self, c_raw, c_clipped):
+        return c_raw
+
+
+class ProjClipBeforeProjection(Cell):
+    def project(self, m):
+        clip = self.cfg.proj_clip
+        return np.clip(m, -clip, clip) @ self.p["proj_kernel"]
+
+
+class ProjClipIgnored(Cell):
+    def project(self, m):
+        return m @ self.p["proj_kernel"]
+
+
+# ------------------------------------------------------------------ state
+class InitialStateIgnored(Cell):
+    def initial(self):
+        c, h = super().initial()
+        return np.zeros_like(c), np.zeros_like(h)
+
+
+class InitialStateSwapped(Cell):
+    def initial(self):
+        c, h = super().initial()
+        return h, c
+
+
+class FinalStateHC(Cell):
+    def final(self, c, h):
+        return h, c
+
+
+# ------------------------------------------------------------------ outside the catalogue
+def reset_every_cell(k: int):
+    """Zeroes c and h before every k-th step (a stateful-streaming bug): not a convention variant."""
+
+    class ResetEvery(Cell):
+        def before_step(self, t, c, h):
+            if t and t % k == 0:
+                return np.zeros_like(c), np.zeros_like(h)
+            return c, h
+
+    return ResetEvery
+
+
+def as_candidate(cell_class: type[Cell], name: str, features=FEATURES, dtypes=("float16", "float32", "float64")):
+    """A candidate function ``fn(case) -> (outputs, (c, h))`` running ``cell_class``."""
+
+    def fn(case):
+        return cell_class(case).run()
+
+    fn.__name__ = fn.__qualname__ = "wrong_" + name.replace("-", "_")
+    return candidate(fn, name=name, features=features, dtypes=dtypes, description=cell_class.__doc__ or name)
+
+
+# ------------------------------------------------------------------ the table the tests use
+#: variant name -> (wrong Cell class, config changes that expose it)
+PEEPHOLES = {"use_peepholes": True}
+WRONG: dict[str, tuple[type[Cell], dict[str, Any]]] = {
+    "forget_bias_missing": (ForgetBiasMissing, {}),
+    "forget_bias_doubled": (ForgetBiasDoubled, {}),
+    "forget_bias_all_gates": (ForgetBiasAllGates, {}),
+    "forget_bias_on_j": (_forget_bias_on(1), {}),
+    "forget_bias_on_i": (_forget_bias_on(0), {}),
+    "forget_bias_on_o": (_forget_bias_on(3), {}),
+    "forget_bias_fixed_one": (ForgetBiasFixedOne, {"forget_bias": 2.5}),
+    "concat_hx": (ConcatHX, {}),
+    "kernel_reshaped": (KernelReshaped, {}),
+    "input_kernel_transposed": (InputKernelTransposed, {"input_size": 3, "num_units": 3}),
+    "recurrent_kernel_transposed": (RecurrentKernelTransposed, {"num_units": 3}),
+    "bias_twice": (BiasTwice, {}),
+    "bias_missing": (BiasMissing, {}),
+    "hard_sigmoid": (HardSigmoidKeras2, {}),
+    "hard_sigmoid_keras3": (HardSigmoidKeras3, {}),
+    "activation_ignored": (ActivationIgnored, {"activation": "softsign"}),
+    "input_activation_missing": (InputActivationMissing, {}),
+    "output_activation_missing": (OutputActivationMissing, {}),
+    "coupled_input_forget": (CoupledInputForget, {}),
+    "peepholes_ignored": (PeepholesIgnored, PEEPHOLES),
+    "peephole_output_old_c": (PeepholeOutputOldC, PEEPHOLES),
+    "peepholes_if_swapped": (peephole_weights_cell("f", "i", "o"), PEEPHOLES),
+    "peepholes_fo_swapped": (peephole_weights_cell("i", "o", "f"), PEEPHOLES),
+    "peepholes_io_swapped": (peephole_weights_cell("o", "f", "i"), PEEPHOLES),
+    "peepholes_rotated_fio": (peephole_weights_cell("f", "o", "i"), PEEPHOLES),
+    "peepholes_rotated_oif": (peephole_weights_cell("o", "i", "f"), PEEPHOLES),
+    "cell_clip_ignored": (CellClipIgnored, {"cell_clip": 0.3}),
+    "cell_clip_preactivation": (CellClipPreactivation, {"cell_clip": 0.5}),
+    "cell_clip_after_output": (CellClipAfterOutput, {"cell_clip": 0.3}),
+    "proj_clip_before_projection": (ProjClipBeforeProjection, {"num_proj": 2, "proj_clip": 0.1}),
+    "proj_clip_ignored": (ProjClipIgnored, {"num_proj": 2, "proj_clip": 0.1}),
+    "initial_state_ignored": (InitialStateIgnored, {}),
+    "initial_state_swapped": (InitialStateSwapped, {}),
+    "final_state_hc": (FinalStateHC, {}),
+}
+for _order in ("".join(p) for p in itertools.permutations("ijfo")):
+    if _order != "ijfo":
+        WRONG[f"gate_order_{_order}"] = (gate_order_cell(_order), {})
+for _fn in ("sigmoid", "tanh", "relu", "softsign"):
+    # Visible only where the configured activation differs from the one used by mistake.
+    _other = {"activation": "softsign"} if _fn == "tanh" else {}
+    WRONG[f"input_activation_{_fn}"] = (input_activation_cell(_fn), _other)
+    WRONG[f"output_activation_{_fn}"] = (output_activation_cell(_fn), _other)
+
+#: Variants whose wrong implementation needs a non-zero initial state to show.
+NEEDS_INITIAL_STATE = {"initial_state_ignored", "initial_state_swapped"}
+
+class PyTorchRawPort(gate_order_cell("ifjo")):
+    """TF weights run as PyTorch's gate order i, f, g, o, and no forget_bias: two mistakes at once."""
+
+    def forget_bias(self):
+        return 0.0
+
+
+#: Module-level candidates for CLI tests (targets ``tests.wrong_impls:NAME``).
+reset_every_3 = as_candidate(reset_every_cell(3), "reset-every-3", dtypes=("float32",))
+pytorch_raw_port = as_candidate(PyTorchRawPort, "pytorch-raw-port", dtypes=("float32",))
+
+
+# ------------------------------------------------------------------ test support
+def executor_for(fn):
+    """An in-process executor for a candidate function (as the runner would build one)."""
+    from conformance._evaluate import InProcessExecutor
+    from conformance.candidates import LoadedCandidate, info_of
+
+    info = info_of(fn)
+    return InProcessExecutor(LoadedCandidate(info.name or fn.__name__, info.name or fn.__name__, fn, info, "module"))
+
+
+def dense_case(changes: dict[str, Any] | None = None, *, dtype: str = "float32", seed: int = 0, batch: int = 2,
+               time: int = 4, initial_state: bool = True):
+    """A case with dense normal values: config num_units=2, input_size=3 updated by ``changes``."""
+    from conformance import Case, InitialState, LSTMConfig, LSTMParams
+
+    rng = np.random.default_rng(seed)
+    cfg = LSTMConfig(**{"num_units": 2, "input_size": 3, "dtype": dtype, **(changes or {})})
+    I, H, P, npd = cfg.input_size, cfg.num_units, cfg.output_size, cfg.np_dtype
+
+    def normal(shape, scale=0.8):
+        return (rng.standard_normal(shape) * scale).astype(npd)
+
+    diag = (lambda: normal((H,))) if cfg.use_peepholes else (lambda: None)
+    params = LSTMParams(normal((I + P, 4 * H)), normal((4 * H,)), diag(), diag(), diag(),
+                        normal((H, P)) if cfg.num_proj is not None else None)
+    if initial_state:
+        state = InitialState(normal((batch, H), 1.0), normal((batch, P), 0.5))
+    else:
+        state = InitialState(np.zeros((batch, H), npd), np.zeros((batch, P), npd))
+    return Case(cfg, params, normal((batch, time, I), 1.0), state)
+
+
+def spec_fails(executor):
+    """``still_fails(case)`` for conformance._minimize: the candidate leaves the float64 spec (no TF needed)."""
+    from conformance import compare
+    from conformance._errors import CandidateFault
+    from conformance._reference import reference
+
+    def still_fails(case) -> bool:
+        try:
+            got = executor.run(case)
+        except CandidateFault:
+            return False  # a crash is another kind of failure: keep the mismatch
+        spec = reference(case)
+        return not compare(case, got, spec.astype(case.config.np_dtype), spec=spec).passed
+
+    return still_fails
+
+
+class SpecOracle:
+    """The float64 spec in the case's dtype, as an oracle for runner tests that need no TensorFlow."""
+
+    def run(self, case):
+        from conformance._reference import reference
+
+        return reference(case).astype(case.config.np_dtype)
