@@ -26,10 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"only these columns (repeatable): {', '.join(COLUMN_IDS)}")
     p.add_argument("--tolerance", action="append", default=[], metavar="DTYPE=ATOL[:RTOL]",
                    help="override a dtype's tolerance (repeatable)")
-    p.add_argument("--minimize-seconds", type=float, default=20.0, metavar="S",
-                   help="time to minimize each failing cell's case (default 20)")
-    p.add_argument("--cell-seconds", type=float, default=60.0, metavar="S",
-                   help="time to generate and shrink in each cell before minimizing (default 60)")
+    p.add_argument("--minimize-seconds", type=float, default=15.0, metavar="S",
+                   help="time to minimize each failing cell's case (default 15)")
+    p.add_argument("--cell-seconds", type=float, default=30.0, metavar="S",
+                   help="time to generate and shrink in each cell before minimizing (default 30)")
     p.add_argument("--quiet", "-q", action="store_true", help="no line per finished cell")
 
 

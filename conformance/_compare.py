@@ -122,18 +122,21 @@ def rounding_spread(case: Case, expected64: Result | None = None, *, semantics: 
 
     base = expected64 if expected64 is not None else reference_noisy(case, None, semantics=semantics)
     u = UNIT_ROUNDOFF[case.config.dtype]
-    spread = {k: np.zeros_like(v, dtype=np.float64) for k, v in base.arrays().items()}
+    spread: dict[str, np.ndarray] = {}
     # Random rounding averages out over a long sequence; two implementations whose rounding
     # is biased the same way every step (a differently rounded sigmoid, say) drift linearly.
     # Model both: random runs, and runs rounding every value up, then every value down.
     noises = [np.random.default_rng(seed) for seed in range(_SENSITIVITY_RUNS - 2)]
     noises += [_Biased(1.0), _Biased(-1.0)]
-    for noise in noises:
-        noisy = reference_noisy(case, (noise, u), semantics=semantics)
-        for k, v in noisy.arrays().items():
-            with np.errstate(invalid="ignore"):
-                d = np.abs(v - base.arrays()[k])
-            spread[k] = np.fmax(spread[k], np.nan_to_num(d, nan=np.inf))
+    # All runs at once, stacked along the batch axis (rows never mix): one pass of the spec
+    # instead of one per run, with each run's block drawing the very noise it would alone.
+    runs = len(noises)
+    stacked = reference_noisy(case.slice_batch(np.tile(np.arange(case.batch), runs)),
+                              (_Stacked(noises, case.batch), u), semantics=semantics)
+    for k, v in stacked.arrays().items():
+        with np.errstate(invalid="ignore"):
+            d = np.abs(v.reshape((runs,) + base.arrays()[k].shape) - base.arrays()[k])
+        spread[k] = np.nan_to_num(d, nan=np.inf).max(axis=0)
     # A few noisy runs sample a sensitive trajectory too sparsely to bound each element on its
     # own (one element may stay put in all of them and move in a real implementation), so each
     # element gets the largest spread of its time step (outputs) or of the final state.
@@ -144,6 +147,21 @@ def rounding_spread(case: Case, expected64: Result | None = None, *, semantics: 
         if spread[k].size:
             spread[k] = np.full_like(spread[k], spread[k].max())
     return spread
+
+
+class _Stacked:
+    """The noise of several runs stacked along the batch axis: rows ``[r * batch, (r + 1) * batch)``
+    of every draw come from ``noises[r]``, exactly as run ``r`` alone would draw them."""
+
+    def __init__(self, noises: list[Any], batch: int):
+        self.noises, self.batch = noises, batch
+
+    def uniform(self, low: float, high: float, size: Any = None) -> np.ndarray:
+        if size is None or size[0] != self.batch * len(self.noises):
+            raise ValueError(f"stacked noise drawn with shape {size}: expected a batch-first [{self.batch} x "
+                             f"{len(self.noises)}, ...] array")
+        rest = tuple(size[1:])
+        return np.concatenate([n.uniform(low, high, size=(self.batch,) + rest) for n in self.noises], axis=0)
 
 
 class _Biased:

@@ -90,10 +90,10 @@ class MatrixSettings:
     max_examples: int = 20
     seed: int | None = 0
     tolerances: Mapping[str, Tolerance] | None = None
-    minimize_seconds: float = 20.0
+    minimize_seconds: float = 15.0
     diagnose_seconds: float = 10.0
     #: Time for generating and shrinking in one cell (then the best failure so far is minimized).
-    cell_seconds: float = 60.0
+    cell_seconds: float = 30.0
     max_time: int = 24
     columns: Sequence[str] = COLUMN_IDS
 

@@ -45,16 +45,19 @@ The cell's own per-step ops are untouched: it is TF's ``LSTMCell.call``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
 import threading
 import warnings
-from typing import Any
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Iterable
 
 import numpy as np
 
-from conformance._spec import Case, LSTMConfig, Result
+from conformance._spec import Case, LSTMConfig, LSTMParams, Result, zero_state
 
 _tf: Any = None
 _lock = threading.Lock()
@@ -129,6 +132,15 @@ _WEIGHTS = frozenset(_PIECES[:6])
 _DIMS = ("rows", "gates", "units", "outputs", "batch", "blocks", "input_size")
 
 
+_open_graphs: "weakref.WeakSet[_Graph]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_graphs() -> None:
+    for graph in list(_open_graphs):
+        graph.close()
+
+
 class _Graph:
     """One graph for a ``(dtype, activation)`` key, for every size.
 
@@ -144,7 +156,7 @@ class _Graph:
 
     def __init__(self, dtype: str, activation: str, peepholes: bool = True, projection: bool = True):
         tf = import_tensorflow()
-        from tensorflow.core.protobuf import rewriter_config_pb2
+        from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
 
         v1 = tf.compat.v1
         self.graph = tf.Graph()
@@ -232,7 +244,20 @@ class _Graph:
             # results are bit-identical to it (tests/test_oracle_perf.py).
             config.graph_options.rewrite_options.remapping = rewriter_config_pb2.RewriterConfig.OFF
             self.session = v1.Session(graph=self.graph, config=config)
-            self.run = self.session.make_callable(fetch, [self.floats, self.ints])
+            # Session.make_callable with a feed list is Session.run with a feed_dict (~0.3 ms of
+            # Python per call); a callable made from CallableOptions runs straight in C++.
+            callable_options = config_pb2.CallableOptions(feed=[self.floats.name, self.ints.name], fetch=[fetch.name])
+            self._callable = self.session._make_callable_from_options(callable_options)
+        _open_graphs.add(self)
+
+    def run(self, floats: np.ndarray, ints: np.ndarray) -> np.ndarray:
+        return self._callable(floats, ints)[0]
+
+    def close(self) -> None:
+        """Release the callable and the Session (TF's own finalizers fail once interpreter shutdown
+        has begun tearing modules down, hence :func:`_close_open_graphs` at exit)."""
+        self._callable = None
+        self.session.close()
 
 
 def pack_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
@@ -298,6 +323,7 @@ class Oracle:
 
     def __init__(self) -> None:
         self._graphs: dict[tuple[str, str, bool, bool], _Graph] = {}
+        self._thread: ThreadPoolExecutor | None = None
         self.graph_builds = 0
         self.calls = 0
 
@@ -319,9 +345,39 @@ class Oracle:
             self.graph_builds += 1
         return g
 
+    def graph_keys(self) -> list[tuple[str, str, bool, bool]]:
+        """``(dtype, activation, peepholes, projection)`` of every graph built so far."""
+        return list(self._graphs)
+
+    def warm(self, configs: Iterable[LSTMConfig]) -> None:
+        """Build the graphs ``configs`` need and run each once (the first run of a graph is
+        where TF optimises it), so that timing what follows measures examples, not set-up."""
+        for config in configs:
+            self.run(Case(config, LSTMParams(np.zeros((config.input_size + config.output_size, 4 * config.num_units),
+                                                      config.np_dtype), np.zeros(4 * config.num_units, config.np_dtype),
+                                             *(np.zeros(config.num_units, config.np_dtype),) * 3 * config.use_peepholes,
+                                             proj_kernel=np.zeros((config.num_units, config.output_size), config.np_dtype)
+                                             if config.num_proj is not None else None),
+                          np.zeros((1, 1, config.input_size), config.np_dtype), zero_state(config, 1)))
+
+    def submit(self, case: Case) -> "PendingResult":
+        """Start :meth:`run` on the oracle's own thread and return at once.
+
+        TF computes without holding the GIL, so the caller can run the candidate
+        meanwhile: on two cores an example then costs about max(oracle, candidate),
+        not their sum.  The Python parts (packing the feeds, unpacking the result)
+        run in the caller's thread, so the oracle's thread needs the GIL only to
+        enter TF.
+        """
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lstm-conformance-oracle")
+        return PendingResult(self, case, pack_case(case))
+
     def run(self, case: Case) -> Result:
+        return unpack_result(self._emit(case, pack_case(case)), case)
+
+    def _emit(self, case: Case, feeds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         cfg = case.config
-        feeds = pack_case(case)
         with _lock:
             emitted = self._graph(cfg).run(*feeds)
             if (not cfg.use_peepholes or cfg.num_proj is None) and not np.isfinite(emitted).all():
@@ -330,7 +386,18 @@ class Oracle:
                 # re-run on a graph with the case's own structure.
                 emitted = self._graph(cfg, exact_structure=True).run(*feeds)
             self.calls += 1
-        return unpack_result(emitted, case)
+        return emitted
+
+
+class PendingResult:
+    """An oracle run in progress (:meth:`Oracle.submit`); ``result()`` waits for it."""
+
+    def __init__(self, oracle: Oracle, case: Case, feeds: tuple[np.ndarray, np.ndarray]):
+        self._case = case
+        self._future: Future = oracle._thread.submit(oracle._emit, case, feeds)  # type: ignore[union-attr]
+
+    def result(self) -> Result:
+        return unpack_result(self._future.result(), self._case)
 
 
 class EagerOracle:
@@ -338,8 +405,9 @@ class EagerOracle:
     every call, its variables assigned the case's weights, stepped over time in Python.
 
     Slow (a cell build per case, eager dispatch per op and step); kept as the
-    independent cross-check of :class:`Oracle` (identical results) and as the
-    baseline benchmarks/throughput.py measures it against.
+    independent cross-check of :class:`Oracle` (identical results,
+    tests/test_oracle_perf.py) and as the baseline benchmarks/throughput.py measures
+    it against.
     """
 
     def __init__(self) -> None:

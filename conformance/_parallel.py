@@ -28,6 +28,7 @@ N + 1.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import multiprocessing
@@ -95,8 +96,9 @@ def check_parallel(target: str | LoadedCandidate, options: CheckOptions | None =
     procs = [ctx.Process(target=_worker_main, args=(i, loaded.target, plan, messages, stop), daemon=True,
                          name=f"lstm-conformance-worker-{i}")
              for i, plan in enumerate(plans)]
-    for p in procs:
-        p.start()
+    with _one_thread_per_worker():
+        for p in procs:
+            p.start()
     collector = _Collector(workers, options, started)
     interrupted: str | None = None
     try:
@@ -118,6 +120,24 @@ def check_parallel(target: str | LoadedCandidate, options: CheckOptions | None =
     if interrupted:
         result.interrupted, result.signal = True, interrupted
     return result
+
+
+#: Thread-pool sizes of the numeric libraries a worker may load (numpy's BLAS, OpenMP): N workers
+#: are meant to use N cores, not N times every core (BLAS threads also spin while they wait).
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _one_thread_per_worker():
+    """Spawned workers inherit the environment: one thread each unless the user set a count."""
+    added = [name for name in _THREAD_VARIABLES if name not in os.environ]
+    os.environ.update({name: "1" for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _check_picklable(plan: CheckOptions) -> None:

@@ -24,15 +24,13 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
+from hypothesis.strategies._internal.strategies import SearchStrategy
 
 #: Dense scales: 1.0 first (shrink target); the large ones saturate sigmoid/tanh.
 WEIGHT_SCALES = (1.0, 0.5, 0.1, 2.0, 5.0, 20.0)
 INPUT_SCALES = (1.0, 0.1, 3.0, 30.0, 300.0)
 #: Values a sparse or special entry shrinks toward, first; then a float.
 ROUND_VALUES = (1.0, -1.0, 0.5, -0.5, 2.0, -2.0)
-
-_SEEDS = st.integers(0, 2**32 - 1)
-
 
 def lstm_arrays(
     shape: tuple[int, ...],
@@ -86,43 +84,53 @@ def _lstm_arrays(
     shape: tuple[int, ...], dtype: np.dtype, scales: tuple[float, ...], max_magnitude: float, max_entries: int,
     allow_zeros: bool,
 ) -> st.SearchStrategy[np.ndarray]:
-    # One strategy object per distinct argument set, its parts built once: a strategy
-    # built afresh for every example costs Hypothesis more (validation, caches) than
-    # drawing from it does.
-    size = math.prod(shape)
-    # 0 zeros, 1 sparse, 2..5 dense: dense is the most common when generating, the last when shrinking.
-    modes = st.integers(0 if allow_zeros else 1, 5)
-    entries = None
-    if size:
-        entry = st.tuples(st.integers(0, size - 1), _entry_values(max_magnitude))
-        entries = (st.lists(entry, min_size=1, max_size=max_entries), st.lists(entry, max_size=max_entries))
-    return _draw_array(shape, dtype, modes, st.sampled_from(scales), entries)
+    # One strategy object per distinct argument set: a strategy built afresh for every
+    # example costs Hypothesis more (validation, caches) than drawing from it does.
+    return _LSTMArrays(shape, dtype, scales, max_magnitude, max_entries, allow_zeros)
 
 
-@st.composite
-def _draw_array(
-    draw: st.DrawFn,
-    shape: tuple[int, ...],
-    dtype: np.dtype,
-    modes: st.SearchStrategy[int],
-    scales: st.SearchStrategy[float],
-    entries: tuple[st.SearchStrategy[list[tuple[int, float]]], ...] | None,
-) -> np.ndarray:
-    mode = min(draw(modes), 2)
-    size = math.prod(shape)
-    out = np.zeros(size, dtype=np.float64)
-    if mode == 2:
-        seed = draw(_SEEDS)
-        out = np.random.default_rng(seed).standard_normal(size) * draw(scales)
-    if mode >= 1 and entries is not None:
-        for index, value in draw(entries[mode - 1]):
-            out[index] = value
-    return out.reshape(shape).astype(dtype)
+class _LSTMArrays(SearchStrategy):
+    """The strategy :func:`lstm_arrays` returns.
 
+    It draws Hypothesis' primitive choices directly (``data.draw_integer`` /
+    ``draw_float``) rather than composing strategies: generation cost is per
+    choice and per strategy layer, and an array here costs 3 choices when dense
+    (mode, seed, scale), plus 1 for the count of special entries and 2-3 per
+    entry.  Every choice shrinks toward the simpler case: mode toward zeros then
+    sparse, seed toward 0, scale toward the first of ``scales``, counts toward 0
+    (or 1), indices toward 0, values toward ROUND_VALUES[0] and then 0.0.
+    """
 
-@functools.lru_cache(maxsize=None)
-def _entry_values(max_magnitude: float) -> st.SearchStrategy[float]:
-    return st.one_of(
-        st.sampled_from(ROUND_VALUES),
-        st.floats(-max_magnitude, max_magnitude, allow_nan=False, allow_infinity=False, width=32),
-    )
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, scales: tuple[float, ...], max_magnitude: float,
+                 max_entries: int, allow_zeros: bool):
+        super().__init__()
+        self.shape, self.dtype, self.scales = shape, dtype, scales
+        self.max_magnitude, self.max_entries, self.allow_zeros = max_magnitude, max_entries, allow_zeros
+        self.size = math.prod(shape)
+
+    def __repr__(self) -> str:
+        return (f"lstm_arrays({self.shape!r}, {self.dtype.name!r}, scales={self.scales!r}, "
+                f"max_magnitude={self.max_magnitude!r}, max_entries={self.max_entries!r}, "
+                f"allow_zeros={self.allow_zeros!r})")
+
+    def do_draw(self, data: Any) -> np.ndarray:
+        # 0 zeros, 1 sparse, 2..5 dense: dense is the most common when generating, the last when shrinking.
+        mode = min(data.draw_integer(0 if self.allow_zeros else 1, 5), 2)
+        out = np.zeros(self.size, dtype=np.float64)
+        entries = 0
+        if mode == 2:
+            seed = data.draw_integer(0, 2**32 - 1)
+            scale = self.scales[data.draw_integer(0, len(self.scales) - 1)]
+            out = np.random.default_rng(seed).standard_normal(self.size) * scale
+            # Special entries in a dense array (a saturating weight, a round number) in about
+            # 3 draws of 7; 0 is the shrink target.
+            entries = max(0, data.draw_integer(0, 2 * self.max_entries) - self.max_entries)
+        elif mode == 1:
+            entries = data.draw_integer(1, self.max_entries, shrink_towards=1)
+        if self.size:
+            for _ in range(entries):
+                index = data.draw_integer(0, self.size - 1)
+                which = data.draw_integer(0, len(ROUND_VALUES))
+                out[index] = (ROUND_VALUES[which] if which < len(ROUND_VALUES)
+                              else data.draw_float(-self.max_magnitude, self.max_magnitude, allow_nan=False))
+        return out.reshape(self.shape).astype(self.dtype)

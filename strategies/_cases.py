@@ -7,6 +7,7 @@ peepholes/clip/projection, zero initial state, batch 1, time 1, size 1.
 
 from __future__ import annotations
 
+import functools
 from typing import Collection
 
 import numpy as np
@@ -54,6 +55,7 @@ def _round_to(dtype: str, value: float) -> float:
     return float(np.asarray(value, dtype=numpy_dtype(dtype)).astype(np.float64))
 
 
+@functools.lru_cache(maxsize=None)  # one strategy object per dtype: building one per draw is slow
 def _positive_values(dtype: str) -> st.SearchStrategy[float]:
     return st.one_of(st.sampled_from(_CLIPS), st.floats(0.01, 8.0)).map(lambda v: max(_round_to(dtype, v), 2.0**-8))
 
@@ -149,7 +151,11 @@ def params(config: LSTMConfig, *, weight_scales: tuple[float, ...] | None = None
     """
     if not isinstance(config, LSTMConfig):
         raise InvalidArgument(f"config={config!r} must be an LSTMConfig")
-    weight_scales = _check_scales(weight_scales)
+    return _params(config, _check_scales(weight_scales))
+
+
+@functools.lru_cache(maxsize=4096)  # one strategy object per config: building one per draw is slow
+def _params(config: LSTMConfig, weight_scales: tuple[float, ...] | None) -> st.SearchStrategy[LSTMParams]:
     I, H, P, npd = config.input_size, config.num_units, config.output_size, config.np_dtype
 
     def diag() -> st.SearchStrategy[np.ndarray | None]:
@@ -183,6 +189,12 @@ def initial_states(config: LSTMConfig, batch: int, *, nonzero: bool = True) -> s
     npd = config.np_dtype
     if not nonzero:
         return st.just(InitialState(np.zeros((batch, config.num_units), npd), np.zeros((batch, config.output_size), npd)))
+    return _nonzero_states(config, batch)
+
+
+@functools.lru_cache(maxsize=4096)  # one strategy object per (config, batch): building one per draw is slow
+def _nonzero_states(config: LSTMConfig, batch: int) -> st.SearchStrategy[InitialState]:
+    npd = config.np_dtype
     return st.builds(InitialState, c=lstm_arrays((batch, config.num_units), npd, scales=(1.0, 0.5, 3.0)),
                      h=lstm_arrays((batch, config.output_size), npd, scales=(0.5, 1.0)))
 

@@ -157,6 +157,30 @@ def test_known_finding_is_detected_by_check(name, dtype, oracle):
     assert cx.case.time == 1 and cx.case.nonzero_values() <= 3, f"not minimized: {cx.case.describe()}"
 
 
+@pytest.mark.parametrize("name", adapter_params(["onnxruntime-lstm"]))
+def test_onnxruntime_relu_cell_drift_is_detected(name, oracle):
+    """Finding (reports/builtin/matrix.md): with a relu cell activation the cell state grows to ~10 and
+    onnxruntime's float32 LSTM drifts 3.8e-5 from the float64 spec (~64 ulps) where TF and numpy-reference
+    stay within 1e-6.  The minimized case, 7 numbers, as the matrix found it."""
+    from conformance import compare
+
+    cfg = LSTMConfig(num_units=1, input_size=1, activation="relu")
+    kernel = np.zeros((2, 4), np.float32)
+    kernel[1, [0, 2, 3]] = [-2.0, -2.0, -7.810287952423096]
+    bias = np.array([4.0, 3.0, 2.3437788486480713, -2.0], np.float32)
+    zeros = np.zeros((1, 1), np.float32)
+    case = Case(cfg, LSTMParams(kernel, bias), np.zeros((1, 6, 1), np.float32), InitialState(zeros, zeros)).validate()
+    expected = oracle.run(case)
+    got = call_candidate(resolve(name).fn, case)
+    control = call_candidate(resolve("numpy-reference").fn, case)
+    assert compare(case, control, expected).passed, "the control must pass this case (else it is not a finding)"
+    verdict = compare(case, got, expected)
+    drift = abs(float(got.c[0, 0]) - float(reference(case).c[0, 0]))
+    assert not verdict.passed and 1e-5 < drift < 1e-3, (
+        f"onnxruntime c_T drift from the spec is {drift:.3g} (verdict passed={verdict.passed}): "
+        "if onnxruntime changed its activations, drop this finding")
+
+
 def test_every_adapter_is_registered_with_its_packages():
     expected = {"torch-lstm": ("torch",), "torch-lstmcell": ("torch",), "keras3-tensorflow": ("keras", "tensorflow"),
                 "keras3-jax": ("keras", "jax"), "keras3-torch": ("keras", "torch"),

@@ -1,0 +1,141 @@
+"""``check --workers N``: the same verdict and minimized case as a serial run, examples summed,
+a TF-free parent, interrupts that keep what was found, one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conformance._errors import InvalidArgument
+from conformance._parallel import check_parallel, split_examples, worker_seeds
+from conformance._runner import CheckOptions, check
+from tests.helpers import run_cli
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def assert_same_case(a, b, label: str) -> None:
+    """Same config and every array equal, else fail naming the first array and index that differ."""
+    assert a.config == b.config, f"{label}: config {a.config} != {b.config}"
+    arrays_a, arrays_b = a.arrays(), b.arrays()
+    assert arrays_a.keys() == arrays_b.keys(), f"{label}: arrays {sorted(arrays_a)} != {sorted(arrays_b)}"
+    for name in arrays_a:
+        x, y = arrays_a[name], arrays_b[name]
+        assert x.shape == y.shape, f"{label}: {name} has shape {x.shape} vs {y.shape}"
+        differ = x.astype(np.float64) != y.astype(np.float64)
+        if differ.any():
+            idx = tuple(int(i) for i in np.argwhere(differ)[0])
+            raise AssertionError(f"{label}: {name}{list(idx)} = {x[idx]!r} vs {y[idx]!r}")
+
+
+def test_examples_are_split_evenly_and_seeds_start_from_the_run_seed():
+    assert split_examples(7, 3) == [3, 2, 2], split_examples(7, 3)
+    assert sum(split_examples(1000, 7)) == 1000
+    seeds = worker_seeds(42, 3)
+    assert seeds[0] == 42, f"worker 0 must run the run's own seed (so --workers 1 is the serial run), got {seeds}"
+    assert len(set(seeds)) == 3, f"workers need distinct seeds, got {seeds}"
+    assert worker_seeds(42, 3) == seeds, "derived seeds must be reproducible"
+
+
+@pytest.mark.parametrize("workers", [0, -1, True, 1.5])
+def test_a_bad_worker_count_is_one_clear_error(workers):
+    with pytest.raises(InvalidArgument, match="workers="):
+        check_parallel("numpy-reference", CheckOptions(max_examples=4), workers=workers)
+
+
+def test_workers_find_the_serial_minimized_case():
+    """The post-minimiser is deterministic and Hypothesis' shrinking converges, so the failure
+    ends in the same minimized case whichever process found it."""
+    options = CheckOptions(max_examples=100, seed=3, diagnose=False)
+    serial = check("seed-missing-forget-bias", options)
+    parallel = check_parallel("seed-missing-forget-bias", options, workers=2)
+    assert serial.verdict == parallel.verdict == "nonconformant", (serial.verdict, parallel.verdict, parallel.error)
+    assert_same_case(parallel.counterexample.case, serial.counterexample.case, "--workers 2 vs serial")
+    case = parallel.counterexample.case
+    assert (case.batch, case.config.input_size, case.config.num_units) == (1, 1, 1) and case.time <= 2, case.describe()
+    assert case.nonzero_values() <= 3, case.nonzero_entries()
+    assert parallel.counterexample.comparison.kind == serial.counterexample.comparison.kind
+
+
+def test_a_conformant_run_sums_the_workers_examples():
+    result = check_parallel("numpy-reference", CheckOptions(max_examples=24, seed=5, long_sequences=False), workers=2)
+    assert result.verdict == "conformant", (result.verdict, result.error)
+    assert result.examples == 24, f"examples {result.examples} != 24 (workers: {result.workers})"
+    assert [w["examples"] for w in result.workers] == [12, 12], result.workers
+    assert [w["seed"] for w in result.workers] == worker_seeds(5, 2), result.workers
+
+
+def test_the_parent_never_imports_tensorflow():
+    code = (
+        "import sys\n"
+        "from conformance._parallel import check_parallel\n"
+        "from conformance._runner import CheckOptions\n"
+        "if __name__ == '__main__':\n"
+        "    r = check_parallel('numpy-reference', CheckOptions(max_examples=4, seed=1, long_sequences=False), workers=2)\n"
+        "    print(r.verdict, r.examples, 'tensorflow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["conformant", "4", "False"], f"verdict, examples, TF in parent: {out.stdout!r}"
+
+
+def test_cli_workers_report_the_serial_counterexample(tmp_path):
+    proc = run_cli("check", "seed-missing-forget-bias", "--workers", "2", "--seed", "3", "--no-diagnose", "-q",
+                   "--report-dir", str(tmp_path))
+    assert proc.returncode == 1, f"exit {proc.returncode}; stderr: {proc.stderr[-2000:]}"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["verdict"] == "nonconformant", report["verdict"]
+    assert "bias[1] = 1" in proc.stdout, f"expected the one-number case bias[1] = 1 in:\n{proc.stdout}"
+
+
+def test_cli_rejects_a_bad_worker_count_in_one_line():
+    proc = run_cli("check", "numpy-reference", "--workers", "0")
+    assert proc.returncode == 2, proc.returncode
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--workers" in lines[0] and "'0'" in lines[0], proc.stderr
+
+
+def test_a_worker_killed_by_its_candidate_is_an_error_not_a_hang():
+    """Without --isolate an in-process candidate that segfaults takes its worker down: the run
+    says so (and how to make that a finding) instead of waiting forever."""
+    target = os.path.join(HERE, "fault_candidates.py") + ":segfault_on_wide"
+    result = check_parallel(target, CheckOptions(max_examples=40, seed=0, long_sequences=False, diagnose=False),
+                            workers=2)
+    assert result.verdict == "error", (result.verdict, result.error)
+    assert "died" in result.error and "--isolate" in result.error, result.error
+
+
+def test_sigterm_keeps_what_the_workers_found(tmp_path):
+    """SIGTERM mid-run: exit 143, a report with the examples run so far (nothing lost)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "check", "numpy-reference", "--workers", "2", "--max-examples", "100000",
+         "--seed", "1", "--report-dir", str(tmp_path), "--format", "json"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        seen = ""
+        while time.monotonic() < deadline:  # wait until the workers report examples
+            line = proc.stderr.readline()
+            seen += line
+            if line.startswith("examples: ") and int(line.split()[1]) >= 20:
+                break
+        else:
+            pytest.fail(f"no progress within 240 s: {seen[-2000:]}")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, f"exit {proc.returncode}; stderr: {err[-2000:]}"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["examples"] >= 20, f"the report kept {report['examples']} examples; at least 20 had run"
+    assert "interrupted" in out, out
