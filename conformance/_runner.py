@@ -283,7 +283,9 @@ def check(
 
     def report_progress(kind: str | None = None) -> None:
         now = time.monotonic()
-        if options.progress and (now - state["last_progress"] > 0.5 or kind):
+        # Every half second, and at the first failure (shrinking fails many times: don't flood).
+        first_failure = kind is not None and state["failures"] == 1
+        if options.progress and (now - state["last_progress"] > 0.5 or first_failure):
             state["last_progress"] = now
             options.progress(Progress(state["examples"], now - started, state["failures"], kind))
 
