@@ -52,6 +52,8 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 
 #: Multiple of the measured rounding spread that still counts as agreement.
 SENSITIVITY_FACTOR = 8.0
+#: Amplification of the dtype's unit roundoff beyond which a step is ill-conditioned (not judged).
+ILL_CONDITIONED = 64.0
 _SENSITIVITY_RUNS = 4
 
 ARRAYS = ("outputs", "c", "h")
@@ -256,8 +258,10 @@ def compare(
         spec = spec if spec is not None else reference_noisy(case, None, semantics=semantics)
         spread = rounding_spread(case, spec, semantics=semantics)
         errs, allowed, fails = _judge(case, got_a, exp_a, tol, spread)
-        unjudged_from = (first_out_of_range_step(case, spec, semantics=semantics)
-                         if any(f.any() for f in fails.values()) else None)
+        if any(f.any() for f in fails.values()):
+            steps = [first_out_of_range_step(case, spec, semantics=semantics),
+                     first_ill_conditioned_step(case, spec, spread)]
+            unjudged_from = min((t for t in steps if t is not None), default=None)
         if unjudged_from is not None:
             mask = _judged_elements(case, unjudged_from)
             errs, allowed, fails = _apply_mask(errs, allowed, fails, mask)
@@ -312,6 +316,28 @@ def first_out_of_range_step(case: Case, spec: Result, *, semantics: Any = None) 
                                       np.abs(cells).max(axis=(0, 2))])
     over = np.nonzero(np.nan_to_num(step_max, nan=np.inf) > big)[0]
     return int(over[0]) if over.size else None
+
+
+def first_ill_conditioned_step(case: Case, spec: Result, spread: Mapping[str, np.ndarray]) -> int | None:
+    """The first step at which the dtype's rounding is amplified beyond :data:`ILL_CONDITIONED`, or None.
+
+    There the measured spread exceeds ``ILL_CONDITIONED * u * (1 + max |value|)`` of that
+    step: fewer than about six significant bits of the dtype determine the result (a
+    chaotic trajectory, or a pre-activation cancelling large terms), so two correct
+    implementations may disagree by any amount and a few noisy runs cannot bound it.
+    """
+    u = UNIT_ROUNDOFF[case.config.dtype]
+    out = spec.outputs
+    if out.size:
+        scale = 1.0 + np.nan_to_num(np.abs(out).max(axis=(0, 2)), nan=np.inf, posinf=np.inf)
+        bad = np.nonzero(spread["outputs"].max(axis=(0, 2)) > ILL_CONDITIONED * u * scale)[0]
+        if bad.size:
+            return int(bad[0])
+    for k in ("c", "h"):
+        arr = spec.arrays()[k]
+        if arr.size and spread[k].max() > ILL_CONDITIONED * u * (1.0 + float(np.nan_to_num(np.abs(arr).max()))):
+            return case.time - 1
+    return None
 
 
 def _first_failing_step(case: Case, fails: Mapping[str, np.ndarray]) -> int | None:
