@@ -1,26 +1,30 @@
 """Throughput benchmark: the harness side by side with a straightforward one, in one process session.
 
-    python benchmarks/throughput.py [--examples 1000] [--json OUT] [--quick]
+    python benchmarks/throughput.py [--json OUT] [--quick]
 
-Measures, in this order (all on ``numpy-reference`` and the default strategy
-settings: every feature and dtype, batch <= 4, time <= 24 plus one long
-(100-160 step) sequence in eight, sizes <= 16):
+Everything runs ``numpy-reference`` on the default strategy settings (every feature
+and dtype, batch <= 4, time <= 24 plus now and then a long 100-160 step sequence,
+sizes <= 16).  Measured, in this order:
 
-1. the oracle alone on pre-generated cases, cold (graph builds included) and
-   warm, vs the naive eager oracle (:class:`conformance._oracle.EagerOracle`: a
-   TF LSTMCell built per case, weights assigned, stepped eagerly) on the same cases;
-2. the harness's ``check`` (generation, oracle, candidate, comparison, Hypothesis'
-   targeting) vs a naive harness on the same option space: every array drawn
-   element by element with ``hypothesis.extra.numpy.arrays``, the eager oracle,
-   the same candidate and comparison;
-3. ``check`` split over two worker processes vs one (``conformance._parallel``;
-   both counted from the start of the run, worker start-up and TF import included);
+1. the oracle alone on pre-generated cases: cold (graph builds included) and warm;
+   then, on the same cases in alternating chunks, the warm oracle vs the naive eager
+   oracle (:class:`conformance._oracle.EagerOracle`: a TF LSTMCell built per case,
+   weights assigned, stepped eagerly);
+2. the harness's ``check`` vs a naive harness on the same option space (configs,
+   batch and time from the same strategies, every array drawn with
+   ``hypothesis.extra.numpy.arrays``, the eager oracle, the same candidate and
+   comparison, Hypothesis targeting on both), in alternating rounds with seeds
+   seed, seed+1, ...; both timed warm (the harness's graph set-up is timed apart,
+   and ``harness_cold_examples_per_s`` charges it);
+3. ``check --workers 2`` vs ``--workers 1`` (conformance._parallel), alternating
+   runs: end to end (spawn, TF import, graph builds included) and steady (the slope
+   of the progress reports between 30% and 95% of the examples, before any failure);
 4. in a child process, one run of max(1,000, 3,000) examples: its peak RSS (which
-   bounds a 1,000-example run's), RSS along the run, and the graph builds after
-   300 and after 3,000 examples.
+   bounds a 1,000-example run's), RSS along the run, and the graph builds after 300
+   and after 3,000 examples (with the keys built).
 
-Examples/s are wall-clock; on a shared machine run it when it is quiet, and
-compare the ratios (both sides of each ratio run back to back in this process).
+Examples/s are wall-clock, so on a shared machine the absolute numbers move with
+the load (recorded before and after); the ratios are measured side by side.
 Writes the figures as JSON with ``--json`` and prints a table.
 """
 
@@ -87,18 +91,15 @@ def naive_cases():
     return draw_case()
 
 
-def naive_harness(examples: int, seed: int) -> dict[str, Any]:
-    """The straightforward harness: @given over :func:`naive_cases`, eager oracle, same candidate and comparison."""
+def naive_harness(examples: int, seed: int, executor: Any, oracle: Any) -> dict[str, Any]:
+    """The straightforward harness: @given over :func:`naive_cases`, the eager oracle, the same
+    candidate and comparison; failures are counted, not shrunk (this measures examples/s)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hyp_seed
     from hypothesis import target
 
     from conformance._compare import compare
-    from conformance._evaluate import InProcessExecutor
-    from conformance._oracle import EagerOracle
-    from conformance.candidates import resolve
 
-    executor, oracle = InProcessExecutor(resolve(TARGET)), EagerOracle()
     count = {"examples": 0, "failures": 0}
 
     @hyp_seed(seed)
@@ -109,15 +110,12 @@ def naive_harness(examples: int, seed: int) -> dict[str, Any]:
         count["examples"] += 1
         cmp = compare(case, executor.run(case), oracle.run(case))
         if cmp.score != float("inf"):
-            target(min(cmp.score, 1e12))
-        count["failures"] += not cmp.passed  # counted, not shrunk: this measures examples/s
+            target(min(cmp.score, 1e12), label="error / allowed error")
+        count["failures"] += not cmp.passed
 
-    oracle.run(_small_case())  # TF's eager kernels warmed, as the harness's graphs are
     started = time.perf_counter()
     run()
-    elapsed = time.perf_counter() - started
-    return {"examples": count["examples"], "seconds": elapsed, "failures": count["failures"],
-            "examples_per_s": count["examples"] / elapsed}
+    return {"examples": count["examples"], "seconds": time.perf_counter() - started, "failures": count["failures"]}
 
 
 def _small_case():
@@ -131,28 +129,51 @@ def _small_case():
 # --- the harness ---------------------------------------------------------------------------------------------
 
 
-def harness(examples: int, seed: int) -> dict[str, Any]:
-    """``check`` on the default settings, timed after the oracle's graphs are built (steady state).
-
-    The set-up (building and first-running the graphs every reachable (dtype, activation)
-    needs) is timed separately; ``cold_examples_per_s`` charges it to the run.
-    """
-    from conformance._oracle import Oracle
+def harness(examples: int, seed: int, oracle: Any) -> dict[str, Any]:
+    """``check`` on the default settings (minimisation and diagnosis off: this measures examples/s)."""
     from conformance._runner import CheckOptions, check
+
+    started = time.perf_counter()
+    result = check(TARGET, CheckOptions(max_examples=examples, seed=seed, minimize=False, diagnose=False),
+                   oracle=oracle)
+    return {"examples": result.examples, "seconds": time.perf_counter() - started, "verdict": result.verdict}
+
+
+def warm_oracle() -> tuple[Any, float]:
+    """A fresh oracle with the graph of every (dtype, activation) built and run once, and the seconds that took."""
+    from conformance._oracle import Oracle
     from conformance._spec import ACTIVATIONS, DTYPES, LSTMConfig
 
     oracle = Oracle()
     started = time.perf_counter()
     oracle.warm(LSTMConfig(num_units=1, input_size=1, dtype=d, activation=a) for d in DTYPES for a in ACTIVATIONS)
-    warmup = time.perf_counter() - started
-    started = time.perf_counter()
-    result = check(TARGET, CheckOptions(max_examples=examples, seed=seed, minimize=False, diagnose=False),
-                   oracle=oracle)
-    elapsed = time.perf_counter() - started
-    return {"examples": result.examples, "seconds": elapsed, "verdict": result.verdict,
-            "examples_per_s": result.examples / elapsed, "warmup_seconds": warmup,
-            "cold_examples_per_s": result.examples / (elapsed + warmup), "graph_builds": oracle.graph_builds,
-            "oracle_calls": oracle.calls}
+    return oracle, time.perf_counter() - started
+
+
+def interleaved(rounds: int, examples: int, naive_examples: int, seed: int) -> dict[str, Any]:
+    """Harness and naive harness in alternating rounds (seeds seed, seed+1, ...), so that load from
+    elsewhere on the machine falls on both; examples and seconds summed over the rounds."""
+    from conformance._evaluate import InProcessExecutor
+    from conformance._oracle import EagerOracle
+    from conformance.candidates import resolve
+
+    oracle, warmup = warm_oracle()
+    executor, eager = InProcessExecutor(resolve(TARGET)), EagerOracle()
+    eager.run(_small_case())  # TF's eager kernels warmed, as the harness's graphs are
+    ours: list[dict[str, Any]] = []
+    naive: list[dict[str, Any]] = []
+    for r in range(rounds):
+        ours.append(harness(-(-examples // rounds), seed + r, oracle))
+        naive.append(naive_harness(-(-naive_examples // rounds), seed + r, executor, eager))
+
+    def total(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        n, t = sum(x["examples"] for x in runs), sum(x["seconds"] for x in runs)
+        return {"examples": n, "seconds": t, "examples_per_s": n / t, "rounds": runs}
+
+    h, nv = total(ours), total(naive)
+    h.update(warmup_seconds=warmup, cold_examples_per_s=h["examples"] / (h["seconds"] + warmup),
+             graph_builds=oracle.graph_builds)
+    return {"harness": h, "naive_harness": nv}
 
 
 def pregenerated_cases(count: int, seed: int) -> list:
@@ -176,7 +197,8 @@ def pregenerated_cases(count: int, seed: int) -> list:
 
 
 def oracles(cases: list, naive_count: int) -> dict[str, Any]:
-    """The oracle alone: cold and warm over ``cases``; naive eager vs warm on the first ``naive_count``."""
+    """The oracle alone: cold (graph builds included) and warm over ``cases``; then the eager
+    oracle and the warm one on the first ``naive_count`` cases, in alternating chunks."""
     from conformance._oracle import EagerOracle, Oracle
 
     fast = Oracle()
@@ -188,23 +210,23 @@ def oracles(cases: list, naive_count: int) -> dict[str, Any]:
     for case in cases:
         fast.run(case)
     warm = time.perf_counter() - started
-    subset = cases[:naive_count]
-    started = time.perf_counter()
-    for case in subset:
-        fast.run(case)
-    warm_subset = time.perf_counter() - started
     eager = EagerOracle()
     eager.run(_small_case())  # TF's eager kernels warmed, as the fast oracle's are
-    started = time.perf_counter()
-    for case in subset:
-        eager.run(case)
-    naive = time.perf_counter() - started
+    subset = cases[:naive_count]
+    timed = {"fast": 0.0, "eager": 0.0}
+    for start in range(0, len(subset), 10):
+        chunk = subset[start : start + 10]
+        for name, oracle in (("fast", fast), ("eager", eager)):
+            started = time.perf_counter()
+            for case in chunk:
+                oracle.run(case)
+            timed[name] += time.perf_counter() - started
     return {
         "cases": len(cases), "mean_time_steps": float(np.mean([c.time for c in cases])),
         "cold_calls_per_s": len(cases) / cold, "warm_calls_per_s": len(cases) / warm,
         "graph_builds": fast.graph_builds,
-        "subset": len(subset), "subset_calls_per_s": len(subset) / warm_subset,
-        "naive_subset_calls_per_s": len(subset) / naive,
+        "subset": len(subset), "subset_mean_time_steps": float(np.mean([c.time for c in subset])),
+        "subset_calls_per_s": len(subset) / timed["fast"], "naive_subset_calls_per_s": len(subset) / timed["eager"],
     }
 
 
@@ -214,17 +236,19 @@ def oracles(cases: list, naive_count: int) -> dict[str, Any]:
 def workers_run(workers: int, examples: int, seed: int) -> dict[str, Any]:
     """``check_parallel`` from the start (worker spawn, TF import, graph builds included): end-to-end
     examples/s, and the steady rate once every worker runs (the slope of the progress reports
-    between 30% and 95% of the examples)."""
+    between 30% and 95% of the examples, before any failure)."""
     from conformance._parallel import check_parallel
     from conformance._runner import CheckOptions
 
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int, int]] = []
     started = time.perf_counter()
     result = check_parallel(TARGET, CheckOptions(max_examples=examples, seed=seed, minimize=False, diagnose=False,
-                                                 progress=lambda p: samples.append((time.perf_counter(), p.examples))),
+                                                 progress=lambda p: samples.append((time.perf_counter(), p.examples,
+                                                                                    p.failures))),
                             workers=workers)
     elapsed = time.perf_counter() - started
-    window = [(t, n) for t, n in samples if 0.3 * examples <= n <= 0.95 * examples]
+    # Only while no worker has failed: after a failure the others stop and one shrinks.
+    window = [(t, n) for t, n, failures in samples if 0.3 * examples <= n <= 0.95 * examples and not failures]
     steady = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) > 1 else None
     return {"workers": workers, "examples": result.examples, "seconds": elapsed, "verdict": result.verdict,
             "examples_per_s": result.examples / elapsed, "steady_examples_per_s": steady,
@@ -266,7 +290,7 @@ def memory_child(examples: int, seed: int, checkpoints: list[int]) -> dict[str, 
     for n in checkpoints:
         reached = [s for s in samples if s["examples"] >= n]
         builds_at[str(n)] = reached[0]["graph_builds"] if reached else None
-    return {"examples": done, "verdicts": verdicts,
+    return {"examples": done, "verdicts": verdicts, "graph_keys": sorted(map(list, oracle.graph_keys())),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "samples": samples, "graph_builds_at": builds_at, "graph_builds": oracle.graph_builds}
 
@@ -282,11 +306,13 @@ def in_child(kind: str, *args: Any) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--examples", type=int, default=1000, help="harness examples (default 1000)")
-    p.add_argument("--naive-examples", type=int, default=60, help="naive harness examples (default 60)")
+    p.add_argument("--examples", type=int, default=1500, help="harness examples, over all rounds (default 1500)")
+    p.add_argument("--naive-examples", type=int, default=150, help="naive harness examples (default 150)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating harness/naive rounds (default 3)")
     p.add_argument("--oracle-cases", type=int, default=400, help="pre-generated cases for the oracle (default 400)")
     p.add_argument("--naive-oracle-cases", type=int, default=60, help="of those, run by the eager oracle (default 60)")
-    p.add_argument("--worker-examples", type=int, default=3000, help="examples of the workers runs (default 3000)")
+    p.add_argument("--worker-examples", type=int, default=2000, help="examples of each workers run (default 2000)")
+    p.add_argument("--worker-rounds", type=int, default=2, help="alternating 1-worker/2-worker runs (default 2)")
     p.add_argument("--rss-examples", type=int, default=1000, help="examples of the memory run (default 1000)")
     p.add_argument("--builds-examples", type=int, nargs=2, default=[300, 3000], metavar=("FEW", "MANY"),
                    help="graph builds counted after FEW and MANY examples (default 300 3000)")
@@ -304,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.examples, args.naive_examples, args.oracle_cases, args.naive_oracle_cases = 60, 8, 40, 8
         args.worker_examples, args.rss_examples, args.builds_examples = 120, 100, [30, 100]
+        args.rounds, args.worker_rounds = 2, 1
 
     from conformance._oracle import import_tensorflow
 
@@ -312,11 +339,18 @@ def main(argv: list[str] | None = None) -> int:
                                "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()}
     cases = pregenerated_cases(args.oracle_cases, args.seed)
     figures["oracle"] = oracles(cases, args.naive_oracle_cases)
-    figures["harness"] = harness(args.examples, args.seed)
-    figures["naive_harness"] = naive_harness(args.naive_examples, args.seed)
+    figures.update(interleaved(args.rounds, args.examples, args.naive_examples, args.seed))
     if not args.skip_workers:
-        figures["workers1"] = workers_run(1, args.worker_examples, args.seed)
-        figures["workers2"] = workers_run(2, args.worker_examples, args.seed)
+        runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+        for r in range(args.worker_rounds):  # alternating, as above
+            for w in (1, 2):
+                runs[w].append(workers_run(w, args.worker_examples, args.seed + r))
+        for w, done in runs.items():
+            steady = [x["steady_examples_per_s"] for x in done if x["steady_examples_per_s"]]
+            figures[f"workers{w}"] = {
+                "runs": done, "examples_per_s": sum(x["examples"] for x in done) / sum(x["seconds"] for x in done),
+                "steady_examples_per_s": sum(steady) / len(steady) if steady else None,
+            }
     few, many = args.builds_examples
     memory = in_child("memory", max(args.rss_examples, many), args.seed, args.rss_examples, few, many)
     figures["memory"] = memory

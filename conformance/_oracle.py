@@ -24,8 +24,8 @@ How one graph serves every config, exactly:
 With these, the results are bit-identical to a freshly built exact-config cell
 stepped eagerly (tests/test_oracle.py, tests/test_oracle_perf.py).  The neutral
 values stop being neutral only once a state is infinite (``0 * inf`` is NaN),
-which a 16-bit relu cell can reach: such a case is re-run on a graph built with
-its own structure (a bounded handful of extra builds, only when it happens).
+which a 16-bit relu cell can reach: such a case is re-run on a cell built eagerly
+with its own structure (:class:`EagerOracle`; slow, rare, and no graph build).
 
 Where the time goes, and why the graph looks the way it does:
 
@@ -70,6 +70,12 @@ def import_tensorflow() -> Any:
         # In TF >= 2.16 tf.compat.v1.nn.rnn_cell needs tf-keras; set before the import.
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        # TF's standard (Eigen) CPU kernels rather than oneDNN's, unless the user chose: oneDNN
+        # JIT-compiles and caches a kernel per float16/bfloat16 matmul *shape* (TF keeps up to
+        # 1024 per dtype, ~0.3 MB each), and a harness draws new shapes all the time, so RSS
+        # climbed by ~300 MB per 16-bit dtype and every new shape cost a compile.  Either way the
+        # oracle is bit-identical to TF's eager cell in the same process (tests/test_oracle_perf.py).
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
         with _quiet_stderr(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import tensorflow as tf
@@ -144,17 +150,13 @@ def _close_open_graphs() -> None:
 class _Graph:
     """One graph for a ``(dtype, activation)`` key, for every size.
 
-    ``peepholes``/``projection`` False build the cell without them (the exact
-    structure, for the rare case the neutral values are not neutral: see
-    :meth:`Oracle.run`).
-
     Feeds (see :func:`pack_case`): ``floats``, every array of the case flattened
     into one buffer, and ``ints``, the size of each piece and the dimensions the
     graph reshapes them to.  Fetch: [Tpad / UNROLL, UNROLL, B, P + H], per step the
     output ``m`` [B, P] then the cell state ``c`` [B, H].
     """
 
-    def __init__(self, dtype: str, activation: str, peepholes: bool = True, projection: bool = True):
+    def __init__(self, dtype: str, activation: str):
         tf = import_tensorflow()
         from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
 
@@ -199,10 +201,10 @@ class _Graph:
                     # state_size nothing here uses: the fed arrays carry the real sizes.
                     cell = v1.nn.rnn_cell.LSTMCell(
                         1,
-                        use_peepholes=peepholes,
+                        use_peepholes=True,
                         cell_clip=fed["cell_clip"],
-                        num_proj=1 if projection else None,
-                        proj_clip=fed["proj_clip"] if projection else None,
+                        num_proj=1,
+                        proj_clip=fed["proj_clip"],
                         forget_bias=fed["forget_bias"],
                         activation=None if activation == "tanh" else activation,
                         dtype=tdt,
@@ -232,8 +234,7 @@ class _Graph:
 
             *_, emitted = tf.while_loop(lambda b, *_: b < dim["blocks"], body, [tf.constant(0), c0, h0, emitted])
             fetch = emitted.stack()
-            want = {w for w in _WEIGHTS if (peepholes or "diag" not in w) and (projection or "projection" not in w)}
-            if used != want:  # a tf-keras change would show here, not as wrong numbers
+            if used != _WEIGHTS:  # a tf-keras change would show here, not as wrong numbers
                 raise RuntimeError(f"TF LSTMCell created unexpected weights {sorted(used)}")
             # One thread each: workers run one process per core.  Not -1 ("run in the caller's
             # thread"), which is a little faster but skips the flush-denormals-to-zero mode TF's
@@ -317,12 +318,14 @@ class Oracle:
 
     ``run(case)`` returns a :class:`Result` in the case's dtype: outputs
     [B, T, P], c [B, H], h [B, P].  ``graph_builds`` counts graphs built (at most
-    len(DTYPES) x len(ACTIVATIONS), whatever the sizes, plus the rare exact-structure
-    graphs of :meth:`run`), ``calls`` the cases run.
+    len(DTYPES) x len(ACTIVATIONS), whatever the sizes), ``calls`` the cases run.
     """
 
     def __init__(self) -> None:
-        self._graphs: dict[tuple[str, str, bool, bool], _Graph] = {}
+        self._graphs: dict[tuple[str, str], _Graph] = {}
+        self._eager: EagerOracle | None = None
+        #: Cases re-run on an exact-structure cell because a neutral value met an infinity.
+        self.exact_structure_runs = 0
         self._thread: ThreadPoolExecutor | None = None
         self.graph_builds = 0
         self.calls = 0
@@ -336,8 +339,8 @@ class Oracle:
         """The key of the graph that runs ``config``: (dtype, activation)."""
         return (config.dtype, config.activation)
 
-    def _graph(self, config: LSTMConfig, exact_structure: bool = False) -> _Graph:
-        key = self.key(config) + ((config.use_peepholes, config.num_proj is not None) if exact_structure else (True, True))
+    def _graph(self, config: LSTMConfig) -> _Graph:
+        key = self.key(config)
         g = self._graphs.get(key)
         if g is None:
             g = _Graph(*key)
@@ -345,8 +348,8 @@ class Oracle:
             self.graph_builds += 1
         return g
 
-    def graph_keys(self) -> list[tuple[str, str, bool, bool]]:
-        """``(dtype, activation, peepholes, projection)`` of every graph built so far."""
+    def graph_keys(self) -> list[tuple[str, str]]:
+        """``(dtype, activation)`` of every graph built so far."""
         return list(self._graphs)
 
     def warm(self, configs: Iterable[LSTMConfig]) -> None:
@@ -374,19 +377,26 @@ class Oracle:
         return PendingResult(self, case, pack_case(case))
 
     def run(self, case: Case) -> Result:
-        return unpack_result(self._emit(case, pack_case(case)), case)
+        return self._finish(case, self._emit(pack_case(case), case.config))
 
-    def _emit(self, case: Case, feeds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        cfg = case.config
+    def _emit(self, feeds: tuple[np.ndarray, np.ndarray], config: LSTMConfig) -> np.ndarray:
         with _lock:
-            emitted = self._graph(cfg).run(*feeds)
-            if (not cfg.use_peepholes or cfg.num_proj is None) and not np.isfinite(emitted).all():
-                # A zero peephole times an infinite cell state, or an infinite output times
-                # the identity projection's zeros, is NaN where the real cell has none:
-                # re-run on a graph with the case's own structure.
-                emitted = self._graph(cfg, exact_structure=True).run(*feeds)
+            emitted = self._graph(config).run(*feeds)
             self.calls += 1
         return emitted
+
+    def _finish(self, case: Case, emitted: np.ndarray) -> Result:
+        cfg = case.config
+        if (not cfg.use_peepholes or cfg.num_proj is None) and not np.isfinite(emitted).all():
+            # A zero peephole times an infinite cell state, or an infinite output times the
+            # identity projection's zeros, is NaN where the real cell has none: this case
+            # goes to a cell built with its own structure (rare: a 16-bit relu cell that
+            # overflows), eagerly, so that no further graph is built for it.
+            if self._eager is None:
+                self._eager = EagerOracle()
+            self.exact_structure_runs += 1
+            return self._eager.run(case)
+        return unpack_result(emitted, case)
 
 
 class PendingResult:
@@ -394,10 +404,24 @@ class PendingResult:
 
     def __init__(self, oracle: Oracle, case: Case, feeds: tuple[np.ndarray, np.ndarray]):
         self._case = case
-        self._future: Future = oracle._thread.submit(oracle._emit, case, feeds)  # type: ignore[union-attr]
+        # The oracle's thread needs the GIL for a moment to enter TF, and again to leave it,
+        # while the caller runs the candidate's Python: with the default 5 ms switch interval
+        # it would wait most of an example for it.  Shorter while the run is pending.
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch, _PENDING_SWITCH_INTERVAL))
+        self._oracle = oracle
+        self._future: Future = oracle._thread.submit(oracle._emit, feeds, case.config)  # type: ignore[union-attr]
 
     def result(self) -> Result:
-        return unpack_result(self._future.result(), self._case)
+        try:
+            emitted = self._future.result()
+        finally:
+            sys.setswitchinterval(self._switch)
+        return self._oracle._finish(self._case, emitted)
+
+
+#: GIL switch interval (seconds) while an oracle run is pending (the default is 0.005).
+_PENDING_SWITCH_INTERVAL = 0.001
 
 
 class EagerOracle:

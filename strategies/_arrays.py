@@ -5,14 +5,19 @@ seed does not shrink.  Each array here is drawn as one of three *modes*, in
 shrink order:
 
 0. ``zeros``  all zero;
-1. ``sparse`` a few explicit ``(flat index, value)`` entries, each a Hypothesis
-   choice, so they shrink element by element toward small round numbers;
-2. ``dense``  ``scale * standard_normal(shape)`` from a drawn seed, plus a few
-   explicit "special" entries, so realistic dense arrays cost ~4 choices.
+1. ``sparse`` 1..max_entries explicit ``(flat index, value)`` entries, each a
+   Hypothesis choice, so they shrink element by element toward small round numbers;
+2. ``dense``  ``scale * standard_normal(shape)`` from a drawn seed, plus (in about
+   3 draws of 7) a few explicit "special" entries: a realistic dense array of any
+   size costs 4 choices (mode, seed, scale, count of specials).
 
-Hypothesis shrinks dense toward sparse and zeros where the failure allows; the
-runner's post-minimisation (conformance._minimize) then zeroes and rounds what
-is left.
+Generation cost is per Hypothesis choice (~25-60 us each, with its bookkeeping),
+not per element, so an array costs the same whatever its size.  Shrinking:
+Hypothesis moves an array to zeros or sparse where the failure allows, and a
+dense one it cannot leave to the simplest dense array (seed 0, the first scale),
+which is the same whatever the starting point; the runner's post-minimisation
+(conformance._minimize) then zeroes and rounds elements while the case still
+fails (tests/test_oracle_perf_strategies.py).
 """
 
 from __future__ import annotations
