@@ -291,6 +291,7 @@ def memory_child(examples: int, seed: int, checkpoints: list[int]) -> dict[str, 
         reached = [s for s in samples if s["examples"] >= n]
         builds_at[str(n)] = reached[0]["graph_builds"] if reached else None
     return {"examples": done, "verdicts": verdicts, "graph_keys": sorted(map(list, oracle.graph_keys())),
+            "exact_structure_runs": oracle.exact_structure_runs,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "samples": samples, "graph_builds_at": builds_at, "graph_builds": oracle.graph_builds}
 
@@ -307,7 +308,7 @@ def in_child(kind: str, *args: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--examples", type=int, default=1500, help="harness examples, over all rounds (default 1500)")
-    p.add_argument("--naive-examples", type=int, default=150, help="naive harness examples (default 150)")
+    p.add_argument("--naive-examples", type=int, default=300, help="naive harness examples, over all rounds (default 300)")
     p.add_argument("--rounds", type=int, default=3, help="alternating harness/naive rounds (default 3)")
     p.add_argument("--oracle-cases", type=int, default=400, help="pre-generated cases for the oracle (default 400)")
     p.add_argument("--naive-oracle-cases", type=int, default=60, help="of those, run by the eager oracle (default 60)")

@@ -8,6 +8,7 @@ Public surface (everything else lives in ``_``-prefixed modules)::
 from conformance._compare import DEFAULT_TOLERANCES, Comparison, Tolerance, compare
 from conformance._errors import CandidateFault, CandidateLoadError, ConformanceError, InvalidArgument
 from conformance._fuzz import FuzzOptions, FuzzResult, fuzz
+from conformance._parallel import check_parallel
 from conformance._reference import Semantics, reference
 from conformance._runner import CheckOptions, CheckResult, Counterexample, check
 from conformance._spec import (
@@ -55,6 +56,7 @@ __all__ = [
     "__version__",
     "candidate",
     "check",
+    "check_parallel",
     "compare",
     "fuzz",
     "reference",

@@ -166,24 +166,28 @@ class _Collector:
         self.results: dict[int, CheckResult] = {}
         self.summaries: dict[int, dict[str, Any]] = {}
         self.errors: dict[int, str] = {}
+        self.idle: set[int] = set()  # interrupted before their run began
         self._last_progress = 0.0
 
+    def finished(self, i: int) -> bool:
+        return i in self.results or i in self.errors or i in self.idle
+
     def done(self) -> bool:
-        return len(self.results) + len(self.errors) == self.workers
+        return all(self.finished(i) for i in range(self.workers))
 
     def collect(self, messages: Any, procs: list[Any], stop: Any, *, deadline: float | None = None,
                 shielded: bool = False) -> None:
         """Read messages until every worker handed in a result or died (or ``deadline`` passed)."""
         while not self.done():
             if deadline is not None and time.monotonic() > deadline:
-                for i, p in enumerate(procs):
-                    if i not in self.results and i not in self.errors:
+                for i in range(len(procs)):
+                    if not self.finished(i):
                         self.errors[i] = f"worker {i} did not finish within {GRACE_SECONDS:g} s of the interrupt"
                 return
             try:
                 message = messages.get(timeout=0.2)
             except queue_module.Empty:
-                self._reap(procs)
+                self._reap(messages, procs, stop)
                 continue
             except KeyboardInterrupt:
                 if shielded:  # a second Ctrl-C while collecting: keep collecting what is left
@@ -191,17 +195,24 @@ class _Collector:
                 raise
             self._handle(message, stop)
 
-    def _reap(self, procs: list[Any]) -> None:
-        for i, p in enumerate(procs):
-            if i in self.results or i in self.errors or p.is_alive():
+    def _reap(self, messages: Any, procs: list[Any], stop: Any) -> None:
+        dead = [i for i, p in enumerate(procs) if not p.is_alive() and not self.finished(i)]
+        if not dead:
+            return
+        # A worker's last messages may still be in the pipe when it is seen dead: read them first.
+        while True:
+            try:
+                self._handle(messages.get(timeout=0.1), stop)
+            except queue_module.Empty:
+                break
+        for i in dead:
+            if self.finished(i):
                 continue
             # Dead with nothing sent: a crash (e.g. an in-process candidate segfaulted) or a kill.
-            time.sleep(0.05)  # its last message may still be in the pipe
-            if i not in self.results:
-                code = p.exitcode
-                how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-                self.errors[i] = (f"worker {i} died ({how}) without a result; an in-process candidate that crashes "
-                                  f"takes its worker down: run with --isolate to make that a finding")
+            code = procs[i].exitcode
+            how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+            self.errors[i] = (f"worker {i} died ({how}) without a result; an in-process candidate that crashes "
+                              f"takes its worker down: run with --isolate to make that a finding")
 
     def _handle(self, message: tuple, stop: Any) -> None:
         kind, index = message[0], message[1]
@@ -221,6 +232,8 @@ class _Collector:
             self._report(None)
         elif kind == "error":
             self.errors[index] = message[2]
+        elif kind == "interrupted":
+            self.idle.add(index)
 
     def _report(self, last_kind: str | None) -> None:
         now = time.monotonic()
@@ -295,6 +308,8 @@ def _worker_main(index: int, target: str, plan: CheckOptions, messages: Any, sto
                    "elapsed": round(result.elapsed, 3), "verdict": result.verdict, "stopped": stopped,
                    "graph_builds": oracle.graph_builds}
         messages.put(("result", index, result, summary))
+    except KeyboardInterrupt:  # interrupted before its run began (e.g. while importing TF): nothing to keep
+        messages.put(("interrupted", index))
     except BaseException as exc:  # a harness bug in a worker: tell the parent in one line
         messages.put(("error", index, f"worker {index}: {type(exc).__name__}: {exc}"))
     finally:

@@ -65,26 +65,25 @@ def test_workers_find_the_serial_minimized_case():
     assert parallel.counterexample.comparison.kind == serial.counterexample.comparison.kind
 
 
-def test_a_conformant_run_sums_the_workers_examples():
-    result = check_parallel("numpy-reference", CheckOptions(max_examples=24, seed=5, long_sequences=False), workers=2)
-    assert result.verdict == "conformant", (result.verdict, result.error)
-    assert result.examples == 24, f"examples {result.examples} != 24 (workers: {result.workers})"
-    assert [w["examples"] for w in result.workers] == [12, 12], result.workers
-    assert [w["seed"] for w in result.workers] == worker_seeds(5, 2), result.workers
-
-
-def test_the_parent_never_imports_tensorflow():
+def test_a_conformant_run_sums_the_workers_examples_and_the_parent_never_imports_tensorflow():
     code = (
-        "import sys\n"
+        "import json, sys\n"
         "from conformance._parallel import check_parallel\n"
         "from conformance._runner import CheckOptions\n"
         "if __name__ == '__main__':\n"
-        "    r = check_parallel('numpy-reference', CheckOptions(max_examples=4, seed=1, long_sequences=False), workers=2)\n"
-        "    print(r.verdict, r.examples, 'tensorflow' in sys.modules)\n"
+        "    r = check_parallel('numpy-reference', CheckOptions(max_examples=24, seed=5, long_sequences=False),"
+        " workers=2)\n"
+        "    print(json.dumps({'verdict': r.verdict, 'error': r.error, 'examples': r.examples,"
+        " 'workers': r.workers, 'tf_in_parent': 'tensorflow' in sys.modules}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["conformant", "4", "False"], f"verdict, examples, TF in parent: {out.stdout!r}"
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["verdict"] == "conformant", result
+    assert result["examples"] == 24, f"examples {result['examples']} != 24 (workers: {result['workers']})"
+    assert [w["examples"] for w in result["workers"]] == [12, 12], result["workers"]
+    assert [w["seed"] for w in result["workers"]] == worker_seeds(5, 2), result["workers"]
+    assert result["tf_in_parent"] is False, "the parent imported TensorFlow; only workers should"
 
 
 def test_cli_workers_report_the_serial_counterexample(tmp_path):
