@@ -14,7 +14,7 @@ import sys
 import traceback
 from typing import Sequence
 
-from conformance._errors import ConformanceError, Terminated
+from conformance._errors import ConformanceError, Terminated, note_signal
 from conformance._version import __version__
 
 #: Subcommand modules, in the order ``--help`` lists them.
@@ -54,13 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _on_sigterm(signum, frame):  # pragma: no cover - exercised by the CLI tests in a subprocess
+    note_signal("SIGTERM")
     raise Terminated()
+
+
+def _on_sigint(signum, frame):  # pragma: no cover - exercised by the CLI tests in a subprocess
+    note_signal("SIGINT")
+    raise KeyboardInterrupt()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         return int(args._run(args))
     except Terminated:
@@ -82,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def console_main() -> None:

@@ -45,3 +45,20 @@ class CandidateFault(ConformanceError):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so every layer keeps what it has (exit status 143)."""
+
+
+#: Signals received by the CLI's handlers; the runner re-raises them at the next example, since
+#: Python swallows a handler's exception that lands inside a gc or weakref callback.
+_PENDING_SIGNALS: list[str] = []
+
+
+def note_signal(name: str) -> None:
+    """Remember a received ``"SIGINT"`` or ``"SIGTERM"`` (first one wins)."""
+    if not _PENDING_SIGNALS:
+        _PENDING_SIGNALS.append(name)
+
+
+def raise_pending_signal() -> None:
+    """Raise the remembered signal again as KeyboardInterrupt / Terminated, if any."""
+    if _PENDING_SIGNALS:
+        raise Terminated() if _PENDING_SIGNALS[0] == "SIGTERM" else KeyboardInterrupt()

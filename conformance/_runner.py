@@ -20,7 +20,7 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 
 from conformance._compare import Comparison, Tolerance
 from conformance._database import database_key
-from conformance._errors import CandidateFault, InvalidArgument, Terminated
+from conformance._errors import CandidateFault, InvalidArgument, Terminated, raise_pending_signal
 from conformance._determinism import rerun_check
 from conformance._evaluate import Evaluation, Executor, evaluate, make_executor
 from conformance._minimize import minimize
@@ -290,6 +290,7 @@ def check(
             options.progress(Progress(state["examples"], now - started, state["failures"], kind))
 
     def run_one(case: Case) -> Evaluation:
+        raise_pending_signal()
         if deadline is not None and time.monotonic() > deadline:
             raise _Stop()
         state["examples"] += 1
