@@ -50,18 +50,21 @@ TARGET = "numpy-reference"
 
 
 def naive_cases():
-    """Cases over the harness's option space, every array element a Hypothesis choice.
+    """Cases of the harness's distribution, every array element a Hypothesis choice.
 
-    Configs, batch and time come from the same distribution as ``strategies.cases()``
-    (its ``configs()`` strategy, batch 1-4, time 1-24 or one time in eight 100-160);
-    the arrays are ``hypothesis.extra.numpy.arrays`` of bounded floats (bfloat16 is
-    drawn as float32 and rounded: Hypothesis has no bfloat16 elements).
+    Config, batch, time and initial-state presence come from the harness's own sampler
+    (``strategies.seeded_cases(count=1)``, a Hypothesis-drawn seed), so both sides draw
+    the same sizes and options; every array is then drawn afresh with
+    ``hypothesis.extra.numpy.arrays`` of bounded floats (bfloat16 is drawn as float32
+    and rounded: Hypothesis has no bfloat16 elements).
     """
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
     import strategies
     from conformance._spec import Case, InitialState, LSTMParams
+
+    shapes = strategies.seeded_cases(count=1)
 
     def array(shape: tuple[int, ...], dtype: np.dtype, bound: float):
         width = 16 if dtype == np.float16 else 64 if dtype == np.float64 else 32
@@ -71,9 +74,8 @@ def naive_cases():
 
     @st.composite
     def draw_case(draw):
-        cfg = draw(strategies.configs())
-        batch = draw(st.integers(1, 4))
-        time_ = draw(st.integers(100, 160)) if draw(st.integers(0, 7)) == 7 else draw(st.integers(1, 24))
+        like = draw(shapes)[0]
+        cfg, batch, time_ = like.config, like.batch, like.time
         I, H, P, npd = cfg.input_size, cfg.num_units, cfg.output_size, cfg.np_dtype
         diag = (lambda: draw(array((H,), npd, 4.0))) if cfg.use_peepholes else (lambda: None)
         params = LSTMParams(
@@ -82,7 +84,7 @@ def naive_cases():
             proj_kernel=draw(array((H, P), npd, 4.0)) if cfg.num_proj is not None else None,
         )
         inputs = draw(array((batch, time_, I), npd, 30.0))
-        if draw(st.booleans()):
+        if not like.initial_state.is_zero():
             state = InitialState(draw(array((batch, H), npd, 3.0)), draw(array((batch, P), npd, 3.0)))
         else:
             state = InitialState(np.zeros((batch, H), npd), np.zeros((batch, P), npd))
@@ -177,7 +179,7 @@ def interleaved(rounds: int, examples: int, naive_examples: int, seed: int) -> d
 
 
 def pregenerated_cases(count: int, seed: int) -> list:
-    """``count`` cases from ``strategies.cases()`` (the default settings), generated up front."""
+    """``count`` cases of the harness's default distribution (``strategies.seeded_cases()``), generated up front."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hyp_seed
 
@@ -188,9 +190,9 @@ def pregenerated_cases(count: int, seed: int) -> list:
     @hyp_seed(seed)
     @settings(max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck),
               phases=[Phase.generate])
-    @given(strategies.cases())
-    def collect(case):
-        out.append(case)
+    @given(strategies.seeded_cases())
+    def collect(batch):
+        out.extend(batch)
 
     collect()
     return out[:count]

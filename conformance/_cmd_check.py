@@ -53,6 +53,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="only these optional features (repeatable; default: all the candidate supports)")
     p.add_argument("--max-time", type=positive_int, default=24, metavar="T", help="longest ordinary sequence (default 24)")
     p.add_argument("--no-long", action="store_true", help="never draw long (T >= 100) sequences")
+    p.add_argument("--generation", choices=("seeded", "choices"), default="seeded",
+                   help="seeded (default): cases from a seeded RNG, 8 per Hypothesis example, a failure minimised "
+                        "by the post-minimiser; choices: every choice a Hypothesis choice (slower; Hypothesis "
+                        "shrinks a failure first)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     p.add_argument("--no-diagnose", action="store_true",
                    help="skip explaining a mismatch (convention variants, localization, structure; docs/diagnosis.md)")
@@ -109,6 +113,7 @@ def options_from_args(args: argparse.Namespace, **extra: Any):
         features=args.feature,
         max_time=args.max_time,
         long_sequences=not args.no_long,
+        generation=args.generation,
         diagnose=not getattr(args, "no_diagnose", False),
         progress=None if args.quiet else progress_printer(),
         **{**isolation_from_args(args), **extra},

@@ -8,11 +8,10 @@ readable case (corrupt or truncated .npz: one line naming it) or TARGET cannot l
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shlex
 import sys
 from typing import Any
+
+from conformance.report import recorded, recorded_target
 
 NAME = "repro"
 HELP = "replay a saved counterexample (.npz) on the oracle and a candidate; print both, errors and the verdict"
@@ -26,30 +25,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a dtype's tolerance, e.g. float16=1e-2 (repeatable)")
     p.add_argument("--isolate", action="store_true",
                    help="run the candidate in a worker process (a crash or hang is then reported, not fatal)")
-
-
-def recorded(npz_path: str) -> dict[str, Any]:
-    """The .json written beside a counterexample .npz (empty when missing or unreadable)."""
-    meta = os.path.splitext(npz_path)[0] + ".json"
-    try:
-        with open(meta) as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def recorded_target(npz_path: str) -> str | None:
-    """The target saved beside a counterexample .npz: its ``target`` or the last word of its replay command."""
-    data = recorded(npz_path)
-    if isinstance(data.get("target"), str):
-        return data["target"]
-    try:
-        parts = shlex.split(data.get("repro_command") or "")
-    except ValueError:
-        return None
-    # "lstm-conformance repro FILE TARGET"
-    return parts[3] if len(parts) >= 4 else None
 
 
 def print_step_table(case: Any, ev: Any, out=None) -> None:

@@ -17,6 +17,7 @@ convention difference, which moves outputs by far more than rounding does.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Mapping
 
 import numpy as np
@@ -52,6 +53,12 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 
 #: Multiple of the measured rounding spread that still counts as agreement.
 SENSITIVITY_FACTOR = 8.0
+#: Dtypes whose gate values (sigmoid outputs) the rounding model rounds too.  In 16-bit dtypes
+#: implementations legitimately differ in where they round: TF rounds every gate to the dtype,
+#: most ports (numpy-reference, cuDNN, autocast) keep the gates in float32 and round the state;
+#: a forget gate near 1 rounded to float16 every step (relative 4.9e-4) moves a large c linearly
+#: in time.  In float32/float64 everyone computes the gates in the dtype, as TF does.
+ROUNDED_GATE_DTYPES = ("float16", "bfloat16")
 #: Amplification of the dtype's unit roundoff beyond which a step is ill-conditioned (not judged).
 ILL_CONDITIONED = 64.0
 _SENSITIVITY_RUNS = 4
@@ -128,13 +135,12 @@ def rounding_spread(case: Case, expected64: Result | None = None, *, semantics: 
     # Random rounding averages out over a long sequence; two implementations whose rounding
     # is biased the same way every step (a differently rounded sigmoid, say) drift linearly.
     # Model both: random runs, and runs rounding every value up, then every value down.
-    noises = [np.random.default_rng(seed) for seed in range(_SENSITIVITY_RUNS - 2)]
-    noises += [_Biased(1.0), _Biased(-1.0)]
     # All runs at once, stacked along the batch axis (rows never mix): one pass of the spec
-    # instead of one per run, with each run's block drawing the very noise it would alone.
-    runs = len(noises)
-    stacked = reference_noisy(case.slice_batch(np.tile(np.arange(case.batch), runs)),
-                              (_Stacked(noises, case.batch), u), semantics=semantics)
+    # instead of one per run.
+    runs = _SENSITIVITY_RUNS
+    noise = _Stacked(np.random.default_rng(0), runs - 2, case.batch)
+    stacked = reference_noisy(case.slice_batch(np.tile(np.arange(case.batch), runs)), (noise, u),
+                              semantics=semantics, gate_rounding=case.config.dtype in ROUNDED_GATE_DTYPES)
     for k, v in stacked.arrays().items():
         with np.errstate(invalid="ignore"):
             d = np.abs(v.reshape((runs,) + base.arrays()[k].shape) - base.arrays()[k])
@@ -152,28 +158,21 @@ def rounding_spread(case: Case, expected64: Result | None = None, *, semantics: 
 
 
 class _Stacked:
-    """The noise of several runs stacked along the batch axis: rows ``[r * batch, (r + 1) * batch)``
-    of every draw come from ``noises[r]``, exactly as run ``r`` alone would draw them."""
+    """The noise of the stacked runs: the first ``random_runs`` blocks of ``batch`` rows draw uniform
+    noise in [-1, 1] (random rounding), the next block is +1 (every value rounded up), the last -1."""
 
-    def __init__(self, noises: list[Any], batch: int):
-        self.noises, self.batch = noises, batch
-
-    def uniform(self, low: float, high: float, size: Any = None) -> np.ndarray:
-        if size is None or size[0] != self.batch * len(self.noises):
-            raise ValueError(f"stacked noise drawn with shape {size}: expected a batch-first [{self.batch} x "
-                             f"{len(self.noises)}, ...] array")
-        rest = tuple(size[1:])
-        return np.concatenate([n.uniform(low, high, size=(self.batch,) + rest) for n in self.noises], axis=0)
-
-
-class _Biased:
-    """A stand-in for a Generator whose "uniform" noise is always ``sign``: systematic rounding."""
-
-    def __init__(self, sign: float):
-        self.sign = sign
+    def __init__(self, rng: np.random.Generator, random_runs: int, batch: int):
+        self.rng, self.random_rows, self.batch = rng, random_runs * batch, batch
 
     def uniform(self, low: float, high: float, size: Any = None) -> np.ndarray:
-        return np.full(size, self.sign)
+        rows = self.random_rows + 2 * self.batch
+        if size is None or size[0] != rows:
+            raise ValueError(f"stacked noise drawn with shape {size}: expected a batch-first [{rows}, ...] array")
+        out = np.empty(size)
+        out[: self.random_rows] = self.rng.uniform(low, high, size=(self.random_rows,) + tuple(size[1:]))
+        out[self.random_rows : self.random_rows + self.batch] = 1.0
+        out[self.random_rows + self.batch :] = -1.0
+        return out
 
 
 def _validate_shapes(case: Case, got: Result) -> tuple[str, str] | None:
@@ -209,19 +208,22 @@ def _judge(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-array (abs error, allowed error, failing mask), all float64."""
     errs, allowed, fails = {}, {}, {}
-    for name in ARRAYS:
-        g = np.asarray(got[name], dtype=np.float64)
-        e = np.asarray(expected[name], dtype=np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
+        for name in ARRAYS:
+            g = np.asarray(got[name], dtype=np.float64)
+            e = np.asarray(expected[name], dtype=np.float64)
             err = np.abs(g - e)
-            both_same_inf = np.isinf(g) & np.isinf(e) & (np.sign(g) == np.sign(e))
-            err = np.where(both_same_inf, 0.0, err)
-            err = np.where(np.isnan(g) & np.isnan(e), 0.0, err)
-            err = np.nan_to_num(err, nan=np.inf)
-            allow = tol.atol + tol.rtol * np.nan_to_num(np.abs(e), nan=0.0, posinf=0.0)
+            if np.isfinite(err).all():  # the usual case: both finite (an infinity or NaN makes err non-finite)
+                allow = tol.atol + tol.rtol * np.abs(e)
+            else:
+                both_same_inf = np.isinf(g) & np.isinf(e) & (np.sign(g) == np.sign(e))
+                err = np.where(both_same_inf, 0.0, err)
+                err = np.where(np.isnan(g) & np.isnan(e), 0.0, err)
+                err = np.nan_to_num(err, nan=np.inf)
+                allow = tol.atol + tol.rtol * np.nan_to_num(np.abs(e), nan=0.0, posinf=0.0)
             if spread is not None:
                 allow = allow + SENSITIVITY_FACTOR * spread[name]
-        errs[name], allowed[name], fails[name] = err, allow, err > allow
+            errs[name], allowed[name], fails[name] = err, allow, err > allow
     return errs, allowed, fails
 
 
@@ -364,19 +366,28 @@ def _apply_mask(errs, allowed, fails, mask):
 def _summarise(case, got_a, exp_a, errs, allowed, fails, oracle_deviation) -> Comparison:
     dtype = numpy_dtype(case.config.dtype)
     T = case.time
-    step_errors = [float(np.max(errs["outputs"][:, t])) for t in range(T)]
+    out = errs["outputs"]
+    step_errors = (out.max(axis=(0, 2)) if out.size else np.zeros(T)).tolist()
+    def worst(a: np.ndarray) -> float:  # max, NaN counted as infinitely bad
+        v = float(np.max(a)) if a.size else 0.0
+        return math.inf if v != v else v
+
+    score, max_abs, rel, ulps = 0.0, 0.0, [], []
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratios = {k: np.where(allowed[k] > 0, errs[k] / allowed[k], np.where(errs[k] > 0, np.inf, 0.0)) for k in ARRAYS}
-    score = max(float(np.max(r)) if r.size else 0.0 for r in ratios.values())
-    max_abs = max(float(np.max(e)) for e in errs.values())
-    rel = []
-    ulps = []
-    for k in ARRAYS:
-        e = np.asarray(exp_a[k], dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            r = np.where(errs[k] == 0, 0.0, errs[k] / np.abs(e))
-            rel.append(float(np.nan_to_num(np.max(r), nan=np.inf)))
-            ulps.append(float(np.nan_to_num(np.max(errs[k] / _ulp(e, dtype)), nan=np.inf)))
+        for k in ARRAYS:
+            err, allow = errs[k], allowed[k]
+            if not err.size:
+                continue
+            max_abs = max(max_abs, float(np.max(err)))
+            score = max(score, worst(np.where(allow > 0, err / allow, np.where(err > 0, np.inf, 0.0))))
+            if not np.any(err):
+                rel.append(0.0)
+                ulps.append(0.0)
+                continue
+            e = np.asarray(exp_a[k], dtype=np.float64)
+            rel.append(worst(np.where(err == 0, 0.0, err / np.abs(e))))
+            ulps.append(worst(err / _ulp(e, dtype)))
+    rel, ulps = rel or [0.0], ulps or [0.0]
     if not any(f.any() for f in fails.values()):
         return Comparison(
             passed=True, max_abs_error=max_abs, max_rel_error=max(rel), max_ulp_error=max(ulps), score=score,

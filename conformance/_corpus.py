@@ -24,6 +24,7 @@ from typing import Any, Callable, Collection, Sequence
 
 from conformance._errors import InvalidArgument
 from conformance._spec import Case
+from conformance.report import recorded_target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,18 +72,8 @@ def load_corpus(directory: str, *, warn: Callable[[str], None] = warn_stderr) ->
             # The message already names the file; one line, and the rest of the corpus still runs.
             warn(f"corpus: skipping {' '.join(str(exc).split())}")
             continue
-        entries.append(CorpusEntry(path, case, _recorded_target(path)))
+        entries.append(CorpusEntry(path, case, recorded_target(path)))
     return entries
-
-
-def _recorded_target(npz_path: str) -> str | None:
-    try:
-        with open(os.path.splitext(npz_path)[0] + ".json") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    target = data.get("target") if isinstance(data, dict) else None
-    return target if isinstance(target, str) else None
 
 
 def select(entries: Sequence[CorpusEntry], info: Any, features: Collection[str], dtypes: Collection[str]) -> list[Case]:

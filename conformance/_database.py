@@ -25,15 +25,18 @@ KEY_VERSION = 1
 REDIS_KEY_PREFIX = b"lstm-conformance:"
 
 
-def database_key(target: str, features: Collection[str], dtypes: Collection[str]) -> bytes:
+def database_key(
+    target: str, features: Collection[str], dtypes: Collection[str], generation: str = "seeded"
+) -> bytes:
     """The example-database key of one candidate restricted to one feature/dtype slice.
 
     Stable across processes, machines and edits of the runner, so a failure found
     by any run (or any worker sharing a Redis database) is replayed by the next run
-    of the same slice.
+    of the same slice.  ``generation`` (conformance._runner.GENERATIONS) is part of the key:
+    the two draw cases from different choice sequences.
     """
     blob = json.dumps({"v": KEY_VERSION, "target": str(target), "features": sorted(features),
-                       "dtypes": sorted(dtypes)}, sort_keys=True)
+                       "dtypes": sorted(dtypes), "generation": generation}, sort_keys=True)
     return hashlib.sha384(blob.encode()).digest()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence
 
 from conformance._compare import Comparison, Tolerance, compare
 from conformance._errors import CandidateFault, CandidateLoadError
@@ -84,17 +84,30 @@ class Evaluation:
     fault: CandidateFault | None = None
 
 
+def submit_all(cases: Sequence[Case], oracle: Any) -> list[Any]:
+    """Start the oracle on every case at once, where it can (conformance._oracle.Oracle.submit).
+
+    The oracle computes on its own thread, in order, while the caller runs the candidate
+    on the first cases: one PendingResult per case, or Nones for an oracle that cannot.
+    """
+    submit = getattr(oracle, "submit", None)
+    return [submit(case) for case in cases] if submit is not None else [None] * len(cases)
+
+
 def evaluate(
     case: Case,
     executor: Executor,
     oracle: object,
     *,
     tolerances: Mapping[str, Tolerance] | None = None,
+    pending: Any = None,
 ) -> Evaluation:
-    """Run ``case`` through the oracle and the candidate and compare them."""
-    # An oracle that can (conformance._oracle.Oracle.submit) computes while the candidate runs.
-    submit = getattr(oracle, "submit", None)
-    pending = submit(case) if submit is not None else None
+    """Run ``case`` through the oracle and the candidate and compare them.
+
+    ``pending``: the oracle's result for ``case`` already submitted (see :func:`submit_all`).
+    """
+    if pending is None:
+        pending = submit_all([case], oracle)[0]
     expected = None if pending is not None else oracle.run(case)  # type: ignore[attr-defined]
     try:
         got = executor.run(case)

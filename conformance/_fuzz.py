@@ -68,6 +68,7 @@ class Slice:
     group: str  # "all", "baseline" (the target declares no feature) or one FEATURES name
     features: frozenset[str]
     dtype: str
+    generation: str = "seeded"  # conformance._runner.GENERATIONS: part of the database key
 
     @property
     def label(self) -> str:
@@ -76,7 +77,7 @@ class Slice:
     def key(self) -> bytes:
         from conformance._database import database_key
 
-        return database_key(self.target, self.features, {self.dtype})
+        return database_key(self.target, self.features, {self.dtype}, self.generation)
 
 
 def plan(candidates: Sequence[LoadedCandidate], template: CheckOptions) -> list[Slice]:
@@ -88,7 +89,7 @@ def plan(candidates: Sequence[LoadedCandidate], template: CheckOptions) -> list[
         groups = [("all", frozenset(features))] if features else [("baseline", frozenset())]
         if len(ordered_features) > 1:
             groups += [(f, frozenset({f})) for f in ordered_features]
-        per_target.append([Slice(loaded.target, g, fs, d) for g, fs in groups for d in DTYPE_ORDER if d in dtypes])
+        per_target.append([Slice(loaded.target, g, fs, d, template.generation) for g, fs in groups for d in DTYPE_ORDER if d in dtypes])
     # Interleave: the first slice of every target, then the second of each, ...
     out: list[Slice] = []
     for i in range(max((len(s) for s in per_target), default=0)):

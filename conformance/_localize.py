@@ -17,6 +17,7 @@ import numpy as np
 from conformance._compare import (
     _SENSITIVITY_RUNS,
     DEFAULT_TOLERANCES,
+    ROUNDED_GATE_DTYPES,
     UNIT_ROUNDOFF,
     Tolerance,
     _judge,
@@ -35,7 +36,8 @@ def _trace_spread(case: Case, outputs: np.ndarray, cells: np.ndarray) -> dict[st
     rng = np.random.default_rng(0)
     s_out, s_cells = np.zeros_like(outputs), np.zeros_like(cells)
     for _ in range(_SENSITIVITY_RUNS):
-        noisy, noisy_cells = reference_trace(case, (rng, u))
+        gates = case.config.dtype in ROUNDED_GATE_DTYPES
+        noisy, noisy_cells = reference_trace(case, (rng, u), gate_rounding=gates)
         with np.errstate(invalid="ignore"):
             s_out = np.fmax(s_out, np.nan_to_num(np.abs(noisy.outputs - outputs), nan=np.inf))
             s_cells = np.fmax(s_cells, np.nan_to_num(np.abs(noisy_cells - cells), nan=np.inf))

@@ -3,17 +3,18 @@
 Hypothesis shrinks the *choices* behind a case (sizes, modes, seeds); a dense
 seeded array survives that as a block of random numbers.  This pass works on
 the case itself, greedily, keeping each change only while the case still fails
-the same way: fewer batch rows and time steps, fewer input columns and units,
-simpler options, then zeroed and rounded numbers.  It is deterministic, so the
+the same way: a simpler dtype, fewer batch rows and time steps, fewer input
+columns and units, simpler options, then zeroed and rounded numbers.  It is deterministic, so the
 same failure found by serial and parallel runs ends in the same case.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time as _time
-from typing import Callable, Iterable
+from typing import Callable, Collection, Iterable
 
 import numpy as np
 
@@ -35,12 +36,21 @@ def minimize(
     *,
     max_evaluations: int = 600,
     max_seconds: float = 60.0,
+    dtypes: Collection[str] | None = None,
+    keep_features: Collection[str] = (),
 ) -> Case:
-    """Return the simplest case found for which ``still_fails`` holds (``case`` itself at worst)."""
+    """Return the simplest case found for which ``still_fails`` holds (``case`` itself at worst).
+
+    ``dtypes``: the dtypes the case may be moved to (None: any); ``keep_features``:
+    features the case must keep exercising (a run that requires them).
+    """
     budget = _Budget(max_evaluations, max_seconds)
+    simplifications = _config_simplifications(dtypes, frozenset(keep_features))
+
+    kept = frozenset(keep_features) & case.features()
 
     def attempt(candidate: Case | None) -> bool:
-        if candidate is None or not budget.ok():
+        if candidate is None or not budget.ok() or not kept <= candidate.features():
             return False
         budget.left -= 1
         try:
@@ -52,7 +62,9 @@ def minimize(
     current = case
     for _ in range(3):  # a later pass can enable an earlier one (e.g. zeroing enables a smaller batch)
         before = _key(current)
-        for step in (_fewer_rows, _fewer_steps, _fewer_inputs, _fewer_units, _simpler_config, _zero_arrays,
+        current = _simpler_config(current, attempt, simplifications[:1])  # a simpler dtype first: it can need fewer steps
+        for step in (_fewer_rows, _fewer_steps, _fewer_inputs, _fewer_units,
+                     functools.partial(_simpler_config, simplifications=simplifications), _zero_arrays,
                      _zero_entries, _round_entries):
             current = step(current, attempt)
         if _key(current) == before or not budget.ok():
@@ -76,7 +88,40 @@ def _fewer_rows(case: Case, attempt) -> Case:
     if case.batch == 1:
         return case
     found = _first((case.slice_batch(slice(b, b + 1)) for b in range(case.batch)), attempt)
-    return found or case
+    if found is not None:
+        return found
+    # No single row fails alone (a failure that needs a batch).
+    return _shrink_axis(case, lambda c: c.batch,
+                        lambda c, rows: c.slice_batch([r for r in range(c.batch) if r not in rows]), attempt)
+
+
+def _shrink_axis(case: Case, size: Callable[[Case], int], drop: Callable[[Case, set[int]], Case], attempt) -> Case:
+    """Remove indices along one axis while the case fails: all but the first, then the upper
+    half, then one at a time from the end.  Few attempts when the axis can go at once (each
+    attempt may cost a time-out, for a hanging candidate)."""
+    n = size(case)
+    for chunk in (set(range(1, n)), set(range(n // 2, n)) if n > 3 else set()):
+        if chunk:
+            trial = drop(case, chunk)
+            if attempt(trial):
+                case = trial
+                break
+    k = size(case) - 1
+    while k >= 0 and size(case) > 1:
+        trial = drop(case, {k})
+        if attempt(trial):
+            case = trial
+        k = min(k - 1, size(case) - 1)
+    return case
+
+
+def _dropping(drop_one: Callable[[Case, int], Case]) -> Callable[[Case, set[int]], Case]:
+    def drop(case: Case, indices: set[int]) -> Case:
+        for k in sorted(indices, reverse=True):  # from the end, so earlier indices stay put
+            case = drop_one(case, k)
+        return case
+
+    return drop
 
 
 def _fewer_steps(case: Case, attempt) -> Case:
@@ -101,13 +146,7 @@ def _drop_input(case: Case, k: int) -> Case:
 
 
 def _fewer_inputs(case: Case, attempt) -> Case:
-    k = case.config.input_size - 1
-    while k >= 0 and case.config.input_size > 1:
-        trial = _drop_input(case, k)
-        if attempt(trial):
-            case = trial
-        k -= 1
-    return case
+    return _shrink_axis(case, lambda c: c.config.input_size, _dropping(_drop_input), attempt)
 
 
 def _drop_unit(case: Case, u: int) -> Case:
@@ -140,19 +179,9 @@ def _drop_proj_output(case: Case, q: int) -> Case:
 
 
 def _fewer_units(case: Case, attempt) -> Case:
-    u = case.config.num_units - 1
-    while u >= 0 and case.config.num_units > 1:
-        trial = _drop_unit(case, u)
-        if attempt(trial):
-            case = trial
-        u -= 1
+    case = _shrink_axis(case, lambda c: c.config.num_units, _dropping(_drop_unit), attempt)
     if case.config.num_proj is not None:
-        q = case.config.num_proj - 1
-        while q >= 0 and case.config.num_proj > 1:
-            trial = _drop_proj_output(case, q)
-            if attempt(trial):
-                case = trial
-            q -= 1
+        case = _shrink_axis(case, lambda c: c.config.num_proj, _dropping(_drop_proj_output), attempt)
     return case
 
 
@@ -166,23 +195,49 @@ def _zero_state(case: Case) -> Case:
     return case.with_initial_state(np.zeros_like(s.c), np.zeros_like(s.h))
 
 
-#: (applies?, simplify) pairs; each is tried on the current case and kept if it still fails.
-_CONFIG_SIMPLIFICATIONS: tuple[tuple[Callable[[Case], bool], Callable[[Case], Case]], ...] = (
-    (lambda c: c.config.forget_bias != 1.0, lambda c: dataclasses.replace(c, config=c.config.replace(forget_bias=1.0))),
-    (lambda c: c.config.activation != "tanh", lambda c: dataclasses.replace(c, config=c.config.replace(activation="tanh"))),
-    (lambda c: c.config.use_peepholes, _no_peepholes),
-    (lambda c: c.config.cell_clip is not None, lambda c: dataclasses.replace(c, config=c.config.replace(cell_clip=None))),
-    (lambda c: c.config.proj_clip is not None, lambda c: dataclasses.replace(c, config=c.config.replace(proj_clip=None))),
-    (lambda c: not c.initial_state.is_zero(), _zero_state),
-)
+#: Simplest dtype first (as strategies draw them): float32 is the easiest to read.
+_DTYPE_ORDER = ("float32", "float64", "float16", "bfloat16")
 
 
-def _simpler_config(case: Case, attempt) -> Case:
-    for applies, simplify in _CONFIG_SIMPLIFICATIONS:
-        if applies(case):
-            trial = simplify(case)
-            if attempt(trial):
-                case = trial
+def _simpler_dtype(dtypes: Collection[str] | None) -> Callable[[Case], Case | None]:
+    def simplify(case: Case) -> Case | None:
+        order = [d for d in _DTYPE_ORDER if dtypes is None or d in dtypes]
+        rank = order.index(case.config.dtype) if case.config.dtype in order else len(order)
+        return case.astype(order[0]) if order and rank > 0 else None
+
+    return simplify
+
+
+def _config_simplifications(dtypes: Collection[str] | None,
+                            keep: frozenset[str]) -> list[tuple[str, Callable[[Case], Case | None]]]:
+    """(feature, simplify) pairs, dtype first; each is tried on the current case and kept if it still fails.
+
+    ``simplify`` returns None where it does not apply; a feature in ``keep`` is never simplified away.
+    """
+    def when(applies: Callable[[Case], bool], change: Callable[[Case], Case]) -> Callable[[Case], Case | None]:
+        return lambda c: change(c) if applies(c) else None
+
+    steps = [
+        ("dtype", _simpler_dtype(dtypes)),
+        ("forget_bias", when(lambda c: c.config.forget_bias != 1.0,
+                             lambda c: dataclasses.replace(c, config=c.config.replace(forget_bias=1.0)))),
+        ("activation", when(lambda c: c.config.activation != "tanh",
+                            lambda c: dataclasses.replace(c, config=c.config.replace(activation="tanh")))),
+        ("peepholes", when(lambda c: c.config.use_peepholes, _no_peepholes)),
+        ("cell_clip", when(lambda c: c.config.cell_clip is not None,
+                           lambda c: dataclasses.replace(c, config=c.config.replace(cell_clip=None)))),
+        ("proj_clip", when(lambda c: c.config.proj_clip is not None,
+                           lambda c: dataclasses.replace(c, config=c.config.replace(proj_clip=None)))),
+        ("initial_state", when(lambda c: not c.initial_state.is_zero(), _zero_state)),
+    ]
+    return [(name, simplify) for name, simplify in steps if name not in keep]
+
+
+def _simpler_config(case: Case, attempt, simplifications) -> Case:
+    for _name, simplify in simplifications:
+        trial = simplify(case)
+        if trial is not None and attempt(trial):
+            case = trial
     return case
 
 

@@ -392,10 +392,14 @@ class Oracle:
             # identity projection's zeros, is NaN where the real cell has none: this case
             # goes to a cell built with its own structure (rare: a 16-bit relu cell that
             # overflows), eagerly, so that no further graph is built for it.
-            if self._eager is None:
-                self._eager = EagerOracle()
-            self.exact_structure_runs += 1
-            return self._eager.run(case)
+            # Under the lock that graph builds hold: tf-keras builds a layer as a graph (v1) or an
+            # eager (v2) layer from process-wide state, and an eager cell built while the
+            # oracle's thread builds a graph comes out a v1 layer that refuses to run.
+            with _lock:
+                if self._eager is None:
+                    self._eager = EagerOracle()
+                self.exact_structure_runs += 1
+                return self._eager.run(case)
         return unpack_result(emitted, case)
 
 
@@ -404,24 +408,37 @@ class PendingResult:
 
     def __init__(self, oracle: Oracle, case: Case, feeds: tuple[np.ndarray, np.ndarray]):
         self._case = case
-        # The oracle's thread needs the GIL for a moment to enter TF, and again to leave it,
-        # while the caller runs the candidate's Python: with the default 5 ms switch interval
-        # it would wait most of an example for it.  Shorter while the run is pending.
-        self._switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch, _PENDING_SWITCH_INTERVAL))
         self._oracle = oracle
+        _fast_switching(+1)
         self._future: Future = oracle._thread.submit(oracle._emit, feeds, case.config)  # type: ignore[union-attr]
+        # Counted down when TF is done, whether or not anyone asks for the result.
+        self._future.add_done_callback(lambda _: _fast_switching(-1))
 
     def result(self) -> Result:
-        try:
-            emitted = self._future.result()
-        finally:
-            sys.setswitchinterval(self._switch)
-        return self._oracle._finish(self._case, emitted)
+        return self._oracle._finish(self._case, self._future.result())
 
 
 #: GIL switch interval (seconds) while an oracle run is pending (the default is 0.005).
-_PENDING_SWITCH_INTERVAL = 0.001
+_PENDING_SWITCH_INTERVAL = 0.0002
+_switching = {"pending": 0, "saved": None}
+_switching_lock = threading.Lock()
+
+
+def _fast_switching(delta: int) -> None:
+    """Shorten the GIL switch interval while any oracle run is pending, restore it after the last.
+
+    The oracle's thread needs the GIL for a moment to enter TF, and again to leave it,
+    while the caller runs the candidate's Python: with the default 5 ms switch interval
+    it would wait most of an example for it.
+    """
+    with _switching_lock:
+        if _switching["pending"] == 0 and delta > 0:
+            _switching["saved"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switching["saved"], _PENDING_SWITCH_INTERVAL))
+        _switching["pending"] += delta
+        if _switching["pending"] == 0 and _switching["saved"] is not None:
+            sys.setswitchinterval(_switching["saved"])
+            _switching["saved"] = None
 
 
 class EagerOracle:

@@ -201,12 +201,14 @@ def reference_trace(
     noise: tuple[np.random.Generator, float] | None = None,
     *,
     semantics: Semantics | None = None,
+    gate_rounding: bool = False,
 ) -> tuple[Result, np.ndarray]:
     """Run ``case`` in float64; return the Result and the cell state of every step [B, T, H].
 
-    ``noise=(rng, u)`` multiplies every pre-activation and every new state by
-    ``1 + u * r`` with ``r`` uniform in [-1, 1]: a model of rounding to a dtype
-    whose unit roundoff is ``u`` (used to measure how sensitive a case is).
+    ``noise=(rng, u)`` multiplies every pre-activation and every new state (with
+    ``gate_rounding``, the input and forget gates' values too) by ``1 + u * r`` with
+    ``r`` uniform in [-1, 1]: a model of rounding to a dtype whose unit roundoff is
+    ``u`` (used to measure how sensitive a case is).
     ``semantics`` (default: TF's) selects a convention variant; see :class:`Semantics`.
     """
     s = TF_SEMANTICS if semantics is None else semantics
@@ -219,6 +221,9 @@ def reference_trace(
         rng, u = noise
         scale = np.abs(a) if magnitude is None else magnitude()
         return a + u * scale * rng.uniform(-1.0, 1.0, size=a.shape)
+
+    def jitter_gate(a: np.ndarray) -> np.ndarray:
+        return jitter(a) if gate_rounding else a
 
     cfg = case.config
     p = {k: v.astype(np.float64) for k, v in case.params.arrays().items()}
@@ -263,8 +268,11 @@ def reference_trace(
         if peep:
             f = f + diag["f"] * c
             i = i + diag["i"] * c
-        forget = rec(gate_input(f))
-        admit = 1.0 - forget if s.coupled_input_forget else rec(gate_input(i))
+        # A gate value's own rounding (relative u at ~1.0) dwarfs what its pre-activation's
+        # rounding moves it near saturation, and a forget gate rounded the same way every step
+        # moves c linearly in time (see conformance._compare.ROUNDED_GATE_DTYPES for when).
+        forget = jitter_gate(rec(gate_input(f)))
+        admit = 1.0 - forget if s.coupled_input_forget else jitter_gate(rec(gate_input(i)))
         kept, added = forget * c, admit * act_j(gate_input(j))
         c_new = jitter(kept + added, lambda: np.abs(kept) + np.abs(added))
         c_out = c_new  # what the output sees
@@ -297,7 +305,8 @@ def reference(case: Case, *, semantics: Semantics | None = None) -> Result:
 
 
 def reference_noisy(
-    case: Case, noise: tuple[np.random.Generator, float] | None, *, semantics: Semantics | None = None
+    case: Case, noise: tuple[np.random.Generator, float] | None, *, semantics: Semantics | None = None,
+    gate_rounding: bool = False,
 ) -> Result:
     """:func:`reference`, optionally with rounding noise (see :func:`reference_trace`)."""
-    return reference_trace(case, noise, semantics=semantics)[0]
+    return reference_trace(case, noise, semantics=semantics, gate_rounding=gate_rounding)[0]

@@ -22,10 +22,19 @@ from conformance._compare import Comparison, Tolerance
 from conformance._database import database_key
 from conformance._errors import CandidateFault, InvalidArgument, Terminated, raise_pending_signal
 from conformance._determinism import rerun_check
-from conformance._evaluate import Evaluation, Executor, evaluate, make_executor
+from conformance._evaluate import Evaluation, Executor, evaluate, make_executor, submit_all
 from conformance._minimize import minimize
 from conformance._spec import DTYPES, FEATURES, Case
 from conformance.candidates import CandidateInfo, LoadedCandidate, resolve
+
+
+#: How a run draws cases.  "seeded": Hypothesis draws one seed per batch of SEEDED_BATCH cases,
+#: which a numpy RNG turns into cases of the same distribution as strategies.cases() (one choice
+#: per batch instead of 30-60 per case: several times the examples per second); a failure is
+#: minimised by conformance._minimize alone.  "choices": strategies.cases(), every choice a
+#: Hypothesis choice; Hypothesis shrinks a failure, then conformance._minimize.
+GENERATIONS = ("seeded", "choices")
+SEEDED_BATCH = 16
 
 
 @dataclasses.dataclass
@@ -63,6 +72,9 @@ class CheckOptions:
     memory_limit_mb: int | None = None
     #: Re-run every Nth passing example of a candidate declaring ``deterministic=True`` (0: never).
     determinism_every: int = 10
+    #: How cases are drawn (see GENERATIONS): "seeded" (fast; the post-minimiser shrinks a failure)
+    #: or "choices" (every choice a Hypothesis choice, which Hypothesis shrinks before the post-minimiser).
+    generation: str = "seeded"
 
     def __post_init__(self) -> None:
         if isinstance(self.max_examples, bool) or not isinstance(self.max_examples, int) or self.max_examples < 1:
@@ -78,6 +90,8 @@ class CheckOptions:
         v = self.determinism_every
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise InvalidArgument(f"determinism_every={v!r} must be an integer >= 0")
+        if self.generation not in GENERATIONS:
+            raise InvalidArgument(f"generation={self.generation!r} must be one of {', '.join(GENERATIONS)}")
 
 
 @dataclasses.dataclass
@@ -199,7 +213,9 @@ def narrowed(info: CandidateInfo, options: CheckOptions) -> tuple[frozenset[str]
 
 
 def cases_for(info: CandidateInfo, options: CheckOptions):
-    """The case strategy for a candidate: narrowed to its declared features, dtypes and sizes."""
+    """The strategy a run draws from: lists of cases (one per list for ``generation="choices"``,
+    SEEDED_BATCH for "seeded"), narrowed to the candidate's declared features, dtypes and sizes
+    and to the cases it ``accepts``."""
     import strategies
     from hypothesis import strategies as st
 
@@ -207,22 +223,27 @@ def cases_for(info: CandidateInfo, options: CheckOptions):
     max_units = min(options.max_units, info.max_units or options.max_units)
     max_input = min(options.max_input_size, info.max_input_size or options.max_input_size)
     max_time = min(options.max_time, info.max_time or options.max_time)
-    long_times = None
-    if options.long_sequences and (info.max_time is None or info.max_time >= 100):
-        long_times = st.integers(100, min(160, info.max_time or 160))
+    long_sequences = options.long_sequences and (info.max_time is None or info.max_time >= 100)
+    max_long_time = min(160, info.max_time or 160)
     missing = sorted(set(options.require_features) - features)
     if missing:
         raise InvalidArgument(f"require_features={sorted(options.require_features)!r}: {missing} not among the "
                               f"features this run covers ({sorted(features)})")
     if options.min_time > max_time:
         raise InvalidArgument(f"min_time={options.min_time!r} exceeds the longest sequence allowed ({max_time})")
-    strategy = strategies.cases(
-        features=features, dtypes=dtypes, max_batch=options.max_batch, min_time=options.min_time, max_time=max_time,
-        long_times=long_times, max_units=max_units, max_input_size=max_input,
-        require=options.require_features, weight_scales=options.weight_scales,
-    )
-    # A library limit beyond features/dtypes/sizes (e.g. torch's proj_size < hidden_size).
-    return strategy.filter(info.accepts) if info.accepts is not None else strategy
+    common = dict(features=features, dtypes=dtypes, max_batch=options.max_batch, min_time=options.min_time,
+                  max_time=max_time, max_units=max_units, max_input_size=max_input,
+                  require=options.require_features, weight_scales=options.weight_scales)
+    accepts = info.accepts
+    if options.generation == "choices":
+        one = strategies.cases(long_times=st.integers(100, max_long_time) if long_sequences else None, **common)
+        # A library limit beyond features/dtypes/sizes (e.g. torch's proj_size < hidden_size).
+        return (one.filter(accepts) if accepts is not None else one).map(lambda case: [case])
+    batches = strategies.seeded_cases(count=SEEDED_BATCH, long_sequences=long_sequences,
+                                      max_long_time=max_long_time, **common)
+    if accepts is None:
+        return batches
+    return batches.map(lambda batch: strategies.CaseBatch(batch.seed, [c for c in batch if accepts(c)]))
 
 
 def open_database(spec: Any) -> Any:
@@ -244,8 +265,10 @@ def open_database(spec: Any) -> Any:
 def _settings(options: CheckOptions, database: Any):
     from hypothesis import HealthCheck, Phase, Verbosity, settings
 
+    seeded = options.generation == "seeded"
     return settings(
-        max_examples=options.max_examples,
+        # A seeded example is a batch of cases (the runner counts the cases and stops at max_examples).
+        max_examples=-(-options.max_examples // SEEDED_BATCH) if seeded else options.max_examples,
         deadline=None,
         database=database,
         derandomize=False,
@@ -253,7 +276,8 @@ def _settings(options: CheckOptions, database: Any):
         report_multiple_bugs=False,
         verbosity=Verbosity.quiet,
         suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        # Shrinking a seed only finds other random cases: a seeded failure goes to conformance._minimize as found.
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target] + ([] if seeded else [Phase.shrink]),
     )
 
 
@@ -289,12 +313,12 @@ def check(
             state["last_progress"] = now
             options.progress(Progress(state["examples"], now - started, state["failures"], kind))
 
-    def run_one(case: Case) -> Evaluation:
+    def run_one(case: Case, pending: Any = None) -> Evaluation:
         raise_pending_signal()
         if deadline is not None and time.monotonic() > deadline:
             raise _Stop()
         state["examples"] += 1
-        ev = evaluate(case, executor, oracle, tolerances=options.tolerances)
+        ev = evaluate(case, executor, oracle, tolerances=options.tolerances, pending=pending)
         if (ev.comparison.passed and loaded.info.deterministic and options.determinism_every
                 and state["examples"] % options.determinism_every == 0):
             ev = rerun_check(ev, executor, tolerances=options.tolerances)
@@ -330,12 +354,26 @@ def check(
         if failing is None:
             strategy = cases_for(loaded.info, options)
 
-            def body(case: Case) -> None:
-                ev = run_one(case)
-                if ev.comparison.score != float("inf"):
-                    hyp_target(min(ev.comparison.score, 1e12), label="error / allowed error")
-                if not ev.comparison.passed:
-                    raise _failure_class(ev.comparison.kind or "mismatch")(ev)
+            # How many cases of each seeded batch this run uses: the last batch is cut at
+            # max_examples, and Hypothesis' replay of a failing batch must run the same cases.
+            used: dict[int, int] = {}
+
+            def body(batch: list[Case]) -> None:
+                seed = getattr(batch, "seed", None)
+                if seed is not None:
+                    left = max(1, options.max_examples - state["examples"])
+                    batch = batch[: used.setdefault(seed, min(len(batch), left))]
+                worst = None
+                try:
+                    for case, pending in zip(batch, submit_all(batch, oracle)):
+                        ev = run_one(case, pending)
+                        if ev.comparison.score != float("inf"):
+                            worst = max(worst or 0.0, min(ev.comparison.score, 1e12))
+                        if not ev.comparison.passed:
+                            raise _failure_class(ev.comparison.kind or "mismatch")(ev)
+                finally:
+                    if worst is not None:
+                        hyp_target(worst, label="error / allowed error")
 
             test = given(strategy)(body)
             if options.seed is not None:
@@ -344,7 +382,8 @@ def check(
                 test = hypothesis.seed(options.seed)(test)
             test = _settings(options, open_database(options.database))(test)
             # Key stored examples by what they mean, not by this closure's source (see conformance._database).
-            test._hypothesis_internal_database_key = database_key(loaded.target, features, dtypes)
+            test._hypothesis_internal_database_key = database_key(loaded.target, features, dtypes,
+                                                                   options.generation)
             try:
                 test()
             except Nonconformance as exc:
@@ -401,7 +440,9 @@ def _flaky_to_fault(exc: BaseException, state: dict[str, Any]) -> Evaluation | N
     """Hypothesis saw a failure that did not repeat: the candidate is not deterministic."""
     best: Evaluation | None = state["best"]
     if best is None:
-        return None
+        # No candidate failure behind it: an error of the harness (the oracle, say) that did not
+        # repeat.  Never a silent "conformant": the run ends in that error.
+        raise exc
     if best.comparison.kind == "nondeterminism":  # found by a re-run check: its message says more
         return best
     message = f"the same case failed once and passed when re-run ({best.comparison.message})"
@@ -431,7 +472,9 @@ def _finish_counterexample(
                 return True
             return False
 
-        case = minimize(failing.case, still_fails, max_seconds=options.minimize_seconds)
+        _, dtypes = narrowed(executor.info, options)
+        case = minimize(failing.case, still_fails, max_seconds=options.minimize_seconds, dtypes=dtypes,
+                        keep_features=options.require_features)
         final = evaluate(case, executor, oracle, tolerances=options.tolerances)
         if final.comparison.passed or final.comparison.kind != kind:
             # The candidate is not a function of its input (it passed on a re-run): keep the original.

@@ -1,9 +1,10 @@
 """Hypothesis strategies for LSTM conformance cases (no TensorFlow, no candidates)."""
 
 from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES, lstm_arrays
-from strategies._cases import cases, configs, initial_states, input_sequences, params
+from strategies._cases import CaseBatch, cases, configs, initial_states, input_sequences, params, seeded_cases
 
 __all__ = [
+    "CaseBatch",
     "INPUT_SCALES",
     "WEIGHT_SCALES",
     "cases",
@@ -12,4 +13,5 @@ __all__ = [
     "input_sequences",
     "lstm_arrays",
     "params",
+    "seeded_cases",
 ]

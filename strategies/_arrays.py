@@ -31,11 +31,11 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies._internal.strategies import SearchStrategy
 
+from strategies._draw import DataChooser, draw_array
+
 #: Dense scales: 1.0 first (shrink target); the large ones saturate sigmoid/tanh.
 WEIGHT_SCALES = (1.0, 0.5, 0.1, 2.0, 5.0, 20.0)
 INPUT_SCALES = (1.0, 0.1, 3.0, 30.0, 300.0)
-#: Values a sparse or special entry shrinks toward, first; then a float.
-ROUND_VALUES = (1.0, -1.0, 0.5, -0.5, 2.0, -2.0)
 
 def lstm_arrays(
     shape: tuple[int, ...],
@@ -95,15 +95,13 @@ def _lstm_arrays(
 
 
 class _LSTMArrays(SearchStrategy):
-    """The strategy :func:`lstm_arrays` returns.
+    """The strategy :func:`lstm_arrays` returns: :func:`strategies._draw.draw_array` on Hypothesis' choices.
 
     It draws Hypothesis' primitive choices directly (``data.draw_integer`` /
     ``draw_float``) rather than composing strategies: generation cost is per
     choice and per strategy layer, and an array here costs 3 choices when dense
     (mode, seed, scale), plus 1 for the count of special entries and 2-3 per
-    entry.  Every choice shrinks toward the simpler case: mode toward zeros then
-    sparse, seed toward 0, scale toward the first of ``scales``, counts toward 0
-    (or 1), indices toward 0, values toward ROUND_VALUES[0] and then 0.0.
+    entry.
     """
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, scales: tuple[float, ...], max_magnitude: float,
@@ -119,23 +117,5 @@ class _LSTMArrays(SearchStrategy):
                 f"allow_zeros={self.allow_zeros!r})")
 
     def do_draw(self, data: Any) -> np.ndarray:
-        # 0 zeros, 1 sparse, 2..5 dense: dense is the most common when generating, the last when shrinking.
-        mode = min(data.draw_integer(0 if self.allow_zeros else 1, 5), 2)
-        out = np.zeros(self.size, dtype=np.float64)
-        entries = 0
-        if mode == 2:
-            seed = data.draw_integer(0, 2**32 - 1)
-            scale = self.scales[data.draw_integer(0, len(self.scales) - 1)]
-            out = np.random.default_rng(seed).standard_normal(self.size) * scale
-            # Special entries in a dense array (a saturating weight, a round number) in about
-            # 3 draws of 7; 0 is the shrink target.
-            entries = max(0, data.draw_integer(0, 2 * self.max_entries) - self.max_entries)
-        elif mode == 1:
-            entries = data.draw_integer(1, self.max_entries, shrink_towards=1)
-        if self.size:
-            for _ in range(entries):
-                index = data.draw_integer(0, self.size - 1)
-                which = data.draw_integer(0, len(ROUND_VALUES))
-                out[index] = (ROUND_VALUES[which] if which < len(ROUND_VALUES)
-                              else data.draw_float(-self.max_magnitude, self.max_magnitude, allow_nan=False))
-        return out.reshape(self.shape).astype(self.dtype)
+        return draw_array(DataChooser(data), self.shape, self.dtype, self.scales, self.max_magnitude,
+                          self.max_entries, self.allow_zeros)

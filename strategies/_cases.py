@@ -3,16 +3,20 @@
 Every strategy is narrowed by ``features``/``dtypes`` (what a candidate
 declares) and shrinks toward the baseline: float32, tanh, forget_bias 1.0, no
 peepholes/clip/projection, zero initial state, batch 1, time 1, size 1.
+:func:`seeded_cases` draws batches of cases of the same distribution from one
+seed each (fast, but only the seed is a choice; see strategies._draw).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Collection
+from typing import Any, Callable, Collection, Sequence, TypeVar
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
+from hypothesis.strategies._internal.strategies import SearchStrategy
 
 from conformance._spec import (
     ACTIVATIONS,
@@ -25,6 +29,9 @@ from conformance._spec import (
     numpy_dtype,
 )
 from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES, lstm_arrays
+from strategies._draw import DataChooser, Rejected, RngChooser, draw_array, filtered, one_of_values
+
+T = TypeVar("T")
 
 #: Shrink order of dtypes: float32 is the simplest to read.
 _DTYPE_ORDER = ("float32", "float64", "float16", "bfloat16")
@@ -55,43 +62,73 @@ def _round_to(dtype: str, value: float) -> float:
     return float(np.asarray(value, dtype=numpy_dtype(dtype)).astype(np.float64))
 
 
-@functools.lru_cache(maxsize=None)  # one strategy object per dtype: building one per draw is slow
-def _positive_values(dtype: str) -> st.SearchStrategy[float]:
-    return st.one_of(st.sampled_from(_CLIPS), st.floats(0.01, 8.0)).map(lambda v: max(_round_to(dtype, v), 2.0**-8))
+def _pick(ch: Any, values: Sequence[T]) -> T:
+    """One of ``values``, shrinking toward the first (no choice at all for a single value)."""
+    return values[0] if len(values) == 1 else values[ch.integer(0, len(values) - 1)]
 
 
-@st.composite
-def _configs(draw, features, dtypes, activations, min_units, max_units, min_input_size, max_input_size,
-             min_proj, max_proj, require=frozenset()):
+def _positive_value(ch: Any, dtype: str) -> float:
+    return max(_round_to(dtype, one_of_values(ch, _CLIPS, 0.01, 8.0)), 2.0**-8)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ConfigSpec:
+    features: frozenset[str]
+    dtypes: frozenset[str]
+    activations: frozenset[str]
+    min_units: int
+    max_units: int
+    min_input_size: int
+    max_input_size: int
+    min_proj: int
+    max_proj: int
+    require: frozenset[str] = frozenset()
+
+
+def _draw_config(ch: Any, s: _ConfigSpec) -> LSTMConfig:
     def use(feature: str) -> bool:  # required features cost no choice, so they never shrink away
-        return feature in require or (feature in features and draw(st.booleans()))
+        return feature in s.require or (feature in s.features and ch.boolean())
 
-    dtype = draw(st.sampled_from([d for d in _DTYPE_ORDER if d in dtypes]))
-    num_units = draw(st.integers(min_units, max_units))
-    input_size = draw(st.integers(min_input_size, max_input_size))
+    dtype = _pick(ch, [d for d in _DTYPE_ORDER if d in s.dtypes])
+    num_units = ch.integer(s.min_units, s.max_units)
+    input_size = ch.integer(s.min_input_size, s.max_input_size)
     forget_bias = 1.0
     if use("forget_bias"):
-        values = st.one_of(st.sampled_from(_FORGET_BIASES), st.floats(-6.0, 6.0)).map(lambda v: _round_to(dtype, v))
-        forget_bias = draw(values.filter(lambda v: v != 1.0) if "forget_bias" in require else values)
+        def value() -> float:
+            return _round_to(dtype, one_of_values(ch, _FORGET_BIASES, -6.0, 6.0))
+
+        forget_bias = filtered(ch, value, lambda v: v != 1.0) if "forget_bias" in s.require else value()
     activation = "tanh"
-    if "activation" in features:
+    if "activation" in s.features:
         # In ACTIVATIONS order, not the set's: a set of strings iterates in a per-process hash
         # order, and the same --seed must draw the same cases in every process (and worker).
-        others = tuple(a for a in ACTIVATIONS if a in activations and a != "tanh")
-        activation = draw(st.sampled_from(others if "activation" in require else ("tanh",) + others))
+        others = tuple(a for a in ACTIVATIONS if a in s.activations and a != "tanh")
+        activation = _pick(ch, others if "activation" in s.require else ("tanh",) + others)
     use_peepholes = use("peepholes")
-    cell_clip = None
-    if use("cell_clip"):
-        cell_clip = draw(_positive_values(dtype))
+    cell_clip = _positive_value(ch, dtype) if use("cell_clip") else None
     num_proj = proj_clip = None
-    if use("projection") or "proj_clip" in require:
-        num_proj = draw(st.integers(min_proj, max_proj))
+    if use("projection") or "proj_clip" in s.require:
+        num_proj = ch.integer(s.min_proj, s.max_proj)
         if use("proj_clip"):
-            proj_clip = draw(_positive_values(dtype))
+            proj_clip = _positive_value(ch, dtype)
     return LSTMConfig(
         num_units=num_units, input_size=input_size, forget_bias=forget_bias, use_peepholes=use_peepholes,
         cell_clip=cell_clip, num_proj=num_proj, proj_clip=proj_clip, activation=activation, dtype=dtype,
     )
+
+
+class _Drawn(SearchStrategy):
+    """A strategy that runs ``draw(chooser)`` on Hypothesis' choices (see strategies._draw)."""
+
+    def __init__(self, draw: Callable[[Any], Any], label: str):
+        super().__init__()
+        self._draw, self._label = draw, label
+
+    def __repr__(self) -> str:
+        return self._label
+
+    def do_draw(self, data: Any) -> Any:
+        return self._draw(DataChooser(data))
 
 
 def configs(
@@ -113,6 +150,14 @@ def configs(
     ``require``: features (a subset of ``features``) every config uses, e.g. ``["peepholes"]``
     (``activation`` then means a non-tanh one, ``forget_bias`` one other than 1.0).
     """
+    spec = _config_spec(features=features, dtypes=dtypes, activations=activations, min_units=min_units,
+                        max_units=max_units, min_input_size=min_input_size, max_input_size=max_input_size,
+                        min_proj=min_proj, max_proj=max_proj, require=require)
+    return _Drawn(functools.partial(_draw_config, s=spec), f"configs({spec})")
+
+
+def _config_spec(*, features, dtypes, activations=ACTIVATIONS, min_units=1, max_units, min_input_size=1,
+                 max_input_size, min_proj=1, max_proj, require) -> _ConfigSpec:
     features = _check_subset("features", features, FEATURES, allow_empty=True)
     require = _check_required(require, features)
     dtypes = _check_subset("dtypes", dtypes, DTYPES, allow_empty=False)
@@ -120,8 +165,8 @@ def configs(
     _check_range("units", min_units, max_units)
     _check_range("input_size", min_input_size, max_input_size)
     _check_range("proj", min_proj, max_proj)
-    return _configs(features, dtypes, activations, min_units, max_units, min_input_size, max_input_size,
-                    min_proj, max_proj, require - {"initial_state"})
+    return _ConfigSpec(features, dtypes, activations, min_units, max_units, min_input_size, max_input_size,
+                       min_proj, max_proj, require - {"initial_state"})
 
 
 def _check_required(require: Collection[str], features: frozenset[str]) -> frozenset[str]:
@@ -156,29 +201,30 @@ def params(config: LSTMConfig, *, weight_scales: tuple[float, ...] | None = None
     return _params(config, _check_scales(weight_scales))
 
 
-@functools.lru_cache(maxsize=4096)  # one strategy object per config: building one per draw is slow
 def _params(config: LSTMConfig, weight_scales: tuple[float, ...] | None) -> st.SearchStrategy[LSTMParams]:
+    return _Drawn(functools.partial(_draw_params, config=config, weight_scales=weight_scales),
+                  f"params({config!r}, weight_scales={weight_scales!r})")
+
+
+def _array(ch: Any, shape: tuple[int, ...], dtype: np.dtype, scales: tuple[float, ...] = WEIGHT_SCALES, *,
+           max_entries: int = 3, allow_zeros: bool = True) -> np.ndarray:
+    return draw_array(ch, shape, dtype, scales, 8.0, max_entries, allow_zeros)
+
+
+def _draw_params(ch: Any, config: LSTMConfig, weight_scales: tuple[float, ...] | None) -> LSTMParams:
     I, H, P, npd = config.input_size, config.num_units, config.output_size, config.np_dtype
-
-    def diag() -> st.SearchStrategy[np.ndarray | None]:
-        return lstm_arrays((H,), npd) if config.use_peepholes else st.none()
-
-    kernel = lstm_arrays((I + P, 4 * H), npd, scales=tuple(s / 2 for s in WEIGHT_SCALES))
-    bias = lstm_arrays((4 * H,), npd)
-    if weight_scales is not None:
+    if weight_scales is None:
+        kernel = _array(ch, (I + P, 4 * H), npd, tuple(s / 2 for s in WEIGHT_SCALES))
+        bias = _array(ch, (4 * H,), npd)
+    else:
         smallest = min(weight_scales)
-        kernel = lstm_arrays((I + P, 4 * H), npd, scales=weight_scales, allow_zeros=False).filter(
-            lambda a: float(np.max(np.abs(a.astype(np.float64)))) >= smallest)
-        bias = lstm_arrays((4 * H,), npd, scales=weight_scales, allow_zeros=False)
-    return st.builds(
-        LSTMParams,
-        kernel=kernel,
-        bias=bias,
-        w_i_diag=diag(),
-        w_f_diag=diag(),
-        w_o_diag=diag(),
-        proj_kernel=lstm_arrays((H, P), npd) if config.num_proj is not None else st.none(),
-    )
+        kernel = filtered(ch, lambda: _array(ch, (I + P, 4 * H), npd, weight_scales, allow_zeros=False),
+                          lambda a: float(np.max(np.abs(a.astype(np.float64)))) >= smallest)
+        bias = _array(ch, (4 * H,), npd, weight_scales, allow_zeros=False)
+    diag = [_array(ch, (H,), npd) if config.use_peepholes else None for _ in range(3)]
+    proj_kernel = _array(ch, (H, P), npd) if config.num_proj is not None else None
+    return LSTMParams(kernel=kernel, bias=bias, w_i_diag=diag[0], w_f_diag=diag[1], w_o_diag=diag[2],
+                      proj_kernel=proj_kernel)
 
 
 def input_sequences(config: LSTMConfig, batch: int, time: int) -> st.SearchStrategy[np.ndarray]:
@@ -194,32 +240,52 @@ def initial_states(config: LSTMConfig, batch: int, *, nonzero: bool = True) -> s
     return _nonzero_states(config, batch)
 
 
-@functools.lru_cache(maxsize=4096)  # one strategy object per (config, batch): building one per draw is slow
 def _nonzero_states(config: LSTMConfig, batch: int) -> st.SearchStrategy[InitialState]:
+    return _Drawn(functools.partial(_draw_state, config=config, batch=batch),
+                  f"initial_states({config!r}, {batch!r})")
+
+
+def _draw_state(ch: Any, config: LSTMConfig, batch: int) -> InitialState:
     npd = config.np_dtype
-    return st.builds(InitialState, c=lstm_arrays((batch, config.num_units), npd, scales=(1.0, 0.5, 3.0)),
-                     h=lstm_arrays((batch, config.output_size), npd, scales=(0.5, 1.0)))
+    return InitialState(c=_array(ch, (batch, config.num_units), npd, (1.0, 0.5, 3.0)),
+                        h=_array(ch, (batch, config.output_size), npd, (0.5, 1.0)))
 
 
-_configs_strategy = configs  # `cases` has an argument named `configs`
+def _zero_state(config: LSTMConfig, batch: int) -> InitialState:
+    npd = config.np_dtype
+    return InitialState(np.zeros((batch, config.num_units), npd), np.zeros((batch, config.output_size), npd))
 
 
-@st.composite
-def _cases(draw, configs_strategy, initial_state, min_batch, max_batch, min_time, max_time, long_times,
-           require_state=False, weight_scales=None):
-    config = draw(configs_strategy)
-    batch = draw(st.integers(min_batch, max_batch))
+@dataclasses.dataclass(frozen=True)
+class _CaseSpec:
+    config: _ConfigSpec | None  # None: the config is drawn from ``configs_strategy``
+    configs_strategy: st.SearchStrategy[LSTMConfig] | None
+    initial_state: bool
+    min_batch: int
+    max_batch: int
+    min_time: int
+    max_time: int
+    long_times: st.SearchStrategy[int] | tuple[int, int] | None
+    require_state: bool = False
+    weight_scales: tuple[float, ...] | None = None
+
+
+def _draw_case(ch: Any, s: _CaseSpec) -> Case:
+    config = _draw_config(ch, s.config) if s.config is not None else ch.strategy(s.configs_strategy)
+    batch = ch.integer(s.min_batch, s.max_batch)
     # One draw in eight is a long sequence; shrinking moves to the short branch.
-    if long_times is not None and draw(st.integers(0, 7)) == 7:
-        time = draw(long_times)
+    if s.long_times is not None and ch.integer(0, 7) == 7:
+        time = ch.integer(*s.long_times) if isinstance(s.long_times, tuple) else ch.strategy(s.long_times)
     else:
-        time = draw(st.integers(min_time, max_time))
-    p = draw(params(config, weight_scales=weight_scales))
-    inputs = draw(input_sequences(config, batch, time))
-    if require_state:
-        state = draw(initial_states(config, batch).filter(lambda s: not s.is_zero()))
+        time = ch.integer(s.min_time, s.max_time)
+    p = _draw_params(ch, config, s.weight_scales)
+    inputs = _array(ch, (batch, time, config.input_size), config.np_dtype, INPUT_SCALES, max_entries=4)
+    if s.require_state:
+        state = filtered(ch, lambda: _draw_state(ch, config, batch), lambda st_: not st_.is_zero())
+    elif s.initial_state and ch.boolean():
+        state = _draw_state(ch, config, batch)
     else:
-        state = draw(initial_states(config, batch, nonzero=initial_state and draw(st.booleans())))
+        state = _zero_state(config, batch)
     return Case(config, p, inputs, state)
 
 
@@ -245,17 +311,101 @@ def cases(
     ``require``: features every case exercises (see :func:`configs`; ``"initial_state"``
     makes every initial state non-zero).  ``weight_scales``: see :func:`params`.
     """
+    if configs is not None and not isinstance(configs, st.SearchStrategy):
+        raise InvalidArgument(f"configs={configs!r} must be a strategy of LSTMConfig")
+    if long_times is not None and not isinstance(long_times, st.SearchStrategy):
+        raise InvalidArgument(f"long_times={long_times!r} must be a strategy of int or None")
+    spec = _case_spec(configs=configs, features=features, dtypes=dtypes, min_batch=min_batch, max_batch=max_batch,
+                      min_time=min_time, max_time=max_time, long_times=long_times, max_units=max_units,
+                      max_input_size=max_input_size, require=require, weight_scales=weight_scales)
+    return _Drawn(functools.partial(_draw_case, s=spec), f"cases({spec})")
+
+
+def _case_spec(*, configs, features, dtypes, min_batch, max_batch, min_time, max_time, long_times, max_units,
+               max_input_size, require, weight_scales) -> _CaseSpec:
     features = _check_subset("features", features, FEATURES, allow_empty=True)
     require = _check_required(require, features)
     weight_scales = _check_scales(weight_scales)
     _check_range("batch", min_batch, max_batch)
     _check_range("time", min_time, max_time)
+    config = None
     if configs is None:
-        configs = _configs_strategy(features=features, dtypes=dtypes, max_units=max_units,
-                                       max_input_size=max_input_size, max_proj=max_units, require=require)
-    elif not isinstance(configs, st.SearchStrategy):
-        raise InvalidArgument(f"configs={configs!r} must be a strategy of LSTMConfig")
-    if long_times is not None and not isinstance(long_times, st.SearchStrategy):
-        raise InvalidArgument(f"long_times={long_times!r} must be a strategy of int or None")
-    return _cases(configs, "initial_state" in features, min_batch, max_batch, min_time, max_time, long_times,
-                  "initial_state" in require, weight_scales)
+        config = _config_spec(features=features, dtypes=dtypes, max_units=max_units, max_input_size=max_input_size,
+                              max_proj=max_units, require=require)
+    return _CaseSpec(config, configs, "initial_state" in features, min_batch, max_batch, min_time, max_time,
+                     long_times, "initial_state" in require, weight_scales)
+
+
+class CaseBatch(list):
+    """The cases :func:`seeded_cases` drew from one seed (a list; ``seed`` says which)."""
+
+    def __init__(self, seed: int, cases: list[Case]):
+        super().__init__(cases)
+        self.seed = seed
+
+    def __repr__(self) -> str:  # a failing batch is printed: its seed says it all, not 16 cases' arrays
+        return f"CaseBatch(seed={self.seed}, {len(self)} cases)"
+
+
+def seeded_cases(
+    *,
+    count: int = 8,
+    features: Collection[str] = FEATURES,
+    dtypes: Collection[str] = DTYPES,
+    min_batch: int = 1,
+    max_batch: int = 4,
+    min_time: int = 1,
+    max_time: int = 24,
+    long_sequences: bool = True,
+    min_long_time: int = 100,
+    max_long_time: int = 160,
+    max_units: int = 16,
+    max_input_size: int = 16,
+    require: Collection[str] = (),
+    weight_scales: tuple[float, ...] | None = None,
+) -> st.SearchStrategy[CaseBatch]:
+    """Lists (:class:`CaseBatch`) of ``count`` cases drawn from :func:`cases`' distribution by a seeded RNG.
+
+    One Hypothesis choice (a 64-bit seed) per list instead of ~30-60 per case: many
+    times faster to generate, and the same seed always gives the same cases (so a
+    stored failure replays), but shrinking the seed does not simplify a case.  Use it
+    where something else minimises a failing case (the runner's ``conformance._minimize``);
+    :func:`cases` is the strategy whose every choice shrinks.  ``long_sequences``: one
+    case in eight is ``min_long_time..max_long_time`` steps long.  The other arguments
+    are :func:`cases`'.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidArgument(f"count={count!r} must be an integer >= 1")
+    if not isinstance(long_sequences, bool):
+        raise InvalidArgument(f"long_sequences={long_sequences!r} must be True or False")
+    _check_range("long_time", min_long_time, max_long_time)
+    spec = _case_spec(configs=None, features=features, dtypes=dtypes, min_batch=min_batch, max_batch=max_batch,
+                      min_time=min_time, max_time=max_time,
+                      long_times=(min_long_time, max_long_time) if long_sequences else None,
+                      max_units=max_units, max_input_size=max_input_size, require=require,
+                      weight_scales=weight_scales)
+    return _SeededCases(spec, count)
+
+
+class _SeededCases(SearchStrategy):
+    def __init__(self, spec: _CaseSpec, count: int):
+        super().__init__()
+        self.spec, self.count = spec, count
+
+    def __repr__(self) -> str:
+        return f"seeded_cases(count={self.count!r}, {self.spec})"
+
+    def do_draw(self, data: Any) -> CaseBatch:
+        seed = data.draw_integer(0, 2**64 - 1)
+        chooser = RngChooser(np.random.default_rng(seed))
+        drawn = []
+        for _ in range(self.count):
+            for _attempt in range(100):  # a filter (required non-zero state, big kernel) refused: draw again
+                try:
+                    drawn.append(_draw_case(chooser, self.spec))
+                    break
+                except Rejected:
+                    continue
+            else:
+                data.mark_invalid("no case satisfied the filters in 100 draws")
+        return CaseBatch(seed, drawn)

@@ -21,8 +21,10 @@ def load_report(directory: Path) -> dict:
     return json.loads((directory / "report.json").read_text())
 
 
-def test_seed_missing_forget_bias_is_caught_and_minimized(tmp_path):
-    proc = run_cli("check", "seed-missing-forget-bias", "--seed", "0", "--report-dir", str(tmp_path), "-q")
+@pytest.mark.parametrize("generation", ["seeded", "choices"])
+def test_seed_missing_forget_bias_is_caught_and_minimized(tmp_path, generation):
+    proc = run_cli("check", "seed-missing-forget-bias", "--seed", "0", "--report-dir", str(tmp_path), "-q",
+                   "--generation", generation)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     report = load_report(tmp_path)
     cx = report["counterexample"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import numpy as np
@@ -40,15 +42,19 @@ def _exercises(column, case: Case) -> str | None:
     return None
 
 
+@pytest.mark.parametrize("generation", ["seeded", "choices"])
 @pytest.mark.parametrize("column", COLUMNS, ids=[c.id for c in COLUMNS])
-def test_every_drawn_case_exercises_its_column(column):
-    strategy = cases_for(EVERYTHING, column_options(EVERYTHING, column, MatrixSettings()))
+def test_every_drawn_case_exercises_its_column(column, generation):
+    options = dataclasses.replace(column_options(EVERYTHING, column, MatrixSettings()), generation=generation)
+    strategy = cases_for(EVERYTHING, options)
 
-    @settings(max_examples=25, database=None, deadline=None)
+    @settings(max_examples=25 if generation == "choices" else 4, database=None, deadline=None)
     @given(strategy)
-    def body(case):
-        why = _exercises(column, case)
-        assert why is None, f"column {column.id}: a drawn case does not exercise it: {why}"
+    def body(batch):
+        assert batch, f"column {column.id}: an empty batch of cases"
+        for case in batch:
+            why = _exercises(column, case)
+            assert why is None, f"column {column.id} ({generation}): a drawn case does not exercise it: {why}"
 
     body()
 

@@ -1,4 +1,4 @@
-"""The oracle is TF's LSTMCell: bucketed, padded, neutral-fed graphs must equal a freshly built exact-config cell,
+"""The oracle is TF's LSTMCell: its shared, neutral-fed graphs must equal a freshly built exact-config cell,
 and the float64 spec must agree with it over the whole option space."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def exact_tf_cell(case: Case) -> Result:
 
 @settings(max_examples=12)
 @given(strategies.cases(long_times=None, max_time=6, max_batch=3))
-def test_bucketed_oracle_equals_exact_config_cell(oracle, case):
+def test_shared_graph_oracle_equals_exact_config_cell(oracle, case):
     got = oracle.run(case)
     want = exact_tf_cell(case)
     # Same cell, same weights: only the summation order of the padded matmul may differ, which in
@@ -54,7 +54,7 @@ def test_bucketed_oracle_equals_exact_config_cell(oracle, case):
         assert cmp.passed, f"oracle vs exact cell ({case.config}, T={case.time}): {cmp.message}"
 
 
-def test_sizes_beyond_the_first_bucket_are_padded_exactly(oracle):
+def test_large_sizes_with_every_option_equal_the_exact_config_cell(oracle):
     rng = np.random.default_rng(0)
     cfg = LSTMConfig(num_units=20, input_size=3, num_proj=17, use_peepholes=True, cell_clip=0.7, proj_clip=0.4,
                      forget_bias=0.5, dtype="float64")
@@ -63,7 +63,7 @@ def test_sizes_beyond_the_first_bucket_are_padded_exactly(oracle):
                         w_i_diag=rng.normal(size=H), w_f_diag=rng.normal(size=H), w_o_diag=rng.normal(size=H),
                         proj_kernel=rng.normal(size=(H, P)))
     case = Case(cfg, params, rng.normal(size=(2, 5, I)), InitialState(rng.normal(size=(2, H)), rng.normal(size=(2, P))))
-    assert_results_close(oracle.run(case.validate()), exact_tf_cell(case), atol=1e-12, rtol=1e-12, label="bucket 64")
+    assert_results_close(oracle.run(case.validate()), exact_tf_cell(case), atol=1e-12, rtol=1e-12, label="H=20, P=17, every option")
 
 
 @settings(max_examples=60)
@@ -95,5 +95,5 @@ def test_graph_builds_do_not_grow_with_examples(oracle):
         seen.append(fresh.graph_builds)
 
     run()
-    # float32 + tanh + one size bucket: a single graph, however many examples.
+    # float32 + tanh: a single graph for every size, however many examples.
     assert seen and max(seen) == 1, f"graph builds grew with examples: {sorted(set(seen))}"

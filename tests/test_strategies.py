@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 from hypothesis import find, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument, NoSuchExample
 
@@ -157,3 +158,78 @@ def test_params_rejects_non_config():
 def test_generated_cases_are_valid(data):
     case = data.draw(strategies.cases(max_time=3, long_times=None))
     case.validate()
+
+
+# --- seeded_cases: the same distribution from one seed per batch ----------------------------------
+
+
+def seeded(n_batches: int = 40, **kwargs) -> list:
+    """Every case of the first ``n_batches`` batches a Hypothesis-seeded run draws."""
+    out: list = []
+
+    @hypothesis_seed(0)
+    @settings(max_examples=n_batches, database=None, phases=["generate"])
+    @given(strategies.seeded_cases(**kwargs))
+    def grab(batch):
+        out.extend(batch)
+
+    grab()
+    return out
+
+
+@pytest.mark.parametrize("feature", FEATURES)
+def test_seeded_cases_reach_every_feature(feature):
+    assert any(feature in c.features() for c in seeded(10, max_time=3)), f"no seeded case used {feature}"
+
+
+def test_seeded_cases_reach_every_dtype_long_sequences_and_every_array_mode():
+    drawn = seeded(20)
+    assert {c.config.dtype for c in drawn} == set(DTYPES)
+    assert any(c.time >= 100 for c in drawn) and any(c.time <= 2 for c in drawn)
+    kernels = [np.count_nonzero(c.params.kernel) for c in drawn]
+    assert 0 in kernels and any(0 < k <= 3 for k in kernels), "no all-zero or sparse kernel"
+    assert sum(k == c.params.kernel.size for k, c in zip(kernels, drawn)) >= len(drawn) // 3, "too few dense kernels"
+    assert any(c.config.num_units == 1 for c in drawn) and any(c.config.num_units == 16 for c in drawn)
+
+
+def test_seeded_cases_are_narrowed_and_keep_what_is_required():
+    drawn = seeded(8, features=["peepholes", "initial_state"], dtypes=["float16"], require=["initial_state"])
+    assert all(c.config.dtype == "float16" and c.features() <= {"peepholes", "initial_state"} for c in drawn)
+    assert all(not c.initial_state.is_zero() for c in drawn), "require=['initial_state'] drew a zero state"
+    for c in drawn:
+        c.validate()
+
+
+def test_a_seed_always_draws_the_same_cases():
+    a, b = seeded(3), seeded(3)
+    assert len(a) == len(b) == 3 * 8
+    for x, y in zip(a, b):
+        assert x.config == y.config and all(np.array_equal(x.arrays()[k], y.arrays()[k]) for k in x.arrays())
+
+
+def test_seeded_batches_carry_their_seed_and_count():
+    @settings(max_examples=5, database=None)
+    @given(strategies.seeded_cases(count=3))
+    def body(batch):
+        assert isinstance(batch, strategies.CaseBatch) and len(batch) == 3, batch
+        assert isinstance(batch.seed, int) and 0 <= batch.seed < 2**64, batch.seed
+
+    body()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"count": 0}, "count=0"),
+        ({"count": True}, "count=True"),
+        ({"long_sequences": "yes"}, "long_sequences='yes'"),
+        ({"min_long_time": 0}, "min_long_time=0"),
+        ({"min_long_time": 200, "max_long_time": 100}, "min_long_time=200"),
+        ({"min_batch": 0}, "min_batch=0"),
+        ({"features": ["nope"]}, "features="),
+        ({"weight_scales": (0.0,)}, "weight_scales="),
+    ],
+)
+def test_seeded_cases_invalid_arguments(kwargs, message):
+    with pytest.raises(InvalidArgument, match=message):
+        strategies.seeded_cases(**kwargs)

@@ -13,8 +13,8 @@ from conformance._spec import DTYPES, Case
 from conformance.candidates._protocol import candidate
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):  # exp overflow gives 1/inf = 0, the right limit
-        return 1.0 / (1.0 + np.exp(-x))
+    # exp overflow gives 1/inf = 0, the right limit (the candidates below run under errstate(all="ignore")).
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 _ACT = {
@@ -35,35 +35,44 @@ def _work_dtype(cfg) -> np.dtype:
 def numpy_reference(case: Case):
     """A correct plain-numpy TF LSTMCell: every option, every dtype (computes in float32 or wider)."""
     cfg = case.config
-    work = _work_dtype(cfg)
+    work, npd = _work_dtype(cfg), cfg.np_dtype
     p = {k: v.astype(work) for k, v in case.params.arrays().items()}
+    kernel, bias = p["kernel"], p["bias"]
     act = _ACT[cfg.activation]
     c = case.initial_state.c.astype(work)
     h = case.initial_state.h.astype(work)
-    outputs = []
+    x = case.inputs.astype(work)
+    H, I = cfg.num_units, cfg.input_size
+    xh = np.empty((case.batch, I + cfg.output_size), work)  # [x_t, h_{t-1}], refilled every step
+    outputs = np.empty((case.batch, case.time, cfg.output_size), work)
     for t in range(case.time):
-        x = case.inputs[:, t].astype(work)
-        z = np.concatenate([x, h], axis=1) @ p["kernel"] + p["bias"]
-        i, j, f, o = np.split(z, 4, axis=1)
+        xh[:, :I] = x[:, t]
+        xh[:, I:] = h
+        z = xh @ kernel
+        z += bias
+        z[:, 2 * H : 3 * H] += cfg.forget_bias
         if cfg.use_peepholes:
-            f = f + p["w_f_diag"] * c
-            i = i + p["w_i_diag"] * c
-        c = _sigmoid(f + cfg.forget_bias) * c + _sigmoid(i) * act(j)
+            z[:, :H] += p["w_i_diag"] * c
+            z[:, 2 * H : 3 * H] += p["w_f_diag"] * c
+        gates = _sigmoid(z)  # i, f and o in one call (j's sigmoid is not used)
+        c = gates[:, 2 * H : 3 * H] * c + gates[:, :H] * act(z[:, H : 2 * H])
         if cfg.cell_clip is not None:
-            c = np.clip(c, -cfg.cell_clip, cfg.cell_clip)
+            c = np.minimum(np.maximum(c, -cfg.cell_clip), cfg.cell_clip)  # np.clip, without its overhead
         if cfg.use_peepholes:
-            o = o + p["w_o_diag"] * c  # the output gate peeks at the new cell state
-        h = _sigmoid(o) * act(c)
+            # The output gate peeks at the new cell state.
+            h = _sigmoid(z[:, 3 * H :] + p["w_o_diag"] * c) * act(c)
+        else:
+            h = gates[:, 3 * H :] * act(c)
         if cfg.num_proj is not None:
             h = h @ p["proj_kernel"]
             if cfg.proj_clip is not None:
-                h = np.clip(h, -cfg.proj_clip, cfg.proj_clip)
-        # Round the state to the case's dtype each step, as a native-precision LSTM would.
-        c = c.astype(cfg.np_dtype).astype(work)
-        h = h.astype(cfg.np_dtype).astype(work)
-        outputs.append(h)
-    npd = cfg.np_dtype
-    return np.stack(outputs, axis=1).astype(npd), (c.astype(npd), h.astype(npd))
+                h = np.minimum(np.maximum(h, -cfg.proj_clip), cfg.proj_clip)
+        if npd != work:
+            # Round the state to the case's dtype each step, as a native-precision LSTM would.
+            c = c.astype(npd).astype(work)
+            h = h.astype(npd).astype(work)
+        outputs[:, t] = h
+    return outputs.astype(npd), (c.astype(npd), h.astype(npd))
 
 
 @candidate(name="seed-missing-forget-bias", features=[], dtypes=DTYPES)
@@ -79,7 +88,7 @@ def seed_missing_forget_bias(case: Case):
     outputs = []
     for t in range(case.time):
         z = np.concatenate([case.inputs[:, t].astype(work), h], axis=1) @ W + b
-        i, j, f, o = np.split(z, 4, axis=1)
+        i, j, f, o = z[:, :H], z[:, H : 2 * H], z[:, 2 * H : 3 * H], z[:, 3 * H :]
         c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(j)  # BUG: TF adds forget_bias to f here
         h = _sigmoid(o) * np.tanh(c)
         outputs.append(h)

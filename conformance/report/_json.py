@@ -110,6 +110,30 @@ def save_counterexample(cx: Any, directory: str, stem: str = "counterexample") -
     return path
 
 
+def recorded(npz_path: str) -> dict[str, Any]:
+    """The .json :func:`save_counterexample` wrote beside a counterexample .npz (empty when missing or unreadable)."""
+    meta = os.path.splitext(npz_path)[0] + ".json"
+    try:
+        with open(meta) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def recorded_target(npz_path: str) -> str | None:
+    """The target saved beside a counterexample .npz: its ``target`` or the last word of its replay command."""
+    data = recorded(npz_path)
+    if isinstance(data.get("target"), str):
+        return data["target"]
+    try:
+        parts = shlex.split(data.get("repro_command") or "")
+    except ValueError:
+        return None
+    # "lstm-conformance repro FILE TARGET"
+    return parts[3] if len(parts) >= 4 else None
+
+
 def write_json(report: dict[str, Any], directory: str, name: str = "report.json") -> str:
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, name)
