@@ -2,16 +2,16 @@
 
     python benchmarks/throughput.py [--json OUT] [--quick]
 
-Everything runs ``numpy-reference`` on the default strategy settings (every feature
-and dtype, batch <= 4, time <= 24 plus now and then a long 100-160 step sequence,
-sizes <= 16).  Measured, in this order:
+Everything runs ``numpy-reference`` on the default settings (every feature and dtype,
+batch <= 4, time <= 24 plus one sequence in eight 100-160 steps long, sizes <= 16;
+``check``'s default ``--generation seeded``).  Measured, in this order:
 
 1. the oracle alone on pre-generated cases: cold (graph builds included) and warm;
    then, on the same cases in alternating chunks, the warm oracle vs the naive eager
    oracle (:class:`conformance._oracle.EagerOracle`: a TF LSTMCell built per case,
    weights assigned, stepped eagerly);
-2. the harness's ``check`` vs a naive harness on the same option space (configs,
-   batch and time from the same strategies, every array drawn with
+2. the harness's ``check`` vs a naive harness on the same distribution (configs,
+   batch and time from the harness's own sampler, every array drawn with
    ``hypothesis.extra.numpy.arrays``, the eager oracle, the same candidate and
    comparison, Hypothesis targeting on both), in alternating rounds with seeds
    seed, seed+1, ...; both timed warm (the harness's graph set-up is timed apart,

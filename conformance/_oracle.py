@@ -24,8 +24,9 @@ How one graph serves every config, exactly:
 With these, the results are bit-identical to a freshly built exact-config cell
 stepped eagerly (tests/test_oracle.py, tests/test_oracle_perf.py).  The neutral
 values stop being neutral only once a state is infinite (``0 * inf`` is NaN),
-which a 16-bit relu cell can reach: such a case is re-run on a cell built eagerly
-with its own structure (:class:`EagerOracle`; slow, rare, and no graph build).
+which a 16-bit relu cell can reach: such a case is re-run on a graph built with its
+own structure (no peepholes and/or no projection), keyed by (dtype, activation,
+peepholes, projection) and built the first time a case needs it.
 
 Where the time goes, and why the graph looks the way it does:
 
@@ -134,6 +135,7 @@ UNROLL = 8
 _PIECES = ("kernel", "bias", "w_i_diag", "w_f_diag", "w_o_diag", "projection/kernel", "c0", "h0",
            "forget_bias", "cell_clip", "proj_clip", "inputs")
 _WEIGHTS = frozenset(_PIECES[:6])
+_PEEPHOLES = frozenset({"w_i_diag", "w_f_diag", "w_o_diag"})
 #: The int feed: one size per piece, then these dimensions.
 _DIMS = ("rows", "gates", "units", "outputs", "batch", "blocks", "input_size")
 
@@ -156,7 +158,7 @@ class _Graph:
     output ``m`` [B, P] then the cell state ``c`` [B, H].
     """
 
-    def __init__(self, dtype: str, activation: str):
+    def __init__(self, dtype: str, activation: str, peepholes: bool = True, projection: bool = True):
         tf = import_tensorflow()
         from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
 
@@ -201,10 +203,10 @@ class _Graph:
                     # state_size nothing here uses: the fed arrays carry the real sizes.
                     cell = v1.nn.rnn_cell.LSTMCell(
                         1,
-                        use_peepholes=True,
+                        use_peepholes=peepholes,
                         cell_clip=fed["cell_clip"],
-                        num_proj=1,
-                        proj_clip=fed["proj_clip"],
+                        num_proj=1 if projection else None,
+                        proj_clip=fed["proj_clip"] if projection else None,
                         forget_bias=fed["forget_bias"],
                         activation=None if activation == "tanh" else activation,
                         dtype=tdt,
@@ -234,7 +236,8 @@ class _Graph:
 
             *_, emitted = tf.while_loop(lambda b, *_: b < dim["blocks"], body, [tf.constant(0), c0, h0, emitted])
             fetch = emitted.stack()
-            if used != _WEIGHTS:  # a tf-keras change would show here, not as wrong numbers
+            wanted = _WEIGHTS - (_PEEPHOLES if not peepholes else set()) - ({"projection/kernel"} if not projection else set())
+            if used != wanted:  # a tf-keras change would show here, not as wrong numbers
                 raise RuntimeError(f"TF LSTMCell created unexpected weights {sorted(used)}")
             # One thread each: workers run one process per core.  Not -1 ("run in the caller's
             # thread"), which is a little faster but skips the flush-denormals-to-zero mode TF's
@@ -318,12 +321,12 @@ class Oracle:
 
     ``run(case)`` returns a :class:`Result` in the case's dtype: outputs
     [B, T, P], c [B, H], h [B, P].  ``graph_builds`` counts graphs built (at most
-    len(DTYPES) x len(ACTIVATIONS), whatever the sizes), ``calls`` the cases run.
+    len(DTYPES) x len(ACTIVATIONS), plus three exact-structure graphs per key for
+    cases that overflow, whatever the sizes), ``calls`` the cases run.
     """
 
     def __init__(self) -> None:
-        self._graphs: dict[tuple[str, str], _Graph] = {}
-        self._eager: EagerOracle | None = None
+        self._graphs: dict[tuple, _Graph] = {}
         #: Cases re-run on an exact-structure cell because a neutral value met an infinity.
         self.exact_structure_runs = 0
         self._thread: ThreadPoolExecutor | None = None
@@ -339,8 +342,10 @@ class Oracle:
         """The key of the graph that runs ``config``: (dtype, activation)."""
         return (config.dtype, config.activation)
 
-    def _graph(self, config: LSTMConfig) -> _Graph:
-        key = self.key(config)
+    def _graph(self, config: LSTMConfig, exact_structure: bool = False) -> _Graph:
+        key: tuple = self.key(config)
+        if exact_structure:
+            key += (config.use_peepholes, config.num_proj is not None)
         g = self._graphs.get(key)
         if g is None:
             g = _Graph(*key)
@@ -348,8 +353,9 @@ class Oracle:
             self.graph_builds += 1
         return g
 
-    def graph_keys(self) -> list[tuple[str, str]]:
-        """``(dtype, activation)`` of every graph built so far."""
+    def graph_keys(self) -> list[tuple]:
+        """The key of every graph built so far: ``(dtype, activation)``, and
+        ``(dtype, activation, peepholes, projection)`` for an exact-structure graph."""
         return list(self._graphs)
 
     def warm(self, configs: Iterable[LSTMConfig]) -> None:
@@ -389,17 +395,13 @@ class Oracle:
         cfg = case.config
         if (not cfg.use_peepholes or cfg.num_proj is None) and not np.isfinite(emitted).all():
             # A zero peephole times an infinite cell state, or an infinite output times the
-            # identity projection's zeros, is NaN where the real cell has none: this case
-            # goes to a cell built with its own structure (rare: a 16-bit relu cell that
-            # overflows), eagerly, so that no further graph is built for it.
-            # Under the lock that graph builds hold: tf-keras builds a layer as a graph (v1) or an
-            # eager (v2) layer from process-wide state, and an eager cell built while the
-            # oracle's thread builds a graph comes out a v1 layer that refuses to run.
+            # identity projection's zeros, is NaN where the real cell has none: this case goes
+            # to a graph of its own structure (rare: a 16-bit cell that overflows), built on
+            # first need and reused: at most 3 per (dtype, activation), and only the keys that
+            # overflow ever need one.
             with _lock:
-                if self._eager is None:
-                    self._eager = EagerOracle()
+                emitted = self._graph(cfg, exact_structure=True).run(*pack_case(case))
                 self.exact_structure_runs += 1
-                return self._eager.run(case)
         return unpack_result(emitted, case)
 
 

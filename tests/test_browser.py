@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import textwrap
@@ -47,8 +48,10 @@ class Browser:
 
     def __init__(self, profile_dir: str):
         assert CHROMIUM is not None, "chromium is not installed: .ci/run should have installed it with apt-get"
+        # Its own process group: closing kills the renderer and helper processes too, which
+        # otherwise go on writing into the profile directory while it is being removed.
         self.proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile_dir}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         port_file = Path(profile_dir) / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -133,12 +136,19 @@ class Browser:
             if getattr(self, "ws", None):
                 self.ws.close()
         finally:
-            self.proc.terminate()
+            self._signal_group(signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                pass
+            self._signal_group(signal.SIGKILL)  # whatever helper is left
+            self.proc.wait(10)
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def test_padding_the_time_axis_to_the_unroll_drops_exactly_the_padded_steps(orac
 
 def test_an_infinite_state_is_run_on_the_case_own_structure(eager):
     """A float16 relu cell overflows c to inf; the neutral zero peepholes and identity projection would
-    turn that into NaN (0 * inf), so the oracle re-runs such a case on a cell without them."""
+    turn that into NaN (0 * inf), so the oracle re-runs such a case on a graph without them, built once."""
     cfg = LSTMConfig(num_units=2, input_size=1, dtype="float16", activation="relu")
     kernel = np.zeros((3, 8), np.float16)
     kernel[0, 2:4] = 1000  # gate j from the input: 1000 * 100 overflows float16
@@ -65,7 +65,29 @@ def test_an_infinite_state_is_run_on_the_case_own_structure(eager):
     assert np.isinf(got.outputs[0, 0]).all(), f"expected the case to overflow at step 0, got outputs {got.outputs[0, 0]}"
     assert_identical(got, eager.run(case), "float16 relu overflow")
     assert fresh.exact_structure_runs == 1, f"{fresh.exact_structure_runs} exact-structure re-runs, expected 1"
-    assert fresh.graph_builds == 1, f"the re-run must not build a graph: {fresh.graph_builds} builds"
+    assert fresh.graph_keys() == [("float16", "relu"), ("float16", "relu", False, False)], fresh.graph_keys()
+    again = fresh.run(case.slice_time(0, 2))  # a second such case reuses that graph
+    assert_identical(again, eager.run(case.slice_time(0, 2)), "float16 relu overflow, again")
+    assert fresh.graph_builds == 2 and fresh.exact_structure_runs == 2, (fresh.graph_builds, fresh.exact_structure_runs)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("peepholes, projection", [(False, True), (True, False)])
+def test_every_exact_structure_equals_the_eager_cell(dtype, peepholes, projection, eager):
+    cfg = LSTMConfig(num_units=2, input_size=1, dtype=dtype, activation="relu", use_peepholes=peepholes,
+                     num_proj=2 if projection else None)
+    npd = cfg.np_dtype
+    kernel = np.zeros((3, 8), npd)
+    kernel[0, 2:4] = 1e30 if dtype == "bfloat16" else 1000  # overflows the dtype at step 0
+    params = LSTMParams(kernel=kernel, bias=np.full(8, 5, npd),
+                        **({"w_i_diag": np.ones(2, npd), "w_f_diag": np.ones(2, npd), "w_o_diag": np.ones(2, npd)}
+                           if peepholes else {}),
+                        proj_kernel=np.ones((2, 2), npd) if projection else None)
+    case = Case(cfg, params, np.full((1, 3, 1), 1e10 if dtype == "bfloat16" else 100, npd), zero_state(cfg, 1))
+    fresh = Oracle()
+    got = fresh.run(case.validate())
+    assert fresh.exact_structure_runs == 1, f"{dtype} peepholes={peepholes} projection={projection}: not re-run"
+    assert_identical(got, eager.run(case), f"{dtype} peepholes={peepholes} projection={projection}")
 
 
 def test_subnormal_results_are_flushed_to_zero_as_in_tf(oracle, eager):
