@@ -1,13 +1,14 @@
 """How throughput scales with the batch, the time steps and the units.
 
-    python benchmarks/scaling.py [--json OUT] [--plot PNG] [--examples 20]
+    python benchmarks/scaling.py [--json OUT] [--plot PNG] [--examples 48]
 
 For each size point (one of batch B, time T, units H grows, the others fixed; the
 input size equals H; float32, tanh, no options), measures:
 
 * ``harness``: examples/s of the harness's pipeline on cases of exactly that size:
-  Hypothesis drawing the arrays (``strategies.cases`` pinned to the size), the
-  oracle, the ``numpy-reference`` candidate and the comparison;
+  the default generation (``strategies.seeded_cases`` pinned to the size, 16 cases
+  per Hypothesis example), the oracle on its own thread, the ``numpy-reference``
+  candidate and the comparison, as ``check`` runs them;
 * ``oracle``: calls/s of :class:`conformance._oracle.Oracle` alone on the same cases (warm);
 * ``eager``: calls/s of :class:`conformance._oracle.EagerOracle` (a TF cell built
   per case and stepped eagerly: the straightforward oracle) on the same cases.
@@ -37,27 +38,29 @@ SERIES: dict[str, list[tuple[int, int, int]]] = {
 def measure(batch: int, time_steps: int, units: int, examples: int, eager_calls: int) -> dict[str, Any]:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hyp_seed
-    from hypothesis import strategies as st
 
     import strategies
-    from conformance._evaluate import InProcessExecutor, evaluate
+    from conformance._evaluate import InProcessExecutor, evaluate, submit_all
     from conformance._oracle import EagerOracle, default_oracle
+    from conformance._runner import SEEDED_BATCH
     from conformance._spec import LSTMConfig
     from conformance.candidates import resolve
 
     config = LSTMConfig(num_units=units, input_size=units)
-    pinned = strategies.cases(configs=st.just(config), min_batch=batch, max_batch=batch, min_time=time_steps,
-                              max_time=time_steps, long_times=None, features=[])
+    pinned = strategies.seeded_cases(count=SEEDED_BATCH, min_batch=batch, max_batch=batch, min_time=time_steps,
+                                     max_time=time_steps, long_sequences=False, min_units=units, max_units=units,
+                                     min_input_size=units, max_input_size=units, features=[], dtypes=["float32"])
     oracle, executor = default_oracle(), InProcessExecutor(resolve("numpy-reference"))
     cases: list = []
 
     @hyp_seed(0)
-    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck),
-              phases=[Phase.generate])
+    @settings(max_examples=-(-examples // SEEDED_BATCH), deadline=None, database=None,
+              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
     @given(pinned)
-    def harness(case):
-        cases.append(case)
-        evaluate(case, executor, oracle)
+    def harness(batch_of_cases):
+        cases.extend(batch_of_cases)
+        for case, pending in zip(batch_of_cases, submit_all(batch_of_cases, oracle)):
+            evaluate(case, executor, oracle, pending=pending)
 
     oracle.warm([config])
     started = time.perf_counter()
@@ -117,7 +120,7 @@ def plot(results: dict[str, list[dict[str, Any]]], path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--examples", type=int, default=30, help="harness examples per point (default 30)")
+    p.add_argument("--examples", type=int, default=48, help="harness examples per point (default 48: 3 seeded batches)")
     p.add_argument("--eager-calls", type=int, default=3, help="eager oracle calls per point (default 3)")
     p.add_argument("--json", metavar="OUT")
     p.add_argument("--plot", metavar="PNG")

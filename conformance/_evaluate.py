@@ -101,12 +101,14 @@ def evaluate(
     *,
     tolerances: Mapping[str, Tolerance] | None = None,
     pending: Any = None,
+    overlap: bool = True,
 ) -> Evaluation:
     """Run ``case`` through the oracle and the candidate and compare them.
 
-    ``pending``: the oracle's result for ``case`` already submitted (see :func:`submit_all`).
+    ``pending``: the oracle's result for ``case`` already submitted (see :func:`submit_all`);
+    else the oracle runs on its own thread while the candidate runs, unless ``overlap`` is False.
     """
-    if pending is None:
+    if pending is None and overlap:
         pending = submit_all([case], oracle)[0]
     expected = None if pending is not None else oracle.run(case)  # type: ignore[attr-defined]
     try:

@@ -82,8 +82,12 @@ def check_parallel(target: str | LoadedCandidate, options: CheckOptions | None =
     workers = min(workers, options.max_examples)
     base_seed = options.seed if options.seed is not None else random.getrandbits(63)
     shares = split_examples(options.max_examples, workers)
+    # Workers that fill the cores run their oracle inline: an oracle thread each would only
+    # oversubscribe the cores (a serial run's oracle thread is what uses its second core).
+    overlap = options.overlap_oracle and workers < (os.cpu_count() or 1)
     plans = [
-        dataclasses.replace(options, max_examples=n, seed=s, progress=None, replay=options.replay if i == 0 else ())
+        dataclasses.replace(options, max_examples=n, seed=s, progress=None, replay=options.replay if i == 0 else (),
+                            overlap_oracle=overlap)
         for i, (n, s) in enumerate(zip(shares, worker_seeds(base_seed, workers)))
     ]
     for plan in plans:

@@ -75,6 +75,9 @@ class CheckOptions:
     #: How cases are drawn (see GENERATIONS): "seeded" (fast; the post-minimiser shrinks a failure)
     #: or "choices" (every choice a Hypothesis choice, which Hypothesis shrinks before the post-minimiser).
     generation: str = "seeded"
+    #: Run the oracle on its own thread while the candidate runs (TF releases the GIL, so it
+    #: uses a second core); check_parallel turns it off where its workers already fill the cores.
+    overlap_oracle: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.max_examples, bool) or not isinstance(self.max_examples, int) or self.max_examples < 1:
@@ -318,7 +321,8 @@ def check(
         if deadline is not None and time.monotonic() > deadline:
             raise _Stop()
         state["examples"] += 1
-        ev = evaluate(case, executor, oracle, tolerances=options.tolerances, pending=pending)
+        ev = evaluate(case, executor, oracle, tolerances=options.tolerances, pending=pending,
+                      overlap=options.overlap_oracle)
         if (ev.comparison.passed and loaded.info.deterministic and options.determinism_every
                 and state["examples"] % options.determinism_every == 0):
             ev = rerun_check(ev, executor, tolerances=options.tolerances)
@@ -365,7 +369,8 @@ def check(
                     batch = batch[: used.setdefault(seed, min(len(batch), left))]
                 worst = None
                 try:
-                    for case, pending in zip(batch, submit_all(batch, oracle)):
+                    pendings = submit_all(batch, oracle) if options.overlap_oracle else [None] * len(batch)
+                    for case, pending in zip(batch, pendings):
                         ev = run_one(case, pending)
                         if ev.comparison.score != float("inf"):
                             worst = max(worst or 0.0, min(ev.comparison.score, 1e12))

@@ -299,7 +299,9 @@ def cases(
     min_time: int = 1,
     max_time: int = 24,
     long_times: st.SearchStrategy[int] | None = st.integers(100, 160),
+    min_units: int = 1,
     max_units: int = 16,
+    min_input_size: int = 1,
     max_input_size: int = 16,
     require: Collection[str] = (),
     weight_scales: tuple[float, ...] | None = None,
@@ -316,13 +318,14 @@ def cases(
     if long_times is not None and not isinstance(long_times, st.SearchStrategy):
         raise InvalidArgument(f"long_times={long_times!r} must be a strategy of int or None")
     spec = _case_spec(configs=configs, features=features, dtypes=dtypes, min_batch=min_batch, max_batch=max_batch,
-                      min_time=min_time, max_time=max_time, long_times=long_times, max_units=max_units,
-                      max_input_size=max_input_size, require=require, weight_scales=weight_scales)
+                      min_time=min_time, max_time=max_time, long_times=long_times, min_units=min_units,
+                      max_units=max_units, min_input_size=min_input_size, max_input_size=max_input_size,
+                      require=require, weight_scales=weight_scales)
     return _Drawn(functools.partial(_draw_case, s=spec), f"cases({spec})")
 
 
-def _case_spec(*, configs, features, dtypes, min_batch, max_batch, min_time, max_time, long_times, max_units,
-               max_input_size, require, weight_scales) -> _CaseSpec:
+def _case_spec(*, configs, features, dtypes, min_batch, max_batch, min_time, max_time, long_times, min_units,
+               max_units, min_input_size, max_input_size, require, weight_scales) -> _CaseSpec:
     features = _check_subset("features", features, FEATURES, allow_empty=True)
     require = _check_required(require, features)
     weight_scales = _check_scales(weight_scales)
@@ -330,8 +333,9 @@ def _case_spec(*, configs, features, dtypes, min_batch, max_batch, min_time, max
     _check_range("time", min_time, max_time)
     config = None
     if configs is None:
-        config = _config_spec(features=features, dtypes=dtypes, max_units=max_units, max_input_size=max_input_size,
-                              max_proj=max_units, require=require)
+        config = _config_spec(features=features, dtypes=dtypes, min_units=min_units, max_units=max_units,
+                              min_input_size=min_input_size, max_input_size=max_input_size, max_proj=max_units,
+                              require=require)
     return _CaseSpec(config, configs, "initial_state" in features, min_batch, max_batch, min_time, max_time,
                      long_times, "initial_state" in require, weight_scales)
 
@@ -359,7 +363,9 @@ def seeded_cases(
     long_sequences: bool = True,
     min_long_time: int = 100,
     max_long_time: int = 160,
+    min_units: int = 1,
     max_units: int = 16,
+    min_input_size: int = 1,
     max_input_size: int = 16,
     require: Collection[str] = (),
     weight_scales: tuple[float, ...] | None = None,
@@ -382,8 +388,8 @@ def seeded_cases(
     spec = _case_spec(configs=None, features=features, dtypes=dtypes, min_batch=min_batch, max_batch=max_batch,
                       min_time=min_time, max_time=max_time,
                       long_times=(min_long_time, max_long_time) if long_sequences else None,
-                      max_units=max_units, max_input_size=max_input_size, require=require,
-                      weight_scales=weight_scales)
+                      min_units=min_units, max_units=max_units, min_input_size=min_input_size,
+                      max_input_size=max_input_size, require=require, weight_scales=weight_scales)
     return _SeededCases(spec, count)
 
 

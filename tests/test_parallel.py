@@ -138,3 +138,19 @@ def test_sigterm_keeps_what_the_workers_found(tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["examples"] >= 20, f"the report kept {report['examples']} examples; at least 20 had run"
     assert "interrupted" in out, out
+
+
+def test_the_oracle_inline_or_on_its_thread_judges_the_same(oracle):
+    """Workers that fill the cores run the oracle inline; the numbers must not depend on it."""
+    runs = {overlap: check("numpy-reference", CheckOptions(max_examples=48, seed=4, overlap_oracle=overlap,
+                                                            diagnose=False), oracle=oracle)
+            for overlap in (True, False)}
+    threaded, inline = runs[True], runs[False]
+    assert threaded.verdict == inline.verdict == "conformant", (threaded.verdict, inline.verdict)
+    assert threaded.examples == inline.examples == 48, (threaded.examples, inline.examples)
+    assert threaded.max_abs_error == inline.max_abs_error, (threaded.max_abs_error, inline.max_abs_error)
+
+
+def test_the_seeded_run_stops_at_max_examples_inside_a_batch(oracle):
+    result = check("numpy-reference", CheckOptions(max_examples=21, seed=2, diagnose=False), oracle=oracle)
+    assert result.examples == 21, f"max_examples=21 ran {result.examples} examples (batches of 16)"
