@@ -236,7 +236,7 @@ class _Graph:
 
             *_, emitted = tf.while_loop(lambda b, *_: b < dim["blocks"], body, [tf.constant(0), c0, h0, emitted])
             fetch = emitted.stack()
-            wanted = _WEIGHTS - (_PEEPHOLES if not peepholes else set()) - ({"projection/kernel"} if not projection else set())
+            wanted = _WEIGHTS - (set() if peepholes else _PEEPHOLES) - (set() if projection else {"projection/kernel"})
             if used != wanted:  # a tf-keras change would show here, not as wrong numbers
                 raise RuntimeError(f"TF LSTMCell created unexpected weights {sorted(used)}")
             # One thread each: workers run one process per core.  Not -1 ("run in the caller's

@@ -3,8 +3,9 @@
 ``check(target, options)``:
 
 1. replays ``options.replay`` cases (a regression corpus) first;
-2. lets Hypothesis generate cases narrowed to what the candidate declares,
-   steering toward large errors with ``hypothesis.target``, and shrink a failure;
+2. lets Hypothesis generate cases narrowed to what the candidate declares (by
+   default 16 per example from one seed, see GENERATIONS), steering toward large
+   errors with ``hypothesis.target`` (and, drawing every choice, shrink a failure);
 3. post-minimises the failing case (conformance._minimize);
 4. returns a :class:`CheckResult` that reports are written from.
 

@@ -59,3 +59,19 @@ def test_non_finite_errors_are_written_as_null(tmp_path):
     _history.append(path, [_record("r1", "t1", err=float("inf"), score=float("nan"))])
     record = _history.read(path)[0]
     assert record["max_abs_error"] is None and record["max_score"] is None, f"non-finite errors stored as {record}"
+
+
+def test_the_html_report_plots_the_history():
+    from conformance.report._html import render_html
+
+    records = [_record("r1", "2024-01-01T00:00:00Z", score=0.1), _record("r2", "2024-01-02T00:00:00Z", score=0.4),
+               _record("r3", "2024-01-03T00:00:00Z", score=0.9), _record("r1", "2024-01-01T00:00:00Z", "float16")]
+    report = {"schema_version": 1, "verdict": "conformant", "examples": 30, "history": _history.series(records)}
+    page = render_html(report)
+    assert '<section id="history">' in page, "no history section in the HTML report"
+    section = page[page.index('<section id="history">'):]
+    section = section[: section.index("</section>")]
+    assert "<svg" in section and 'aria-label="error history per fuzz run"' in section, "no history plot"
+    assert section.count("<tr>") >= 3, f"expected a header row and one row per series:\n{section[-800:]}"
+    assert "0.9" in section and "float16" in section, "the last point of each series is not shown"
+    assert '<section id="history">' not in render_html({**report, "history": None}), "a history section without one"

@@ -124,13 +124,44 @@ def error_plot_svg(step_errors: Sequence[float | None], first_step: int | None, 
         if T <= 30:
             ax.set_xticks(steps)
         ax.margins(x=0.02)
-        fig.tight_layout()
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        return _inline_svg(fig, f"plot{salt}-", "error per time step")
+
+
+def _inline_svg(fig: Any, id_prefix: str, label: str) -> str:
+    """A matplotlib Figure as an ``<svg>`` element to inline into the page (ids made unique)."""
+    fig.tight_layout()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]  # drop the XML declaration and DOCTYPE: it is inlined into HTML
-    svg = _prefix_ids(svg, f"plot{salt}-")
-    return svg.replace("<svg ", '<svg role="img" aria-label="error per time step" ', 1)
+    svg = _prefix_ids(svg, id_prefix)
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{e(label)}" ', 1)
+
+
+def history_plot_svg(series: Sequence[Mapping[str, Any]]) -> str | None:
+    """The fuzz error history: each slice's largest error / allowed error per run, as an inline
+    ``<svg>`` (1 is the tolerance: a climb toward it is accuracy drifting); None without matplotlib."""
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "lstm-conformance", "font.size": 10}):
+        fig = Figure(figsize=(7.2, 3.0), dpi=100)
+        ax = fig.add_subplot()
+        for s in series:
+            points = s.get("points") or []
+            scores = [float("nan") if p.get("max_score") is None else float(p["max_score"]) for p in points]
+            label = f"{v.clean(s.get('target'))} {v.clean(s.get('feature'))}/{v.clean(s.get('dtype'))}"
+            ax.plot(range(1, len(scores) + 1), scores, marker="o", markersize=4, linewidth=1.2, label=label)
+        ax.axhline(1.0, color="#b3261e", linestyle="--", linewidth=1, label="tolerance (1)")
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_xlabel("fuzz run (oldest first)")
+        ax.set_ylabel("max error / allowed")
+        ax.set_title("error history per target, feature and dtype", fontsize=10)
+        if len(series) <= 8:
+            ax.legend(loc="best", frameon=True, framealpha=0.9, fontsize=8)
+        return _inline_svg(fig, "history-", "error history per fuzz run")
 
 
 def _prefix_ids(svg: str, prefix: str) -> str:
@@ -257,6 +288,22 @@ def _runs(report: Mapping[str, Any]) -> str:
             + "</section>")
 
 
+def _history(report: Mapping[str, Any]) -> str:
+    series = (report.get("history") or {}).get("series") or []
+    if not series:
+        return ""
+    svg = history_plot_svg(series)
+    plot = f'<div class="plot">{svg}</div>' if svg else f'<p class="plot-missing">{e(PLOT_NEEDS_MATPLOTLIB)}</p>'
+    rows = []
+    for s in series:
+        last = (s.get("points") or [{}])[-1]
+        rows.append([s.get("target"), s.get("feature"), s.get("dtype"), len(s.get("points") or []),
+                     last.get("verdict"), v.num(last.get("max_abs_error"), 3), v.num(last.get("max_score"), 3)])
+    table = _table(["target", "feature", "dtype", "runs", "last verdict", "last max abs error",
+                    "last error / allowed"], rows, cls="history", num_cols=(3, 5, 6))
+    return f'<section id="history"><h2>Error history</h2>{plot}{table}</section>'
+
+
 def _findings(cx: Mapping[str, Any], several: bool) -> str:
     items = [("What failed", v.what_failed(cx)), ("Where", v.where_failed(cx)),
              ("Minimal case", v.minimal_case_line(cx)), ("Why", v.why_failed(cx))]
@@ -317,6 +364,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         body.append(_findings(cxs[0], several=v.several(report)))
     body.append(_matrix(report))
     body.append(_runs(report))
+    body.append(_history(report))
     body.extend(_counterexample(cx, i, report) for i, cx in enumerate(cxs))
     body.append('<section id="run"><h2>Run details</h2>' + _facts(facts) + "</section>")
     body.append("</main>")
