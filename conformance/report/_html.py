@@ -144,6 +144,7 @@ def history_plot_svg(series: Sequence[Mapping[str, Any]]) -> str | None:
     try:
         import matplotlib
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return None
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "lstm-conformance", "font.size": 10}):
@@ -156,6 +157,7 @@ def history_plot_svg(series: Sequence[Mapping[str, Any]]) -> str | None:
             ax.plot(range(1, len(scores) + 1), scores, marker="o", markersize=4, linewidth=1.2, label=label)
         ax.axhline(1.0, color="#b3261e", linestyle="--", linewidth=1, label="tolerance (1)")
         ax.set_yscale("symlog", linthresh=1e-3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("fuzz run (oldest first)")
         ax.set_ylabel("max error / allowed")
         ax.set_title("error history per target, feature and dtype", fontsize=10)
