@@ -3,8 +3,9 @@
 Hypothesis shrinks the *choices* behind a case (sizes, modes, seeds); a dense
 seeded array survives that as a block of random numbers.  This pass works on
 the case itself, greedily, keeping each change only while the case still fails
-the same way: a simpler dtype, fewer batch rows and time steps, fewer input
-columns and units, simpler options, then zeroed and rounded numbers.  It is deterministic, so the
+the same way: a simpler dtype, fewer batch rows and time steps (a shorter
+prefix, a later start), fewer input columns and units, simpler options, then
+zeroed and rounded numbers.  It is deterministic, so the
 same failure found by serial and parallel runs ends in the same case.
 """
 
@@ -63,7 +64,7 @@ def minimize(
     for _ in range(3):  # a later pass can enable an earlier one (e.g. zeroing enables a smaller batch)
         before = _key(current)
         current = _simpler_config(current, attempt, simplifications[:1])  # a simpler dtype first: it can need fewer steps
-        for step in (_fewer_rows, _fewer_steps, _fewer_inputs, _fewer_units,
+        for step in (_fewer_rows, _fewer_steps, _later_start, _fewer_inputs, _fewer_units,
                      functools.partial(_simpler_config, simplifications=simplifications), _zero_arrays,
                      _zero_entries, _round_entries):
             current = step(current, attempt)
@@ -136,6 +137,17 @@ def _fewer_steps(case: Case, attempt) -> Case:
         else:
             lo = mid + 1
     return case.slice_time(0, hi) if hi < case.time else case
+
+
+def _later_start(case: Case, attempt) -> Case:
+    """Drop leading steps (the initial state kept): a failure that needs one late input often
+    shows from that step alone.  The latest start that still fails, of a few tried."""
+    T = case.time
+    for start in sorted({T - 1, (3 * T) // 4, T // 2, T // 4} - {0}, reverse=True):
+        trial = case.slice_time(start, T)
+        if attempt(trial):
+            return trial
+    return case
 
 
 def _drop_input(case: Case, k: int) -> Case:

@@ -158,6 +158,30 @@ def test_known_finding_is_detected_by_check(name, dtype, oracle):
 
 
 @pytest.mark.parametrize("name", adapter_params(["onnxruntime-lstm"]))
+def test_onnxruntime_sigmoid_underflow_is_detected(name, oracle):
+    """Finding (`check onnxruntime-lstm --dtype float32 --seed 0`, example 118, minimized): onnxruntime's
+    float32 Sigmoid returns 0 for inputs <= -18 (TF: 1.5e-8), so an input gate at -18 admits nothing of
+    a large cell input: c = 0 where TF has sigmoid(-18) * relu(300) = 4.6e-6.  Three numbers, one step."""
+    from conformance import compare
+
+    cfg = LSTMConfig(num_units=1, input_size=1, activation="relu")
+    kernel = np.zeros((2, 4), np.float32)
+    kernel[0, :2] = [0.06, -1.0]  # gate i = 0.06 * x = -18, gate j = -x = 300
+    zeros = np.zeros((1, 1), np.float32)
+    case = Case(cfg, LSTMParams(kernel, np.zeros(4, np.float32)), np.full((1, 1, 1), -300, np.float32),
+                InitialState(zeros, zeros)).validate()
+    expected = oracle.run(case)
+    assert 4e-6 < float(expected.c[0, 0]) < 5e-6, f"TF's c = {expected.c[0, 0]}: not the case this test is about"
+    control = call_candidate(resolve("numpy-reference").fn, case)
+    assert compare(case, control, expected).passed, "the control must pass this case (else it is not a finding)"
+    got = call_candidate(resolve(name).fn, case)
+    verdict = compare(case, got, expected)
+    assert not verdict.passed and float(got.c[0, 0]) == 0.0, (
+        f"onnxruntime c = {got.c[0, 0]} (verdict passed={verdict.passed}): if its Sigmoid no longer "
+        "underflows at -18, drop this finding")
+
+
+@pytest.mark.parametrize("name", adapter_params(["onnxruntime-lstm"]))
 def test_onnxruntime_relu_cell_drift_is_detected(name, oracle):
     """Finding (reports/builtin/matrix.md): with a relu cell activation the cell state grows to ~10 and
     onnxruntime's float32 LSTM drifts 3.8e-5 from the float64 spec (~64 ulps) where TF and numpy-reference
