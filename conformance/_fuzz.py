@@ -31,11 +31,9 @@ from typing import Any, Callable, Sequence
 
 from conformance._errors import ConformanceError, InvalidArgument, Terminated
 from conformance._runner import CheckOptions, CheckResult, Progress, check, executor_limits, narrowed
-from conformance._spec import FEATURES
+from conformance._spec import DTYPES_SIMPLEST_FIRST, FEATURES
 from conformance.candidates import LoadedCandidate, resolve
 
-#: Dtypes in the order a round visits them: the most used first.
-DTYPE_ORDER = ("float32", "float64", "float16", "bfloat16")
 MIN_SLICE_SECONDS = 5.0
 MAX_SLICE_SECONDS = 300.0
 #: Below this much budget left, no new slice starts (it could not do useful work).
@@ -89,7 +87,8 @@ def plan(candidates: Sequence[LoadedCandidate], template: CheckOptions) -> list[
         groups = [("all", frozenset(features))] if features else [("baseline", frozenset())]
         if len(ordered_features) > 1:
             groups += [(f, frozenset({f})) for f in ordered_features]
-        per_target.append([Slice(loaded.target, g, fs, d, template.generation) for g, fs in groups for d in DTYPE_ORDER if d in dtypes])
+        per_target.append([Slice(loaded.target, g, fs, d, template.generation) for g, fs in groups
+                           for d in DTYPES_SIMPLEST_FIRST if d in dtypes])
     # Interleave: the first slice of every target, then the second of each, ...
     out: list[Slice] = []
     for i in range(max((len(s) for s in per_target), default=0)):

@@ -19,7 +19,7 @@ from typing import Callable, Collection, Iterable
 
 import numpy as np
 
-from conformance._spec import Case, InitialState, LSTMParams
+from conformance._spec import DTYPES_SIMPLEST_FIRST, Case, InitialState, LSTMParams
 
 
 class _Budget:
@@ -207,13 +207,9 @@ def _zero_state(case: Case) -> Case:
     return case.with_initial_state(np.zeros_like(s.c), np.zeros_like(s.h))
 
 
-#: Simplest dtype first (as strategies draw them): float32 is the easiest to read.
-_DTYPE_ORDER = ("float32", "float64", "float16", "bfloat16")
-
-
 def _simpler_dtype(dtypes: Collection[str] | None) -> Callable[[Case], Case | None]:
     def simplify(case: Case) -> Case | None:
-        order = [d for d in _DTYPE_ORDER if dtypes is None or d in dtypes]
+        order = [d for d in DTYPES_SIMPLEST_FIRST if dtypes is None or d in dtypes]
         rank = order.index(case.config.dtype) if case.config.dtype in order else len(order)
         return case.astype(order[0]) if order and rank > 0 else None
 

@@ -40,6 +40,9 @@ FEATURES: tuple[str, ...] = (
 )
 
 DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+#: The dtypes simplest first (float32 is the easiest to read): the order strategies shrink
+#: toward, the post-minimiser tries, and fuzz slices run in.
+DTYPES_SIMPLEST_FIRST: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
 
 #: Cell activations accepted by TF's LSTMCell (by Keras name) that the spec implements.
 ACTIVATIONS: tuple[str, ...] = ("tanh", "sigmoid", "relu", "softsign")

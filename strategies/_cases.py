@@ -21,6 +21,7 @@ from hypothesis.strategies._internal.strategies import SearchStrategy
 from conformance._spec import (
     ACTIVATIONS,
     DTYPES,
+    DTYPES_SIMPLEST_FIRST,
     FEATURES,
     Case,
     InitialState,
@@ -33,8 +34,6 @@ from strategies._draw import DataChooser, Rejected, RngChooser, draw_array, filt
 
 T = TypeVar("T")
 
-#: Shrink order of dtypes: float32 is the simplest to read.
-_DTYPE_ORDER = ("float32", "float64", "float16", "bfloat16")
 _FORGET_BIASES = (0.0, -1.0, 2.0, 0.5, 5.0)
 _CLIPS = (0.5, 1.0, 0.25, 2.0, 0.1)
 
@@ -89,7 +88,7 @@ def _draw_config(ch: Any, s: _ConfigSpec) -> LSTMConfig:
     def use(feature: str) -> bool:  # required features cost no choice, so they never shrink away
         return feature in s.require or (feature in s.features and ch.boolean())
 
-    dtype = _pick(ch, [d for d in _DTYPE_ORDER if d in s.dtypes])
+    dtype = _pick(ch, [d for d in DTYPES_SIMPLEST_FIRST if d in s.dtypes])
     num_units = ch.integer(s.min_units, s.max_units)
     input_size = ch.integer(s.min_input_size, s.max_input_size)
     forget_bias = 1.0
