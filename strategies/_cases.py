@@ -30,7 +30,7 @@ from conformance._spec import (
     numpy_dtype,
 )
 from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES, lstm_arrays
-from strategies._draw import DataChooser, Rejected, RngChooser, draw_array, filtered, one_of_values
+from strategies._draw import Chooser, DataChooser, Rejected, RngChooser, draw_array, filtered, one_of_values
 
 T = TypeVar("T")
 
@@ -61,12 +61,12 @@ def _round_to(dtype: str, value: float) -> float:
     return float(np.asarray(value, dtype=numpy_dtype(dtype)).astype(np.float64))
 
 
-def _pick(ch: Any, values: Sequence[T]) -> T:
+def _pick(ch: Chooser, values: Sequence[T]) -> T:
     """One of ``values``, shrinking toward the first (no choice at all for a single value)."""
     return values[0] if len(values) == 1 else values[ch.integer(0, len(values) - 1)]
 
 
-def _positive_value(ch: Any, dtype: str) -> float:
+def _positive_value(ch: Chooser, dtype: str) -> float:
     return max(_round_to(dtype, one_of_values(ch, _CLIPS, 0.01, 8.0)), 2.0**-8)
 
 
@@ -84,7 +84,7 @@ class _ConfigSpec:
     require: frozenset[str] = frozenset()
 
 
-def _draw_config(ch: Any, s: _ConfigSpec) -> LSTMConfig:
+def _draw_config(ch: Chooser, s: _ConfigSpec) -> LSTMConfig:
     def use(feature: str) -> bool:  # required features cost no choice, so they never shrink away
         return feature in s.require or (feature in s.features and ch.boolean())
 
@@ -119,7 +119,7 @@ def _draw_config(ch: Any, s: _ConfigSpec) -> LSTMConfig:
 class _Drawn(SearchStrategy):
     """A strategy that runs ``draw(chooser)`` on Hypothesis' choices (see strategies._draw)."""
 
-    def __init__(self, draw: Callable[[Any], Any], label: str):
+    def __init__(self, draw: Callable[[Chooser], Any], label: str):
         super().__init__()
         self._draw, self._label = draw, label
 
@@ -205,12 +205,12 @@ def _params(config: LSTMConfig, weight_scales: tuple[float, ...] | None) -> st.S
                   f"params({config!r}, weight_scales={weight_scales!r})")
 
 
-def _array(ch: Any, shape: tuple[int, ...], dtype: np.dtype, scales: tuple[float, ...] = WEIGHT_SCALES, *,
+def _array(ch: Chooser, shape: tuple[int, ...], dtype: np.dtype, scales: tuple[float, ...] = WEIGHT_SCALES, *,
            max_entries: int = 3, allow_zeros: bool = True) -> np.ndarray:
     return draw_array(ch, shape, dtype, scales, 8.0, max_entries, allow_zeros)
 
 
-def _draw_params(ch: Any, config: LSTMConfig, weight_scales: tuple[float, ...] | None) -> LSTMParams:
+def _draw_params(ch: Chooser, config: LSTMConfig, weight_scales: tuple[float, ...] | None) -> LSTMParams:
     I, H, P, npd = config.input_size, config.num_units, config.output_size, config.np_dtype
     if weight_scales is None:
         kernel = _array(ch, (I + P, 4 * H), npd, tuple(s / 2 for s in WEIGHT_SCALES))
@@ -244,7 +244,7 @@ def _nonzero_states(config: LSTMConfig, batch: int) -> st.SearchStrategy[Initial
                   f"initial_states({config!r}, {batch!r})")
 
 
-def _draw_state(ch: Any, config: LSTMConfig, batch: int) -> InitialState:
+def _draw_state(ch: Chooser, config: LSTMConfig, batch: int) -> InitialState:
     npd = config.np_dtype
     return InitialState(c=_array(ch, (batch, config.num_units), npd, (1.0, 0.5, 3.0)),
                         h=_array(ch, (batch, config.output_size), npd, (0.5, 1.0)))
@@ -269,7 +269,7 @@ class _CaseSpec:
     weight_scales: tuple[float, ...] | None = None
 
 
-def _draw_case(ch: Any, s: _CaseSpec) -> Case:
+def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
     config = _draw_config(ch, s.config) if s.config is not None else ch.strategy(s.configs_strategy)
     batch = ch.integer(s.min_batch, s.max_batch)
     # One draw in eight is a long sequence; shrinking moves to the short branch.

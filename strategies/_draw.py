@@ -20,7 +20,7 @@ scale, feature and size the one reaches the other reaches too.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,28 @@ T = TypeVar("T")
 
 #: Values a sparse or special entry shrinks toward, first; then a float.
 ROUND_VALUES = (1.0, -1.0, 0.5, -0.5, 2.0, -2.0)
+
+
+class Chooser(Protocol):
+    """The primitive choices every draw here is made of."""
+
+    def integer(self, lo: int, hi: int, *, shrink_towards: int | None = None) -> int: ...
+
+    def boolean(self) -> bool: ...
+
+    def floating(self, lo: float, hi: float) -> float: ...
+
+    def normal(self, size: int) -> np.ndarray:
+        """``size`` standard normal numbers (a dense block)."""
+        ...
+
+    def strategy(self, strategy: Any) -> Any:
+        """A value of a Hypothesis strategy (only where Hypothesis makes the choices)."""
+        ...
+
+    def reject(self) -> None:
+        """Give up this draw (a filter refused it); raises."""
+        ...
 
 
 class Rejected(Exception):
@@ -88,14 +110,14 @@ class RngChooser:
         raise Rejected()
 
 
-def one_of_values(ch: Any, values: tuple[float, ...], lo: float, hi: float) -> float:
+def one_of_values(ch: Chooser, values: tuple[float, ...], lo: float, hi: float) -> float:
     """One of ``values`` (shrinking toward the first) or, half the time, a float in [lo, hi]."""
     if ch.integer(0, 1):
         return ch.floating(lo, hi)
     return values[ch.integer(0, len(values) - 1)]
 
 
-def filtered(ch: Any, draw: Callable[[], T], ok: Callable[[T], bool], tries: int = 3) -> T:
+def filtered(ch: Chooser, draw: Callable[[], T], ok: Callable[[T], bool], tries: int = 3) -> T:
     """``draw()`` until ``ok``; after ``tries`` the whole draw is rejected (as Hypothesis' ``filter`` does)."""
     for _ in range(tries):
         value = draw()
@@ -106,7 +128,7 @@ def filtered(ch: Any, draw: Callable[[], T], ok: Callable[[T], bool], tries: int
 
 
 def draw_array(
-    ch: Any,
+    ch: Chooser,
     shape: tuple[int, ...],
     dtype: np.dtype,
     scales: tuple[float, ...],
