@@ -29,7 +29,7 @@ from conformance._spec import (
     LSTMParams,
     numpy_dtype,
 )
-from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES, lstm_arrays
+from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES
 from strategies._draw import Chooser, DataChooser, Rejected, RngChooser, draw_array, filtered, one_of_values
 
 T = TypeVar("T")
@@ -228,7 +228,12 @@ def _draw_params(ch: Chooser, config: LSTMConfig, weight_scales: tuple[float, ..
 
 def input_sequences(config: LSTMConfig, batch: int, time: int) -> st.SearchStrategy[np.ndarray]:
     """Inputs [batch, time, input_size] in the config's dtype; scales reach saturation and float16's range."""
-    return lstm_arrays((batch, time, config.input_size), config.np_dtype, scales=INPUT_SCALES, max_entries=4)
+    return _Drawn(functools.partial(_draw_inputs, config=config, batch=batch, time=time),
+                  f"input_sequences({config!r}, {batch!r}, {time!r})")
+
+
+def _draw_inputs(ch: Chooser, config: LSTMConfig, batch: int, time: int) -> np.ndarray:
+    return _array(ch, (batch, time, config.input_size), config.np_dtype, INPUT_SCALES, max_entries=4)
 
 
 def initial_states(config: LSTMConfig, batch: int, *, nonzero: bool = True) -> st.SearchStrategy[InitialState]:
@@ -278,7 +283,7 @@ def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
     else:
         time = ch.integer(s.min_time, s.max_time)
     p = _draw_params(ch, config, s.weight_scales)
-    inputs = _array(ch, (batch, time, config.input_size), config.np_dtype, INPUT_SCALES, max_entries=4)
+    inputs = _draw_inputs(ch, config, batch, time)
     if s.require_state:
         state = filtered(ch, lambda: _draw_state(ch, config, batch), lambda st_: not st_.is_zero())
     elif s.initial_state and ch.boolean():
