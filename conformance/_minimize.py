@@ -86,27 +86,27 @@ def _first(options: Iterable[Case | None], attempt: Callable[[Case | None], bool
 
 
 def _fewer_rows(case: Case, attempt) -> Case:
-    if case.batch == 1:
-        return case
-    found = _first((case.slice_batch(slice(b, b + 1)) for b in range(case.batch)), attempt)
-    if found is not None:
-        return found
-    # No single row fails alone (a failure that needs a batch).
+    # Any one row alone first (most failures show in a single row), then fewer rows.
     return _shrink_axis(case, lambda c: c.batch,
-                        lambda c, rows: c.slice_batch([r for r in range(c.batch) if r not in rows]), attempt)
+                        lambda c, rows: c.slice_batch([r for r in range(c.batch) if r not in rows]), attempt,
+                        singles=True)
 
 
-def _shrink_axis(case: Case, size: Callable[[Case], int], drop: Callable[[Case, set[int]], Case], attempt) -> Case:
-    """Remove indices along one axis while the case fails: all but the first, then the upper
-    half, then one at a time from the end.  Few attempts when the axis can go at once (each
-    attempt may cost a time-out, for a hanging candidate)."""
+def _shrink_axis(case: Case, size: Callable[[Case], int], drop: Callable[[Case, set[int]], Case], attempt,
+                 *, singles: bool = False) -> Case:
+    """Remove indices along one axis while the case fails: all but the first (with ``singles``,
+    all but any one), then the upper half, then one at a time from the end.  Few attempts when
+    the axis can go at once (each attempt may cost a time-out, for a hanging candidate)."""
     n = size(case)
-    for chunk in (set(range(1, n)), set(range(n // 2, n)) if n > 3 else set()):
-        if chunk:
-            trial = drop(case, chunk)
-            if attempt(trial):
-                case = trial
-                break
+    keep_one = range(n) if singles else range(1)
+    if n > 1:
+        found = _first((drop(case, set(range(n)) - {k}) for k in keep_one), attempt)
+        if found is not None:
+            return found
+    if n > 3:
+        trial = drop(case, set(range(n // 2, n)))
+        if attempt(trial):
+            case = trial
     k = size(case) - 1
     while k >= 0 and size(case) > 1:
         trial = drop(case, {k})
