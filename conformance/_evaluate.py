@@ -84,13 +84,14 @@ class Evaluation:
     fault: CandidateFault | None = None
 
 
-def submit_all(cases: Sequence[Case], oracle: Any) -> list[Any]:
+def submit_all(cases: Sequence[Case], oracle: Any, *, overlap: bool = True) -> list[Any]:
     """Start the oracle on every case at once, where it can (conformance._oracle.Oracle.submit).
 
     The oracle computes on its own thread, in order, while the caller runs the candidate
-    on the first cases: one PendingResult per case, or Nones for an oracle that cannot.
+    on the first cases: one PendingResult per case, or Nones for an oracle that cannot
+    (or with ``overlap=False``: then :func:`evaluate` runs it inline).
     """
-    submit = getattr(oracle, "submit", None)
+    submit = getattr(oracle, "submit", None) if overlap else None
     return [submit(case) for case in cases] if submit is not None else [None] * len(cases)
 
 
@@ -108,8 +109,8 @@ def evaluate(
     ``pending``: the oracle's result for ``case`` already submitted (see :func:`submit_all`);
     else the oracle runs on its own thread while the candidate runs, unless ``overlap`` is False.
     """
-    if pending is None and overlap:
-        pending = submit_all([case], oracle)[0]
+    if pending is None:
+        pending = submit_all([case], oracle, overlap=overlap)[0]
     expected = None if pending is not None else oracle.run(case)  # type: ignore[attr-defined]
     try:
         got = executor.run(case)

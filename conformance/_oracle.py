@@ -412,7 +412,11 @@ class PendingResult:
         self._case = case
         self._oracle = oracle
         _fast_switching(+1)
-        self._future: Future = oracle._thread.submit(oracle._emit, feeds, case.config)  # type: ignore[union-attr]
+        try:
+            self._future: Future = oracle._thread.submit(oracle._emit, feeds, case.config)  # type: ignore[union-attr]
+        except BaseException:
+            _fast_switching(-1)  # nothing will run to count it down
+            raise
         # Counted down when TF is done, whether or not anyone asks for the result.
         self._future.add_done_callback(lambda _: _fast_switching(-1))
 

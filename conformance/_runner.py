@@ -370,8 +370,7 @@ def check(
                     batch = batch[: used.setdefault(seed, min(len(batch), left))]
                 worst = None
                 try:
-                    pendings = submit_all(batch, oracle) if options.overlap_oracle else [None] * len(batch)
-                    for case, pending in zip(batch, pendings):
+                    for case, pending in zip(batch, submit_all(batch, oracle, overlap=options.overlap_oracle)):
                         ev = run_one(case, pending)
                         if ev.comparison.score != float("inf"):
                             worst = max(worst or 0.0, min(ev.comparison.score, 1e12))
