@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from conformance._errors import InvalidArgument
-from conformance._spec import Case, Result
+from conformance._spec import Case, Result, rounded_to
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -174,7 +174,7 @@ TF_SEMANTICS = Semantics()
 
 
 def _in_dtype(value: float | None, cfg) -> float | None:
-    return None if value is None else float(np.asarray(value, dtype=cfg.np_dtype).astype(np.float64))
+    return None if value is None else rounded_to(cfg.dtype, value)
 
 
 def _kernel_as_used(kernel: np.ndarray, case: Case, s: Semantics) -> np.ndarray:

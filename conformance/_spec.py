@@ -71,6 +71,11 @@ def numpy_dtype(name: str) -> np.dtype:
     return np.dtype(name)
 
 
+def rounded_to(dtype: str, value: float) -> float:
+    """``value`` rounded to ``dtype`` and back to a Python float (as TF converts a float option)."""
+    return float(np.asarray(value, dtype=numpy_dtype(dtype)).astype(np.float64))
+
+
 def dtype_name(dtype: Any) -> str:
     """Inverse of :func:`numpy_dtype`."""
     name = np.dtype(dtype).name

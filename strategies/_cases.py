@@ -27,7 +27,7 @@ from conformance._spec import (
     InitialState,
     LSTMConfig,
     LSTMParams,
-    numpy_dtype,
+    rounded_to,
 )
 from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES
 from strategies._draw import Chooser, DataChooser, Rejected, RngChooser, draw_array, filtered, one_of_values
@@ -57,17 +57,13 @@ def _check_subset(name: str, values: Collection[str], known: tuple[str, ...], al
     return frozenset(values)
 
 
-def _round_to(dtype: str, value: float) -> float:
-    return float(np.asarray(value, dtype=numpy_dtype(dtype)).astype(np.float64))
-
-
 def _pick(ch: Chooser, values: Sequence[T]) -> T:
     """One of ``values``, shrinking toward the first (no choice at all for a single value)."""
     return values[0] if len(values) == 1 else values[ch.integer(0, len(values) - 1)]
 
 
 def _positive_value(ch: Chooser, dtype: str) -> float:
-    return max(_round_to(dtype, one_of_values(ch, _CLIPS, 0.01, 8.0)), 2.0**-8)
+    return max(rounded_to(dtype, one_of_values(ch, _CLIPS, 0.01, 8.0)), 2.0**-8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +90,7 @@ def _draw_config(ch: Chooser, s: _ConfigSpec) -> LSTMConfig:
     forget_bias = 1.0
     if use("forget_bias"):
         def value() -> float:
-            return _round_to(dtype, one_of_values(ch, _FORGET_BIASES, -6.0, 6.0))
+            return rounded_to(dtype, one_of_values(ch, _FORGET_BIASES, -6.0, 6.0))
 
         forget_bias = filtered(ch, value, lambda v: v != 1.0) if "forget_bias" in s.require else value()
     activation = "tanh"
