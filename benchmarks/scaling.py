@@ -9,8 +9,8 @@ input size equals H; float32, tanh, no options), measures:
   the default generation (``strategies.seeded_cases`` pinned to the size, 16 cases
   per Hypothesis example), the oracle on its own thread, the ``numpy-reference``
   candidate and the comparison, as ``check`` runs them;
-* ``oracle``: calls/s of :class:`conformance._oracle.Oracle` alone on the same cases (warm);
-* ``eager``: calls/s of :class:`conformance._oracle.EagerOracle` (a TF cell built
+* ``oracle``: calls/s of :class:`conformance.oracle._oracle.TFOracle` alone on the same cases (warm);
+* ``eager``: calls/s of :class:`conformance.oracle._oracle.EagerOracle` (a TF cell built
   per case and stepped eagerly: the straightforward oracle) on the same cases.
 
 Prints a Markdown table (the one in benchmarks/README.md) and optionally plots it.
@@ -40,10 +40,11 @@ def measure(batch: int, time_steps: int, units: int, examples: int, eager_calls:
     from hypothesis import seed as hyp_seed
 
     import strategies
-    from conformance._evaluate import InProcessExecutor, evaluate, submit_all
-    from conformance._oracle import EagerOracle, default_oracle
-    from conformance._runner import SEEDED_BATCH
-    from conformance._spec import LSTMConfig
+    from conformance.candidates import InProcessExecutor
+    from conformance.judge import evaluate, submit_all
+    from conformance.oracle import EagerOracle, default_oracle
+    from conformance.run import SEEDED_BATCH
+    from conformance.spec import LSTMConfig
     from conformance.candidates import resolve
 
     config = LSTMConfig(num_units=units, input_size=units)
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="OUT")
     p.add_argument("--plot", metavar="PNG")
     args = p.parse_args(argv)
-    from conformance._oracle import import_tensorflow
+    from conformance.oracle import import_tensorflow
 
     import_tensorflow()
     measure(2, 4, 4, 5, 1)  # untimed: first-use costs (imports, TF's eager kernels) land here

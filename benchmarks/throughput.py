@@ -8,7 +8,7 @@ batch <= 4, time <= 24 plus one sequence in eight 100-160 steps long, sizes <= 1
 
 1. the oracle alone on pre-generated cases: cold (graph builds included) and warm;
    then, on the same cases in alternating chunks, the warm oracle vs the naive eager
-   oracle (:class:`conformance._oracle.EagerOracle`: a TF LSTMCell built per case,
+   oracle (:class:`conformance.oracle._oracle.EagerOracle`: a TF LSTMCell built per case,
    weights assigned, stepped eagerly);
 2. the harness's ``check`` vs a naive harness on the same distribution (configs,
    batch and time from the harness's own sampler, every array drawn with
@@ -16,7 +16,7 @@ batch <= 4, time <= 24 plus one sequence in eight 100-160 steps long, sizes <= 1
    comparison, Hypothesis targeting on both), in alternating rounds with seeds
    seed, seed+1, ...; both timed warm (the harness's graph set-up is timed apart,
    and ``harness_cold_examples_per_s`` charges it);
-3. ``check --workers 2`` vs ``--workers 1`` (conformance._parallel), alternating
+3. ``check --workers 2`` vs ``--workers 1`` (conformance.run._parallel), alternating
    runs: end to end (spawn, TF import, graph builds included) and steady (the slope
    of the progress reports between 30% and 95% of the examples, before any failure);
 4. in a child process, one run of max(1,000, 3,000) examples: its peak RSS (which
@@ -62,7 +62,7 @@ def naive_cases():
     from hypothesis.extra import numpy as hnp
 
     import strategies
-    from conformance._spec import Case, InitialState, LSTMParams
+    from conformance.spec import Case, InitialState, LSTMParams
 
     shapes = strategies.seeded_cases(count=1)
 
@@ -100,7 +100,7 @@ def naive_harness(examples: int, seed: int, executor: Any, oracle: Any) -> dict[
     from hypothesis import seed as hyp_seed
     from hypothesis import target
 
-    from conformance._compare import compare
+    from conformance.judge import compare
 
     count = {"examples": 0, "failures": 0}
 
@@ -121,7 +121,7 @@ def naive_harness(examples: int, seed: int, executor: Any, oracle: Any) -> dict[
 
 
 def _small_case():
-    from conformance._spec import Case, LSTMConfig, LSTMParams, zero_state
+    from conformance.spec import Case, LSTMConfig, LSTMParams, zero_state
 
     cfg = LSTMConfig(num_units=2, input_size=2)
     return Case(cfg, LSTMParams(np.ones((4, 8), np.float32), np.zeros(8, np.float32)), np.ones((1, 2, 2), np.float32),
@@ -133,7 +133,7 @@ def _small_case():
 
 def harness(examples: int, seed: int, oracle: Any) -> dict[str, Any]:
     """``check`` on the default settings (minimisation and diagnosis off: this measures examples/s)."""
-    from conformance._runner import CheckOptions, check
+    from conformance.run import CheckOptions, check
 
     started = time.perf_counter()
     result = check(TARGET, CheckOptions(max_examples=examples, seed=seed, minimize=False, diagnose=False),
@@ -143,10 +143,10 @@ def harness(examples: int, seed: int, oracle: Any) -> dict[str, Any]:
 
 def warm_oracle() -> tuple[Any, float]:
     """A fresh oracle with the graph of every (dtype, activation) built and run once, and the seconds that took."""
-    from conformance._oracle import Oracle
-    from conformance._spec import ACTIVATIONS, DTYPES, LSTMConfig
+    from conformance.oracle import TFOracle
+    from conformance.spec import ACTIVATIONS, DTYPES, LSTMConfig
 
-    oracle = Oracle()
+    oracle = TFOracle()
     started = time.perf_counter()
     oracle.warm(LSTMConfig(num_units=1, input_size=1, dtype=d, activation=a) for d in DTYPES for a in ACTIVATIONS)
     return oracle, time.perf_counter() - started
@@ -155,8 +155,8 @@ def warm_oracle() -> tuple[Any, float]:
 def interleaved(rounds: int, examples: int, naive_examples: int, seed: int) -> dict[str, Any]:
     """Harness and naive harness in alternating rounds (seeds seed, seed+1, ...), so that load from
     elsewhere on the machine falls on both; examples and seconds summed over the rounds."""
-    from conformance._evaluate import InProcessExecutor
-    from conformance._oracle import EagerOracle
+    from conformance.candidates import InProcessExecutor
+    from conformance.oracle import EagerOracle
     from conformance.candidates import resolve
 
     oracle, warmup = warm_oracle()
@@ -201,9 +201,9 @@ def pregenerated_cases(count: int, seed: int) -> list:
 def oracles(cases: list, naive_count: int) -> dict[str, Any]:
     """The oracle alone: cold (graph builds included) and warm over ``cases``; then the eager
     oracle and the warm one on the first ``naive_count`` cases, in alternating chunks."""
-    from conformance._oracle import EagerOracle, Oracle
+    from conformance.oracle import EagerOracle, TFOracle
 
-    fast = Oracle()
+    fast = TFOracle()
     started = time.perf_counter()
     for case in cases:
         fast.run(case)
@@ -240,8 +240,8 @@ def workers_run(workers: int, examples: int, seed: int, overlap: bool = True) ->
     examples/s, and the steady rate once every worker runs (the slope of the progress reports
     between 30% and 95% of the examples, before any failure).  ``overlap=False``: the workers run
     their oracle inline (as ``check_parallel`` makes workers that fill the cores do)."""
-    from conformance._parallel import check_parallel
-    from conformance._runner import CheckOptions
+    from conformance.run import check_parallel
+    from conformance.run import CheckOptions
 
     samples: list[tuple[float, int, int]] = []
     started = time.perf_counter()
@@ -274,10 +274,10 @@ def _rss_mb() -> float:
 def memory_child(examples: int, seed: int, checkpoints: list[int]) -> dict[str, Any]:
     """Run in a fresh process: ``check`` until ``examples`` examples ran on one oracle (a run that
     ends early on a failure is followed by one with the next seed), RSS and graph builds sampled."""
-    from conformance._oracle import Oracle
-    from conformance._runner import CheckOptions, check
+    from conformance.oracle import TFOracle
+    from conformance.run import CheckOptions, check
 
-    oracle = Oracle()
+    oracle = TFOracle()
     samples: list[dict[str, Any]] = []
     done, verdicts = 0, []
 
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         args.worker_examples, args.rss_examples, args.builds_examples = 120, 100, [30, 100]
         args.rounds, args.worker_rounds = 2, 1
 
-    from conformance._oracle import import_tensorflow
+    from conformance.oracle import import_tensorflow
 
     import_tensorflow()  # both sides of every ratio pay it before their clock starts
     figures: dict[str, Any] = {"command": " ".join([os.path.basename(sys.executable), *sys.argv]),

@@ -1,31 +1,35 @@
 """lstm-conformance: does an LSTM compute what TensorFlow's LSTMCell computes, and if not, what is it missing?
 
-Public surface (everything else lives in ``_``-prefixed modules)::
+Public surface (the stages live in subpackages, docs/architecture.md; each has its own ``__all__``)::
 
     from conformance import Case, LSTMConfig, LSTMParams, InitialState, Result, candidate, check
 """
 
-from conformance._compare import DEFAULT_TOLERANCES, Comparison, Tolerance, compare
-from conformance._errors import CandidateFault, CandidateLoadError, ConformanceError, InvalidArgument
-from conformance._fuzz import FuzzOptions, FuzzResult, fuzz
-from conformance._parallel import check_parallel
-from conformance._reference import Semantics, reference
-from conformance._runner import CheckOptions, CheckResult, Counterexample, check
-from conformance._spec import (
+from conformance._version import __version__
+from conformance.campaign import FuzzOptions, FuzzResult, fuzz
+from conformance.candidates import Candidate, CandidateInfo, candidate, resolve
+from conformance.diagnose import Variant, register_variant, unregister_variant, variants
+from conformance.judge import DEFAULT_TOLERANCES, Comparison, Judge, Tolerance, compare
+from conformance.outcome import CheckResult, Counterexample
+from conformance.run import CheckOptions, check, check_parallel
+from conformance.spec import (
     ACTIVATIONS,
     DTYPES,
     FEATURES,
     GATE_ORDER,
+    CandidateFault,
+    CandidateLoadError,
     Case,
+    ConformanceError,
     InitialState,
+    InvalidArgument,
     LSTMConfig,
     LSTMParams,
     Result,
+    Semantics,
+    reference,
     zero_state,
 )
-from conformance._variants import Variant, register_variant, unregister_variant, variants
-from conformance._version import __version__
-from conformance.candidates import Candidate, CandidateInfo, candidate, resolve
 
 __all__ = [
     "ACTIVATIONS",
@@ -47,6 +51,7 @@ __all__ = [
     "Counterexample",
     "InitialState",
     "InvalidArgument",
+    "Judge",
     "LSTMConfig",
     "LSTMParams",
     "Result",

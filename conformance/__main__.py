@@ -1,6 +1,6 @@
 """``python -m conformance`` is ``lstm-conformance``."""
 
-from conformance._cli import console_main
+from conformance.cli import console_main
 
 if __name__ == "__main__":
     console_main()

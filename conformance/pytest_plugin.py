@@ -19,7 +19,8 @@ nothing else, and TensorFlow is imported only when the first test runs.
 from __future__ import annotations
 
 import io
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         collector = CandidateCollector.from_parent(session, name=name, nodeid=name, target=target)
         new = list(collector.collect())
         # Announce them like collected tests, so the terminal's "collected N items" counts them.
-        config.hook.pytest_collectreport(report=pytest.CollectReport(collector.nodeid, "passed", None, new))
+        config.hook.pytest_collectreport(report=pytest.CollectReport(collector.nodeid, "passed", None, list[pytest.Item | pytest.Collector](new)))
         for item in new:
             config.hook.pytest_itemcollected(item=item)
         items.extend(new)
@@ -71,9 +72,8 @@ class CandidateCollector(pytest.Collector):
         self.target = target
 
     def collect(self) -> Iterator[pytest.Item]:
-        from conformance._errors import ConformanceError
-        from conformance._spec import DTYPES, FEATURES
         from conformance.candidates import resolve
+        from conformance.spec import DTYPES, FEATURES, ConformanceError
 
         try:
             info = resolve(self.target).info  # imports the candidate's module, never TensorFlow itself
@@ -87,7 +87,7 @@ class CandidateCollector(pytest.Collector):
         for f in wanted_features or []:
             if f not in FEATURES and f != "baseline":
                 raise _usage_error(f"--lstm-feature {f!r} is not one of baseline, {', '.join(FEATURES)}")
-        groups = [("baseline", frozenset())] + [(f, frozenset({f})) for f in FEATURES if f in info.features]
+        groups: list[tuple[str, frozenset[str]]] = [("baseline", frozenset())] + [(f, frozenset({f})) for f in FEATURES if f in info.features]
         dtypes = [d for d in DTYPES if d in info.dtypes and (wanted_dtypes is None or d in wanted_dtypes)]
         out = []
         for group, features in groups:
@@ -117,10 +117,11 @@ class ConformanceItem(pytest.Item):
     def runtest(self) -> None:
         from hypothesis import settings
 
-        from conformance._runner import CheckOptions, check
         from conformance.candidates import resolve
+        from conformance.run import CheckOptions, check_with_corpus
 
         profile = settings.default  # the active --hypothesis-profile
+        assert profile is not None
         loaded = resolve(self.target)
         options = CheckOptions(
             max_examples=self.config.getoption("lstm_max_examples") or profile.max_examples,
@@ -129,21 +130,12 @@ class ConformanceItem(pytest.Item):
             dtypes={self.dtype},
             isolate=bool(self.config.getoption("lstm_isolate")),
         )
-        corpus = self.config.getoption("lstm_corpus")
-        if corpus:
-            from conformance._corpus import replay_cases
-
-            options.replay = replay_cases(corpus, loaded, options)
-        result = check(loaded, options)
+        result = check_with_corpus(loaded, options, self.config.getoption("lstm_corpus"))
         self.user_properties.append(("examples", result.examples))
         if result.interrupted:
             raise KeyboardInterrupt()
         if result.verdict == "conformant":
             return
-        if corpus and result.counterexample is not None:
-            from conformance._corpus import add_to_corpus
-
-            add_to_corpus(result.counterexample, corpus)
         raise NonconformanceFound(_describe(result))
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
@@ -157,7 +149,7 @@ class ConformanceItem(pytest.Item):
 
 def _describe(result: Any) -> str:
     """What a failing test prints: verdict line, then the minimized counterexample as ``check`` shows it."""
-    from conformance._console import print_counterexample
+    from conformance.report import print_counterexample
 
     out = io.StringIO()
     print(f"{result.target}: {result.verdict.upper()} after {result.examples} examples", file=out)

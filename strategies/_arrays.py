@@ -1,6 +1,6 @@
 """Arrays that are fast to generate and still shrink to readable cases.
 
-Drawing every element through Hypothesis is slow (DESIGN.md section 3) and a bare
+Drawing every element through Hypothesis is slow (benchmarks/README.md) and a bare
 seed does not shrink.  Each array here is drawn as one of three *modes*, in
 shrink order:
 
@@ -16,7 +16,7 @@ not per element, so an array costs the same whatever its size.  Shrinking:
 Hypothesis moves an array to zeros or sparse where the failure allows, and a
 dense one it cannot leave to the simplest dense array (seed 0, the first scale),
 which is the same whatever the starting point; the runner's post-minimisation
-(conformance._minimize) then zeroes and rounds elements while the case still
+(conformance.run._minimize) then zeroes and rounds elements while the case still
 fails (tests/test_oracle_perf_strategies.py).
 """
 
@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies._internal.strategies import SearchStrategy
 
+from strategies._checks import check_int
 from strategies._draw import DataChooser, draw_array
 
 #: Dense scales: 1.0 first (shrink target); the large ones saturate sigmoid/tanh.
@@ -74,8 +75,7 @@ def lstm_arrays(
         math.isfinite(max_magnitude) and max_magnitude > 0
     ):
         raise InvalidArgument(f"max_magnitude={max_magnitude!r} must be a finite number > 0")
-    if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-        raise InvalidArgument(f"max_entries={max_entries!r} must be an integer >= 1")
+    max_entries = check_int("max_entries", max_entries, minimum=1)
     if not isinstance(allow_zeros, bool):
         raise InvalidArgument(f"allow_zeros={allow_zeros!r} must be True or False")
     return _lstm_arrays(

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Collection, Sequence, TypeVar
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies._internal.strategies import SearchStrategy
 
-from conformance._spec import (
+from conformance.spec import (
     ACTIVATIONS,
     DTYPES,
     DTYPES_SIMPLEST_FIRST,
@@ -28,33 +29,18 @@ from conformance._spec import (
     LSTMConfig,
     LSTMParams,
     rounded_to,
+    zero_state,
 )
 from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES
+from strategies._checks import check_int, check_range, check_required, check_scales, check_subset
 from strategies._draw import Chooser, DataChooser, Rejected, RngChooser, draw_array, filtered, one_of_values
 
 T = TypeVar("T")
 
 _FORGET_BIASES = (0.0, -1.0, 2.0, 0.5, 5.0)
 _CLIPS = (0.5, 1.0, 0.25, 2.0, 0.1)
-
-
-def _check_range(name: str, lo: int, hi: int, minimum: int = 1) -> None:
-    for label, v in ((f"min_{name}", lo), (f"max_{name}", hi)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise InvalidArgument(f"{label}={v!r} must be an integer >= {minimum}")
-    if lo > hi:
-        raise InvalidArgument(f"min_{name}={lo!r} must be <= max_{name}={hi!r}")
-
-
-def _check_subset(name: str, values: Collection[str], known: tuple[str, ...], allow_empty: bool) -> frozenset[str]:
-    if isinstance(values, str):
-        raise InvalidArgument(f"{name}={values!r} must be a collection of names, not a string")
-    bad = sorted(set(values) - set(known))
-    if bad:
-        raise InvalidArgument(f"{name}={sorted(values)!r} has unknown {bad}; known: {', '.join(known)}")
-    if not values and not allow_empty:
-        raise InvalidArgument(f"{name}=[] must name at least one of {', '.join(known)}")
-    return frozenset(values)
+#: Length of the occasional long sequence of :func:`cases` (the default of its ``long_times``).
+_LONG_TIMES = st.integers(100, 160)
 
 
 def _pick(ch: Chooser, values: Sequence[T]) -> T:
@@ -153,35 +139,15 @@ def configs(
 
 def _config_spec(*, features, dtypes, activations=ACTIVATIONS, min_units=1, max_units, min_input_size=1,
                  max_input_size, min_proj=1, max_proj, require) -> _ConfigSpec:
-    features = _check_subset("features", features, FEATURES, allow_empty=True)
-    require = _check_required(require, features)
-    dtypes = _check_subset("dtypes", dtypes, DTYPES, allow_empty=False)
-    activations = _check_subset("activations", activations, ACTIVATIONS, allow_empty=False)
-    _check_range("units", min_units, max_units)
-    _check_range("input_size", min_input_size, max_input_size)
-    _check_range("proj", min_proj, max_proj)
+    features = check_subset("features", features, FEATURES, allow_empty=True)
+    require = check_required(require, features)
+    dtypes = check_subset("dtypes", dtypes, DTYPES, allow_empty=False)
+    activations = check_subset("activations", activations, ACTIVATIONS, allow_empty=False)
+    min_units, max_units = check_range("units", min_units, max_units)
+    min_input_size, max_input_size = check_range("input_size", min_input_size, max_input_size)
+    min_proj, max_proj = check_range("proj", min_proj, max_proj)
     return _ConfigSpec(features, dtypes, activations, min_units, max_units, min_input_size, max_input_size,
                        min_proj, max_proj, require - {"initial_state"})
-
-
-def _check_required(require: Collection[str], features: frozenset[str]) -> frozenset[str]:
-    require = _check_subset("require", require, FEATURES, allow_empty=True)
-    if not require <= features:
-        raise InvalidArgument(f"require={sorted(require)!r} names {sorted(require - features)} outside "
-                              f"features={sorted(features)!r}")
-    if "proj_clip" in require and "projection" not in features:
-        raise InvalidArgument("require=['proj_clip'] needs 'projection' in features")
-    return require
-
-
-def _check_scales(weight_scales: tuple[float, ...] | None) -> tuple[float, ...] | None:
-    if weight_scales is None:
-        return None
-    scales = tuple(weight_scales)
-    if not scales or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
-                             for v in scales):
-        raise InvalidArgument(f"weight_scales={weight_scales!r} must be a non-empty tuple of finite numbers > 0")
-    return tuple(float(v) for v in scales)
 
 
 def params(config: LSTMConfig, *, weight_scales: tuple[float, ...] | None = None) -> st.SearchStrategy[LSTMParams]:
@@ -193,7 +159,7 @@ def params(config: LSTMConfig, *, weight_scales: tuple[float, ...] | None = None
     """
     if not isinstance(config, LSTMConfig):
         raise InvalidArgument(f"config={config!r} must be an LSTMConfig")
-    return _params(config, _check_scales(weight_scales))
+    return _params(config, check_scales(weight_scales))
 
 
 def _params(config: LSTMConfig, weight_scales: tuple[float, ...] | None) -> st.SearchStrategy[LSTMParams]:
@@ -234,9 +200,8 @@ def _draw_inputs(ch: Chooser, config: LSTMConfig, batch: int, time: int) -> np.n
 
 def initial_states(config: LSTMConfig, batch: int, *, nonzero: bool = True) -> st.SearchStrategy[InitialState]:
     """``InitialState(c [B, H], h [B, P])``; all zeros unless ``nonzero``."""
-    npd = config.np_dtype
     if not nonzero:
-        return st.just(InitialState(np.zeros((batch, config.num_units), npd), np.zeros((batch, config.output_size), npd)))
+        return st.just(zero_state(config, batch))
     return _nonzero_states(config, batch)
 
 
@@ -249,11 +214,6 @@ def _draw_state(ch: Chooser, config: LSTMConfig, batch: int) -> InitialState:
     npd = config.np_dtype
     return InitialState(c=_array(ch, (batch, config.num_units), npd, (1.0, 0.5, 3.0)),
                         h=_array(ch, (batch, config.output_size), npd, (0.5, 1.0)))
-
-
-def _zero_state(config: LSTMConfig, batch: int) -> InitialState:
-    npd = config.np_dtype
-    return InitialState(np.zeros((batch, config.num_units), npd), np.zeros((batch, config.output_size), npd))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,7 +245,7 @@ def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
     elif s.initial_state and ch.boolean():
         state = _draw_state(ch, config, batch)
     else:
-        state = _zero_state(config, batch)
+        state = zero_state(config, batch)
     return Case(config, p, inputs, state)
 
 
@@ -298,7 +258,7 @@ def cases(
     max_batch: int = 4,
     min_time: int = 1,
     max_time: int = 24,
-    long_times: st.SearchStrategy[int] | None = st.integers(100, 160),
+    long_times: st.SearchStrategy[int] | None = _LONG_TIMES,
     min_units: int = 1,
     max_units: int = 16,
     min_input_size: int = 1,
@@ -326,11 +286,11 @@ def cases(
 
 def _case_spec(*, configs, features, dtypes, min_batch, max_batch, min_time, max_time, long_times, min_units,
                max_units, min_input_size, max_input_size, require, weight_scales) -> _CaseSpec:
-    features = _check_subset("features", features, FEATURES, allow_empty=True)
-    require = _check_required(require, features)
-    weight_scales = _check_scales(weight_scales)
-    _check_range("batch", min_batch, max_batch)
-    _check_range("time", min_time, max_time)
+    features = check_subset("features", features, FEATURES, allow_empty=True)
+    require = check_required(require, features)
+    weight_scales = check_scales(weight_scales)
+    min_batch, max_batch = check_range("batch", min_batch, max_batch)
+    min_time, max_time = check_range("time", min_time, max_time)
     config = None
     if configs is None:
         config = _config_spec(features=features, dtypes=dtypes, min_units=min_units, max_units=max_units,
@@ -375,16 +335,15 @@ def seeded_cases(
     One Hypothesis choice (a 64-bit seed) per list instead of ~30-60 per case: many
     times faster to generate, and the same seed always gives the same cases (so a
     stored failure replays), but shrinking the seed does not simplify a case.  Use it
-    where something else minimises a failing case (the runner's ``conformance._minimize``);
+    where something else minimises a failing case (the runner's ``conformance.run._minimize``);
     :func:`cases` is the strategy whose every choice shrinks.  ``long_sequences``: one
     case in eight is ``min_long_time..max_long_time`` steps long.  The other arguments
     are :func:`cases`'.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise InvalidArgument(f"count={count!r} must be an integer >= 1")
+    count = check_int("count", count, minimum=1)
     if not isinstance(long_sequences, bool):
         raise InvalidArgument(f"long_sequences={long_sequences!r} must be True or False")
-    _check_range("long_time", min_long_time, max_long_time)
+    min_long_time, max_long_time = check_range("long_time", min_long_time, max_long_time)
     spec = _case_spec(configs=None, features=features, dtypes=dtypes, min_batch=min_batch, max_batch=max_batch,
                       min_time=min_time, max_time=max_time,
                       long_times=(min_long_time, max_long_time) if long_sequences else None,

@@ -11,7 +11,7 @@ standard normals).  Two choosers drive them:
   then costs one Hypothesis choice (the seed, see ``strategies.seeded_cases``):
   Hypothesis' cost is per choice (~35 us each with its bookkeeping, ~0.7 ms per
   example), so this is several times faster, but the seed does not shrink; the
-  runner's post-minimiser (``conformance._minimize``) shrinks such a case instead.
+  runner's post-minimiser (``conformance.run._minimize``) shrinks such a case instead.
 
 Both draw from the same code, so they cover the same distribution: every mode,
 scale, feature and size the one reaches the other reaches too.
@@ -20,7 +20,8 @@ scale, feature and size the one reaches the other reaches too.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from conformance import CheckOptions, InitialState, LSTMConfig, LSTMParams, Case, check, reference
-from conformance._errors import CandidateFault
+from conformance.spec import CandidateFault
 from conformance.candidates import BUILTINS, call_candidate, resolve
 from tests.helpers import assert_results_close
 
@@ -131,7 +131,7 @@ def test_adapter_conformant_under_check(name, oracle):
     result = check(name, options, oracle=oracle)
     cx = result.counterexample
     if cx is not None and cx.kind == "mismatch":
-        from conformance._matrix import control_verdict, MatrixSettings
+        from conformance.campaign import control_verdict, MatrixSettings
 
         control = control_verdict(cx.case, MatrixSettings())
         if control is not None:

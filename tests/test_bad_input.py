@@ -222,7 +222,7 @@ def test_corrupt_database_entries_are_survived(tmp_path):
 
 
 def test_a_corrupt_corpus_file_is_skipped_with_one_warning(tmp_path):
-    from conformance._corpus import load_corpus
+    from conformance.run import load_corpus
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

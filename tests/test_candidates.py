@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance import CandidateLoadError, InvalidArgument, candidate, resolve
-from conformance._spec import DTYPES, FEATURES
+from conformance.spec import DTYPES, FEATURES
 from conformance.candidates import info_of
 
 

@@ -146,7 +146,7 @@ def test_verbose_shows_the_candidates_traceback(tmp_path):
 def test_help_and_numpy_candidates_do_not_import_frameworks():
     code = (
         "import sys, contextlib, io\n"
-        "from conformance._cli import main\n"
+        "from conformance.cli._main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try: main(['check', '--help'])\n"
         "    except SystemExit: pass\n"

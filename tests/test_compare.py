@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conformance import DEFAULT_TOLERANCES, InvalidArgument, Result, Tolerance, compare, reference
-from conformance._compare import parse_tolerance_overrides
+from conformance.judge import parse_tolerance_overrides
 from tests.test_spec import small_case
 
 

@@ -8,12 +8,13 @@ import os
 import numpy as np
 import pytest
 
-from conformance._compare import Comparison
-from conformance._corpus import add_to_corpus, entry_stem, load_corpus, replay_cases, select
-from conformance._errors import InvalidArgument
-from conformance._evaluate import Evaluation
-from conformance._runner import CheckOptions, Counterexample
-from conformance._spec import Case, InitialState, LSTMConfig, LSTMParams
+from conformance.judge import Comparison
+from conformance.run import add_to_corpus, entry_stem, load_corpus, replay_cases, select
+from conformance.spec import InvalidArgument
+from conformance.judge import Evaluation
+from conformance.run import CheckOptions
+from conformance.outcome import Counterexample
+from conformance.spec import Case, InitialState, LSTMConfig, LSTMParams
 from conformance.candidates import resolve
 from tests.helpers import run_cli
 
@@ -45,7 +46,7 @@ def _assert_same_case(got: Case, expected: Case, label: str) -> None:
 def test_add_then_load_round_trips_and_deduplicates(tmp_path):
     case = _case()
     cx = _counterexample(case)
-    cx.repro = "reports/counterexample.npz"
+    cx = cx.with_repro("reports/counterexample.npz")
     path = add_to_corpus(cx, str(tmp_path))
     assert path is not None and path.endswith(entry_stem(cx.target, case) + ".npz"), f"saved as {path}"
     assert cx.repro == "reports/counterexample.npz", f"add_to_corpus must not move the report's repro: {cx.repro}"

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 
 from conformance import CheckOptions, InvalidArgument, candidate, check, register_variant, unregister_variant
-from conformance._diagnose import diagnose
-from conformance._localize import localize
-from conformance._minimize import minimize
-from conformance._reference import Semantics
-from conformance._variants import catalogue_markdown
+from conformance.diagnose import diagnose
+from conformance.diagnose import localize
+from conformance.run import minimize
+from conformance.spec import Semantics
+from conformance.diagnose import catalogue_markdown
 from tests import wrong_impls as W
 from tests.helpers import run_cli
 
 
 def _ranking(result):
-    return [(m["variant"], m["explained_cases"], m["tried_cases"]) for m in result.matches]
+    return [(m.variant, m.explained_cases, m.tried_cases) for m in result.matches]
 
 
 def _minimized(cell, name, changes=None, **case_kw):
@@ -80,10 +80,10 @@ def test_runner_fills_diagnosis_localization_and_structure():
     result = _check(W.pytorch_raw_port)
     cx = result.counterexample
     assert cx is not None and cx.diagnosed, f"verdict {result.verdict}, counterexample {cx}"
-    names = [d["variant"] for d in cx.diagnosis]
+    names = [d.variant for d in cx.diagnosis]
     assert names and names[0] == "forget_bias_missing+gate_order_ifjo", f"diagnosis {names}"
-    assert cx.localization["first_divergent_step"] is not None, f"localization {cx.localization}"
-    assert {s["property"] for s in cx.structural} == {"batch_rows_independent", "state_carried", "causal",
+    assert cx.localization.first_divergent_step is not None, f"localization {cx.localization}"
+    assert {s.property for s in cx.structural} == {"batch_rows_independent", "state_carried", "causal",
                                                       "deterministic"}, cx.structural
 
 
@@ -93,13 +93,13 @@ def test_runner_diagnoses_through_an_isolated_worker(monkeypatch):
                         timeout_seconds=60)
     cx = check("tests.wrong_impls:pytorch_raw_port", opts, oracle=W.SpecOracle()).counterexample
     assert cx is not None and cx.diagnosed, f"counterexample {cx}"
-    names = [d["variant"] for d in cx.diagnosis]
+    names = [d.variant for d in cx.diagnosis]
     assert names and names[0] == "forget_bias_missing+gate_order_ifjo", f"diagnosis {names}"
 
 
 def test_runner_diagnose_false_skips_the_analysis():
     cx = _check(W.pytorch_raw_port, diagnose=False).counterexample
-    assert cx is not None and not cx.diagnosed and cx.diagnosis == [] and cx.localization is None, (
+    assert cx is not None and not cx.diagnosed and cx.diagnosis == () and cx.localization is None, (
         f"diagnosed={cx.diagnosed} diagnosis={cx.diagnosis} localization={cx.localization}")
 
 
@@ -112,7 +112,7 @@ def test_a_crash_is_not_diagnosed():
     fn = candidate(crashes_after_two_steps, name="crashes", features=[], dtypes=["float32"])
     cx = _check(fn).counterexample
     assert cx is not None and cx.kind == "exception", f"expected an exception counterexample, got {cx and cx.kind}"
-    assert not cx.diagnosed and cx.diagnosis == [], f"a crash was diagnosed: {cx.diagnosis}"
+    assert not cx.diagnosed and cx.diagnosis == (), f"a crash was diagnosed: {cx.diagnosis}"
 
 
 # ------------------------------------------------------------------ search and honesty
@@ -124,7 +124,7 @@ def test_two_mistakes_are_found_as_a_composition_ranked_above_the_parts():
     ranking = _ranking(result)
     assert ranking[0][0] == "forget_bias_missing+gate_order_ifjo", f"ranking {ranking}"
     assert ranking[0][1] == ranking[0][2] == result.informative, f"ranking {ranking}"
-    assert "gate order" in result.matches[0]["explanation"] and "forget_bias" in result.matches[0]["fix"], result.matches[0]
+    assert "gate order" in result.matches[0].explanation and "forget_bias" in result.matches[0].fix, result.matches[0]
     for name, explained, tried in ranking[1:]:
         assert explained < ranking[0][1], f"{name} explains {explained}/{tried}, as many as the composition"
 
@@ -152,9 +152,9 @@ def test_an_implementation_outside_the_catalogue_gets_no_variant_but_a_localizat
     ex, case = _minimized(W.reset_every_cell(k), "reset", time=2 * k + 1)
     got = ex.run(case)
     result = diagnose(case, got, ex)
-    assert result.matches == [], f"a variant was forced onto a state reset: {_ranking(result)}"
+    assert result.matches == (), f"a variant was forced onto a state reset: {_ranking(result)}"
     assert result.informative >= 1, f"no informative case among {result.cases}: skipped {result.skipped}"
-    loc = localize(case, got, ex)
+    loc = localize(case, got, ex).to_dict()
     assert loc["first_divergent_step"] == k, f"first divergence {loc['first_divergent_step']}, expected {k}: {loc}"
     assert case.time == k + 1, f"minimized to T={case.time}, expected the shortest failing prefix {k + 1}"
     for name in ("c", "h", "outputs"):
@@ -164,13 +164,13 @@ def test_an_implementation_outside_the_catalogue_gets_no_variant_but_a_localizat
 
 def test_localization_tells_c_from_h_and_outputs():
     ex, case = _minimized(W.FinalStateHC, "hc", initial_state=False)
-    loc = localize(case, ex.run(case), ex)
+    loc = localize(case, ex.run(case), ex).to_dict()
     assert loc["first_steps"]["outputs"] is None, f"outputs should never diverge: {loc}"
     assert loc["first_steps"]["c"] is not None and loc["first_steps"]["h"] is not None, loc
     assert "never diverges" in loc["summary"], f"summary {loc['summary']!r}"
 
     ex, case = _minimized(W.CellClipAfterOutput, "after", {"cell_clip": 0.3}, time=6)
-    loc = localize(case, ex.run(case), ex)
+    loc = localize(case, ex.run(case), ex).to_dict()
     steps = loc["first_steps"]
     # The output uses the unclipped c_t; the carried c_t is clipped as in TF, so h leads and c follows.
     assert steps["h"] is not None and steps["outputs"] == steps["h"], f"first steps {steps}"
@@ -180,7 +180,7 @@ def test_localization_tells_c_from_h_and_outputs():
 def test_localization_of_a_long_case_checks_a_window_of_prefixes():
     ex = W.executor_for(W.as_candidate(W.reset_every_cell(30), "reset30"))
     case = W.dense_case(time=40, batch=1)
-    loc = localize(case, ex.run(case), ex, max_prefixes=8)
+    loc = localize(case, ex.run(case), ex, max_prefixes=8).to_dict()
     assert loc["first_divergent_step"] == 30, f"localization {loc}"
     assert loc["steps_checked"] == list(range(24, 32)), f"prefixes run: {loc['steps_checked']}"
     assert loc["step_errors"]["c"][0] is None, "steps outside the window must be None, not a number"
@@ -241,11 +241,11 @@ def test_docs_embed_the_generated_catalogue():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "diagnosis.md").read_text()
     table = catalogue_markdown()
     assert table in doc, ("docs/diagnosis.md is out of date with the registry; regenerate the table with "
-                          "python -c 'from conformance._variants import catalogue_markdown; print(catalogue_markdown())'")
+                          "python -c 'from conformance.diagnose._variants import catalogue_markdown; print(catalogue_markdown())'")
 
 
 def test_default_knobs_are_the_spec():
-    from conformance._reference import reference
+    from conformance.spec import reference
 
     case = W.dense_case({"use_peepholes": True, "cell_clip": 0.5, "num_proj": 2, "proj_clip": 0.4}, seed=9)
     a, b = reference(case), reference(case, semantics=Semantics())

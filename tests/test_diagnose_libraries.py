@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conformance import candidate
-from conformance._diagnose import diagnose
-from conformance._minimize import minimize
+from conformance.diagnose import diagnose
+from conformance.run import minimize
 from tests import wrong_impls as W
 
 
@@ -22,7 +22,7 @@ def _diagnosed(fn, changes=None, **case_kw):
     assert still_fails(case), f"{fn.__name__} agrees with the spec on the starting case"
     case = minimize(case, still_fails, max_evaluations=150, max_seconds=10)
     result = diagnose(case, ex.run(case), ex)
-    return [(m["variant"], m["explained_cases"], m["tried_cases"]) for m in result.matches], result
+    return [(m.variant, m.explained_cases, m.tried_cases) for m in result.matches], result
 
 
 def _torch_lstm(case, *, reorder: bool, bias_in_both: bool):

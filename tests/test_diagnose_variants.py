@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance._diagnose import diagnose
-from conformance._minimize import minimize
-from conformance._variants import variants
+from conformance.diagnose import diagnose
+from conformance.run import minimize
+from conformance.diagnose import variants
 from tests import wrong_impls as W
 
 
@@ -29,12 +29,12 @@ def test_wrong_implementation_is_diagnosed_as_its_variant_first(name):
     assert still_fails(case), f"{name}: the wrong implementation agrees with the spec on the starting case {case.describe()}"
     case = minimize(case, still_fails, max_evaluations=200, max_seconds=10)
     result = diagnose(case, ex.run(case), ex)
-    ranked = [(m["variant"], m["explained_cases"], m["tried_cases"]) for m in result.matches]
+    ranked = [(m.variant, m.explained_cases, m.tried_cases) for m in result.matches]
     assert ranked, (f"{name}: no variant reported (cases {result.cases}, informative {result.informative}, "
                     f"skipped {result.skipped}); minimized case {case.describe()}")
     assert ranked[0][0] == name, f"{name}: diagnosed first as {ranked[0]}, full ranking {ranked}"
     best = result.matches[0]
-    assert best["explained_cases"] == best["tried_cases"] == result.informative, (
-        f"{name}: explains {best['explained_cases']}/{best['tried_cases']} cases, "
+    assert best.explained_cases == best.tried_cases == result.informative, (
+        f"{name}: explains {best.explained_cases}/{best.tried_cases} cases, "
         f"{result.informative} of {result.cases} informative")
-    assert best["explanation"] and best["fix"], f"{name}: empty explanation or fix in {best}"
+    assert best.explanation and best.fix, f"{name}: empty explanation or fix in {best}"

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from conformance import Case, InitialState, LSTMConfig, LSTMParams, reference
-from conformance._errors import CandidateFault, CandidateLoadError
+from conformance.spec import CandidateFault, CandidateLoadError
 from conformance.candidates import resolve
-from conformance.candidates._exec import exec_candidate
+from conformance.candidates import exec_candidate
 from tests.helpers import assert_results_close, run_cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))

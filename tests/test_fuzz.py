@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from conformance._errors import InvalidArgument
-from conformance._fuzz import FuzzOptions, Slice, parse_duration, plan
-from conformance._runner import CheckOptions
+from conformance.spec import InvalidArgument
+from conformance.campaign import FuzzOptions, Slice, parse_duration, plan
+from conformance.run import CheckOptions
 from conformance.candidates import resolve
 from tests.helpers import run_cli
 
@@ -202,7 +202,7 @@ def test_sixty_second_budget_isolated(tmp_path):
 @pytest.mark.parametrize("command", ["fuzz", "merge"])
 def test_help_never_imports_tensorflow(command):
     script = ("import sys\nsys.modules['tensorflow'] = None  # any import of TensorFlow now fails loudly\n"
-              f"from conformance._cli import main\nmain([{command!r}, '--help'])\n")
+              f"from conformance.cli._main import main\nmain([{command!r}, '--help'])\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"`{command} --help` exit {proc.returncode}: {proc.stderr[-800:]}"
     assert "--report-dir" in proc.stdout, f"`{command} --help` output:\n{proc.stdout[:800]}"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from conformance import _history
-from conformance._errors import InvalidArgument
+from conformance.campaign import _history as _history
+from conformance.spec import InvalidArgument
 
 
 def _record(run: str, time: str, dtype: str = "float32", err: float = 1e-7, score: float = 0.1) -> dict:

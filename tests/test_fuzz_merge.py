@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from conformance._errors import InvalidArgument
-from conformance._fuzz_report import merge_reports
+from conformance.spec import InvalidArgument
+from conformance.campaign import merge_reports
 from tests.helpers import run_cli
 
 

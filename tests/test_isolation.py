@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from conformance import Case, CandidateFault, CandidateLoadError, InvalidArgument, LSTMConfig, LSTMParams, zero_state
-from conformance._evaluate import InProcessExecutor, make_executor
-from conformance._isolation import SubprocessExecutor, crash_location, signal_description
+from conformance.candidates import InProcessExecutor, make_executor
+from conformance.candidates._isolation import SubprocessExecutor, crash_location, signal_description
 from conformance.candidates import resolve
 from tests import fault_candidates as fc
 from tests.helpers import assert_results_close
@@ -260,7 +260,7 @@ def test_worker_exits_when_the_harness_is_killed(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(fc.HERE.rsplit('/tests/', 1)[0])!r})
-        from conformance._isolation import SubprocessExecutor
+        from conformance.candidates._isolation import SubprocessExecutor
         from tests.test_isolation import make_case
         from tests import fault_candidates as fc
         ex = SubprocessExecutor(fc.target("hang_on_long"))
@@ -288,12 +288,12 @@ def test_crash_location_reads_the_crashing_thread():
         Fatal Python error: Segmentation fault
 
         Thread 0x00007f0000000001 (most recent call first):
-          File "/x/conformance/_worker.py", line 100 in watch
+          File "/x/conformance/candidates/_worker.py", line 100 in watch
 
         Current thread 0x00007f0000000002 (most recent call first):
           File "/usr/lib/python3.11/ctypes/__init__.py", line 519 in string_at
           File "/home/u/kernels/mylstm.py", line 42 in step
-          File "/x/conformance/_worker.py", line 150 in _serve
+          File "/x/conformance/candidates/_worker.py", line 150 in _serve
         """)
     import sysconfig
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conformance._cli import main
+from conformance.cli import main
 from conformance.candidates import BUILTINS, Builtin
 from tests.helpers import run_cli
 
@@ -64,7 +64,7 @@ def test_checking_an_unavailable_builtin_is_a_one_line_error(monkeypatch, capsys
 def test_help_and_list_import_no_framework(argv):
     code = (
         "import sys\n"
-        "from conformance._cli import main\n"
+        "from conformance.cli._main import main\n"
         f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
         f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from conformance._matrix import (
+from conformance.campaign._matrix import (
     COLUMNS,
     LONG_MIN_TIME,
     SATURATING_SCALES,
@@ -19,8 +19,8 @@ from conformance._matrix import (
     run_matrix,
     unsupported_reason,
 )
-from conformance._runner import cases_for
-from conformance._spec import Case
+from conformance.run import cases_for
+from conformance.spec import Case
 from conformance.candidates import resolve
 from tests.helpers import run_cli
 

@@ -1,12 +1,12 @@
-"""The post-minimiser (conformance._minimize) on its own: what it simplifies and what it must keep."""
+"""The post-minimiser (conformance.run._minimize) on its own: what it simplifies and what it must keep."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from conformance._minimize import minimize
-from conformance._spec import Case, InitialState, LSTMConfig, LSTMParams
+from conformance.run import minimize
+from conformance.spec import Case, InitialState, LSTMConfig, LSTMParams
 
 
 def dense_case(dtype: str = "bfloat16", **config) -> Case:

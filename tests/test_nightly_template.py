@@ -67,7 +67,7 @@ def test_caches_the_database_and_uploads_the_html_report(workflow):
 
 
 def test_commands_exist_and_their_options_parse(workflow):
-    from conformance._cli import build_parser
+    from conformance.cli import build_parser
 
     commands = _commands(workflow)
     assert any(c[0] == "fuzz" for c in commands), f"no lstm-conformance fuzz command in {TEMPLATE}: {commands}"

@@ -3,15 +3,17 @@ and the float64 spec must agree with it over the whole option space."""
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 
 import strategies
-from conformance._compare import DEFAULT_TOLERANCES, compare
-from conformance._oracle import import_tensorflow
-from conformance._reference import reference
-from conformance._spec import Case, InitialState, LSTMConfig, LSTMParams, Result
+from conformance.judge import DEFAULT_TOLERANCES, compare
+from conformance.oracle import TFOracle, default_oracle, import_tensorflow, reset_default_oracle
+from conformance.spec import Case, ConformanceError, InitialState, LSTMConfig, LSTMParams, Result, reference, zero_state
 from tests.helpers import assert_results_close
 
 
@@ -82,10 +84,9 @@ def test_spec_agrees_with_oracle_over_the_option_space(oracle, case):
 
 
 def test_graph_builds_do_not_grow_with_examples(oracle):
-    from hypothesis import find
-    from conformance._oracle import Oracle
+    from conformance.oracle import TFOracle
 
-    fresh = Oracle()
+    fresh = TFOracle()
     seen = []
 
     @settings(max_examples=80, database=None)
@@ -97,3 +98,126 @@ def test_graph_builds_do_not_grow_with_examples(oracle):
     run()
     # float32 + tanh: a single graph for every size, however many examples.
     assert seen and max(seen) == 1, f"graph builds grew with examples: {sorted(set(seen))}"
+
+
+# --- the oracle owns its state: lock, thread, graphs, switch interval; close() gives them back ---------------
+
+def tiny_case() -> Case:
+    cfg = LSTMConfig(num_units=1, input_size=1)
+    return Case(cfg, LSTMParams(kernel=np.full((2, 4), 0.5, np.float32), bias=np.zeros(4, np.float32)),
+                np.ones((1, 2, 1), np.float32), zero_state(cfg, 1)).validate()
+
+
+@pytest.fixture
+def switch_interval():
+    """A distinctive GIL switch interval during the test (the one before it comes back after)."""
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(0.003)
+    yield sys.getswitchinterval()
+    sys.setswitchinterval(saved)
+
+
+def stuck_runs(oracle: TFOracle, monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Replace the oracle's TF run with one that waits for ``release``, then fails (no TF needed)."""
+    started, release = threading.Event(), threading.Event()
+
+    def stuck_then_fail(feeds, config):
+        started.set()
+        assert release.wait(30), "the test never released the run"
+        raise RuntimeError("TF failed")
+
+    monkeypatch.setattr(oracle, "_emit", stuck_then_fail)
+    return started, release
+
+
+def test_close_restores_the_switch_interval_with_a_run_failing_and_one_cancelled(switch_interval, monkeypatch):
+    oracle = TFOracle()
+    started, release = stuck_runs(oracle, monkeypatch)
+    running, queued = oracle.submit(tiny_case()), oracle.submit(tiny_case())
+    assert started.wait(30)
+    assert sys.getswitchinterval() < switch_interval, "a pending run should shorten the switch interval"
+    closer = threading.Thread(target=oracle.close)
+    closer.start()
+    with pytest.raises(ConformanceError, match="closed"):
+        queued.result()  # cancelled by close(), which now waits for the running one
+    release.set()
+    closer.join(30)
+    assert not closer.is_alive() and oracle.closed
+    with pytest.raises(RuntimeError, match="TF failed"):
+        running.result()
+    assert sys.getswitchinterval() == switch_interval
+
+
+def test_a_failed_submit_leaves_the_switch_interval_as_it_was(switch_interval, monkeypatch):
+    with TFOracle() as oracle:
+        def refuse(*args, **kwargs):
+            raise RuntimeError("no thread")
+
+        monkeypatch.setattr(oracle._thread, "submit", refuse)
+        with pytest.raises(RuntimeError, match="no thread"):
+            oracle.submit(tiny_case())
+        assert sys.getswitchinterval() == switch_interval
+
+
+@pytest.mark.parametrize("first_done", ["a", "b"])
+def test_two_oracles_with_overlapping_runs_restore_the_switch_interval(switch_interval, monkeypatch, first_done):
+    a, b = TFOracle(), TFOracle()
+    gates = {"a": stuck_runs(a, monkeypatch), "b": stuck_runs(b, monkeypatch)}
+    pending = {"a": a.submit(tiny_case()), "b": b.submit(tiny_case())}
+    for name in (first_done, "b" if first_done == "a" else "a"):
+        started, release = gates[name]
+        assert started.wait(30)
+        release.set()
+        with pytest.raises(RuntimeError, match="TF failed"):
+            pending[name].result()
+    a.close(), b.close()
+    assert sys.getswitchinterval() == switch_interval
+
+
+def test_a_closed_oracle_refuses_every_use(switch_interval):
+    oracle = TFOracle()
+    oracle.close()
+    oracle.close()  # idempotent
+    case = tiny_case()
+    for use in (lambda: oracle.run(case), lambda: oracle.submit(case), lambda: oracle.warm([case.config])):
+        with pytest.raises(ConformanceError, match="closed"):
+            use()
+    with pytest.raises(ConformanceError, match="closed"):
+        with oracle:
+            pass
+    assert oracle.closed and sys.getswitchinterval() == switch_interval
+
+
+def test_with_closes_the_oracle_and_its_graphs(oracle):
+    case = tiny_case()
+    with TFOracle() as fresh:
+        got = fresh.submit(case).result()
+        assert fresh.graph_keys() == [("float32", "tanh")]
+    assert fresh.closed and fresh.graph_keys() == [] and fresh.graph_builds == 1
+    want = oracle.run(case)
+    assert all(np.array_equal(g, w) for g, w in zip(got.arrays().values(), want.arrays().values()))
+    with pytest.raises(ConformanceError, match="closed"):
+        fresh.run(case)
+
+
+def test_oracles_do_not_share_a_lock():
+    a, b = TFOracle(), TFOracle()
+    assert a._lock is not b._lock and a._thread is not b._thread
+    with a, b:
+        ran = threading.Event()
+        with a._lock:  # a busy oracle does not hold up another one
+            threading.Thread(target=lambda: (b.run(tiny_case()), ran.set()), daemon=True).start()
+            assert ran.wait(60), "oracle b waited for oracle a's lock"
+
+
+def test_reset_default_oracle_closes_and_forgets_it(monkeypatch):
+    monkeypatch.setattr(sys.modules[default_oracle.__module__], "_default", None)  # the session's oracle stays
+    first = default_oracle()
+    assert default_oracle() is first
+    reset_default_oracle()
+    assert first.closed
+    second = default_oracle()
+    assert second is not first and not second.closed
+    reset_default_oracle()
+    reset_default_oracle()  # nothing to close
+    assert second.closed

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import strategies
-from conformance._oracle import UNROLL, EagerOracle, Oracle
-from conformance._spec import ACTIVATIONS, DTYPES, Case, InitialState, LSTMConfig, LSTMParams, Result, zero_state
+from conformance.oracle import UNROLL, EagerOracle, TFOracle
+from conformance.spec import ACTIVATIONS, DTYPES, Case, InitialState, LSTMConfig, LSTMParams, Result, zero_state
 
 
 def assert_identical(got: Result, want: Result, label: str) -> None:
@@ -60,7 +60,7 @@ def test_an_infinite_state_is_run_on_the_case_own_structure(eager):
     kernel[0, 2:4] = 1000  # gate j from the input: 1000 * 100 overflows float16
     case = Case(cfg, LSTMParams(kernel=kernel, bias=np.full(8, 5, np.float16)), np.full((1, 3, 1), 100, np.float16),
                 zero_state(cfg, 1)).validate()
-    fresh = Oracle()
+    fresh = TFOracle()
     got = fresh.run(case)
     assert np.isinf(got.outputs[0, 0]).all(), f"expected the case to overflow at step 0, got outputs {got.outputs[0, 0]}"
     assert_identical(got, eager.run(case), "float16 relu overflow")
@@ -84,7 +84,7 @@ def test_every_exact_structure_equals_the_eager_cell(dtype, peepholes, projectio
                            if peepholes else {}),
                         proj_kernel=np.ones((2, 2), npd) if projection else None)
     case = Case(cfg, params, np.full((1, 3, 1), 1e10 if dtype == "bfloat16" else 100, npd), zero_state(cfg, 1))
-    fresh = Oracle()
+    fresh = TFOracle()
     got = fresh.run(case.validate())
     assert fresh.exact_structure_runs == 1, f"{dtype} peepholes={peepholes} projection={projection}: not re-run"
     assert_identical(got, eager.run(case), f"{dtype} peepholes={peepholes} projection={projection}")
@@ -121,7 +121,7 @@ def sized_cases(draw, dtype: str, activation: str):
 
 
 def test_one_graph_serves_every_size_of_a_dtype_and_activation():
-    fresh = Oracle()
+    fresh = TFOracle()
     sizes = set()
 
     @settings(max_examples=60, database=None)
@@ -139,7 +139,7 @@ def test_graph_builds_are_bounded_by_the_keys_not_the_examples():
     """One graph per (dtype, activation): once each key has been seen, a stream of cases of every
     size, dtype and activation (with or without peepholes and projection) builds nothing more,
     but for the exact-structure graph of a case that overflows (at most 3 per key)."""
-    fresh = Oracle()
+    fresh = TFOracle()
     keys = [(d, a) for d in DTYPES for a in ACTIVATIONS]
     for dtype, activation in keys:
         rng = np.random.default_rng(0)

@@ -120,7 +120,7 @@ def test_dense_arrays_cost_a_handful_of_choices():
 
 def test_cases_still_narrow_to_what_a_candidate_declares():
     # The cached parameter strategies are per config: a float16 peephole config gets float16 peepholes.
-    from conformance._spec import LSTMConfig
+    from conformance.spec import LSTMConfig
 
     cfg = LSTMConfig(num_units=3, input_size=2, use_peepholes=True, dtype="float16")
 

@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from conformance._errors import InvalidArgument
-from conformance._parallel import check_parallel, split_examples, worker_seeds
-from conformance._runner import CheckOptions, check
+from conformance.spec import InvalidArgument
+from conformance.run import check_parallel, split_examples, worker_seeds
+from conformance.run import CheckOptions, check
 from tests.helpers import run_cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -68,8 +68,8 @@ def test_workers_find_the_serial_minimized_case():
 def test_a_conformant_run_sums_the_workers_examples_and_the_parent_never_imports_tensorflow():
     code = (
         "import json, sys\n"
-        "from conformance._parallel import check_parallel\n"
-        "from conformance._runner import CheckOptions\n"
+        "from conformance.run._parallel import check_parallel\n"
+        "from conformance.run._runner import CheckOptions\n"
         "if __name__ == '__main__':\n"
         "    r = check_parallel('numpy-reference', CheckOptions(max_examples=24, seed=5, long_sequences=False),"
         " workers=2)\n"

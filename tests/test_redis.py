@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from conformance._database import REDIS_KEY_PREFIX, counting_database, database_key, describe_database, redis_database
-from conformance._errors import InvalidArgument
+from conformance.run import REDIS_KEY_PREFIX, counting_database, database_key, describe_database, redis_database
+from conformance.spec import InvalidArgument
 from tests.helpers import run_cli
 
 redis = pytest.importorskip("redis", reason="the redis client (extra 'redis') is not installed")

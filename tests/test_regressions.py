@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conformance import Case, resolve
-from conformance._evaluate import InProcessExecutor, evaluate
+from conformance.candidates import InProcessExecutor
+from conformance.judge import evaluate
 
 HERE = Path(__file__).parent / "regressions"
 MANIFEST = json.loads((HERE / "manifest.json").read_text())

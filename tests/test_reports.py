@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance._cli import main
-from conformance._errors import ConformanceError, InvalidArgument
+from conformance.cli import main
+from conformance.spec import ConformanceError, InvalidArgument
 from conformance.report import (
     FORMATS,
     ReportSchemaError,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conformance import Case, InitialState, LSTMConfig, LSTMParams
-from conformance._cli import main
+from conformance.cli import main
 from conformance.report import repro_command
 from tests.helpers import run_cli
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument, NoSuchExample
 
 import strategies
-from conformance._reference import reference_trace
-from conformance._spec import DTYPES, FEATURES
+from conformance.spec import reference_trace
+from conformance.spec import DTYPES, FEATURES
 
 
 def find_any(strategy, condition, max_examples=2000):

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from conformance import FEATURES, candidate
-from conformance._structural import PROPERTIES, check_structure, violated
+from conformance.judge import PROPERTIES, StructuralFinding, check_structure, violated
 from conformance.candidates import resolve
-from conformance._evaluate import InProcessExecutor
+from conformance.candidates import InProcessExecutor
 from tests import wrong_impls as W
 
 
 def _by_name(structural):
-    return {s["property"]: s for s in structural}
+    return {s.property: s.to_dict() for s in structural}
 
 
 def _check(cell_or_fn, *, time=6, batch=3, **declare):
@@ -27,8 +27,8 @@ def _check(cell_or_fn, *, time=6, batch=3, **declare):
 def test_a_correct_candidate_has_every_property():
     ex = InProcessExecutor(resolve("numpy-reference"))
     result = check_structure(W.dense_case({"use_peepholes": True, "cell_clip": 0.5}, time=6, batch=3), ex)
-    assert [s["property"] for s in result] == list(PROPERTIES), result
-    bad = [s for s in result if s["holds"] is not True]
+    assert [s.property for s in result] == list(PROPERTIES), result
+    bad = [s for s in result if s.holds is not True]
     assert not bad, f"numpy-reference should have every property: {bad}"
 
 
@@ -51,7 +51,7 @@ def test_batch_mixing_violates_row_independence():
     result = _check(_BatchMean)
     assert result["batch_rows_independent"]["holds"] is False, result["batch_rows_independent"]
     assert "row 0" in result["batch_rows_independent"]["message"], result["batch_rows_independent"]["message"]
-    assert violated(list(result.values())) == ["batch_rows_independent"], result
+    assert violated([StructuralFinding(**v) for v in result.values()]) == ["batch_rows_independent"], result
 
 
 def test_a_periodic_state_reset_breaks_state_carrying():

@@ -1,6 +1,6 @@
 """Deliberately wrong LSTM implementations, hand-written for the diagnosis tests.
 
-These are written independently of conformance._reference/_variants (a test that
+These are written independently of conformance.spec._reference/_variants (a test that
 generated them from the variant knobs would be circular): :class:`Cell` is TF's
 LSTMCell spelled out plainly, one method per piece of the computation, and each
 wrong implementation is a subclass that gets exactly one piece wrong the way a
@@ -449,7 +449,7 @@ pytorch_raw_port = as_candidate(PyTorchRawPort, "pytorch-raw-port", dtypes=("flo
 # ------------------------------------------------------------------ test support
 def executor_for(fn):
     """An in-process executor for a candidate function (as the runner would build one)."""
-    from conformance._evaluate import InProcessExecutor
+    from conformance.candidates import InProcessExecutor
     from conformance.candidates import LoadedCandidate, info_of
 
     info = info_of(fn)
@@ -479,10 +479,10 @@ def dense_case(changes: dict[str, Any] | None = None, *, dtype: str = "float32",
 
 
 def spec_fails(executor):
-    """``still_fails(case)`` for conformance._minimize: the candidate leaves the float64 spec (no TF needed)."""
+    """``still_fails(case)`` for conformance.run._minimize: the candidate leaves the float64 spec (no TF needed)."""
     from conformance import compare
-    from conformance._errors import CandidateFault
-    from conformance._reference import reference
+    from conformance.spec import CandidateFault
+    from conformance.spec import reference
 
     def still_fails(case) -> bool:
         try:
@@ -499,6 +499,6 @@ class SpecOracle:
     """The float64 spec in the case's dtype, as an oracle for runner tests that need no TensorFlow."""
 
     def run(self, case):
-        from conformance._reference import reference
+        from conformance.spec import reference
 
         return reference(case).astype(case.config.np_dtype)

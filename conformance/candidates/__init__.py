@@ -1,5 +1,7 @@
 """Candidates: the Protocol, the declaring decorator, and resolution of target strings."""
 
+from conformance.candidates._exec import ExecCandidate, exec_candidate
+from conformance.candidates._executor import Executor, InProcessExecutor, env_conflicts, make_executor
 from conformance.candidates._protocol import (
     Candidate,
     CandidateInfo,
@@ -9,7 +11,6 @@ from conformance.candidates._protocol import (
     info_of,
     normalise_result,
 )
-from conformance.candidates._exec import ExecCandidate, exec_candidate
 from conformance.candidates._registry import (
     BUILTINS,
     ENTRY_POINT_GROUP,
@@ -27,14 +28,18 @@ __all__ = [
     "Candidate",
     "CandidateInfo",
     "ExecCandidate",
+    "Executor",
+    "InProcessExecutor",
     "Listing",
     "LoadedCandidate",
     "call_candidate",
     "call_many",
     "candidate",
+    "env_conflicts",
     "exec_candidate",
     "info_of",
     "list_candidates",
+    "make_executor",
     "normalise_result",
     "resolve",
 ]

@@ -23,15 +23,17 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from conformance._errors import CandidateFault, CandidateLoadError
-from conformance._spec import DTYPES, Case, Result, storage_dtype
-from conformance.candidates._protocol import ATTRIBUTE, CandidateInfo, normalise_result
+from conformance.candidates._protocol import ATTRIBUTE, CandidateInfo, _one_line, normalise_result
+from conformance.spec import DTYPES, CandidateFault, CandidateLoadError, Case, Result, storage_dtype
 
 PROTOCOL_VERSION = 1
+#: Longest message of an exec: candidate's fault or load error (one line).
+_MESSAGE_LIMIT = 200
 #: Seconds one batch may take (LSTM_CONFORMANCE_EXEC_TIMEOUT overrides); past it: a "hang" fault.
 DEFAULT_TIMEOUT = 120.0
 DESCRIBE_TIMEOUT = 60.0
@@ -75,11 +77,6 @@ def text_of(array: np.ndarray) -> str:
     raise ValueError(f"dtype {array.dtype} is not text")
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _load(path: str) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
@@ -94,7 +91,7 @@ def read_results(path: str, cases: Sequence[Case], command: str) -> list[Result 
         files = _load(path)
     except Exception as exc:  # zip, npy header, pickled object arrays: all "garbled"
         fault = CandidateFault("exception", _one_line(f"{command!r} wrote an unreadable results file "
-                                                      f"({type(exc).__name__}: {exc})"))
+                                                      f"({type(exc).__name__}: {exc})", _MESSAGE_LIMIT))
         return [fault] * len(cases)
     out: list[Result | CandidateFault] = []
     for k, case in enumerate(cases):
@@ -104,7 +101,7 @@ def read_results(path: str, cases: Sequence[Case], command: str) -> list[Result 
                 message = text_of(files[prefix + "error"])
             except ValueError:
                 message = "(unreadable error text)"
-            out.append(CandidateFault("exception", _one_line(f"the program reported: {message}")))
+            out.append(CandidateFault("exception", _one_line(f"the program reported: {message}", _MESSAGE_LIMIT)))
             continue
         missing = [n for n in ("outputs", "c", "h") if prefix + n not in files]
         if missing:
@@ -169,7 +166,8 @@ class ExecCandidate:
         except BaseException:
             _kill_group(proc)
             raise
-        last = _one_line(stderr.decode("utf-8", "replace").strip().splitlines()[-1]) if stderr.strip() else ""
+        last = _one_line(stderr.decode("utf-8", "replace").strip().splitlines()[-1], _MESSAGE_LIMIT) \
+            if stderr.strip() else ""
         tail = f": {last}" if last else ""
         if proc.returncode < 0:
             try:
@@ -186,7 +184,7 @@ class ExecCandidate:
         tmp = tempfile.TemporaryDirectory(prefix="lstm-conformance-exec-")
         inp, out = os.path.join(tmp.name, "cases.npz"), os.path.join(tmp.name, "results.npz")
         with open(inp, "wb") as fh:
-            np.savez(fh, **batch_arrays(cases, describe=describe))
+            np.savez(fh, **batch_arrays(cases, describe=describe))  # type: ignore[arg-type]  # numpy's stub
         return self._invoke(inp, out, timeout, what), out, tmp
 
     def call_many(self, cases: Sequence[Case]) -> list[Result | CandidateFault]:
@@ -218,8 +216,9 @@ class ExecCandidate:
                 try:
                     files = _load(out)
                 except Exception as exc:
-                    raise CandidateLoadError(_one_line(f"exec:{self.command} answered the describe request with "
-                                                       f"an unreadable file ({type(exc).__name__}: {exc})")) from None
+                    message = (f"exec:{self.command} answered the describe request with an unreadable file "
+                               f"({type(exc).__name__}: {exc})")
+                    raise CandidateLoadError(_one_line(message, _MESSAGE_LIMIT)) from None
         if "info" not in files:
             return CandidateInfo(name=f"exec:{self.command}", description=f"external program {self.command}")
         try:
@@ -234,7 +233,7 @@ class ExecCandidate:
             return CandidateInfo(**data)
         except (ValueError, TypeError) as exc:  # InvalidArgument is a ValueError
             raise CandidateLoadError(_one_line(f"exec:{self.command} answered the describe request with bad info: "
-                                               f"{exc}")) from None
+                                               f"{exc}", _MESSAGE_LIMIT)) from None
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

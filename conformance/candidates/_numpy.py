@@ -7,17 +7,20 @@ returning arrays in the case's dtype.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from conformance._spec import DTYPES, Case
 from conformance.candidates._protocol import candidate
+from conformance.spec import DTYPES, Case
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     # exp overflow gives 1/inf = 0, the right limit (the candidates below run under errstate(all="ignore")).
     return 1.0 / (1.0 + np.exp(-x))
 
 
-_ACT = {
+_ACT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
     "sigmoid": _sigmoid,
     "relu": lambda x: np.maximum(x, 0.0),

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from conformance._errors import CandidateFault, InvalidArgument
-from conformance._spec import DTYPES, FEATURES, Case, Result
+from conformance.spec import DTYPES, FEATURES, CandidateFault, Case, InvalidArgument, Result
 
 ATTRIBUTE = "__lstm_conformance__"
 

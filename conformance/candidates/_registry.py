@@ -20,10 +20,11 @@ import importlib.util
 import inspect
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from conformance._errors import CandidateLoadError
 from conformance.candidates._protocol import CandidateInfo, info_of
+from conformance.spec import CandidateLoadError
 
 ENTRY_POINT_GROUP = "lstm_conformance.candidates"
 

@@ -1,5 +1,13 @@
 """Report writers: report.json, report.html, junit.xml, summary.md and the replayable counterexample files."""
 
+from conformance.report._console import (
+    print_arrays,
+    print_case,
+    print_counterexample,
+    print_diagnosis,
+    progress_printer,
+)
+from conformance.report._from_matrix import report_from_matrix
 from conformance.report._json import (
     SCHEMA_VERSION,
     build_report,
@@ -10,7 +18,6 @@ from conformance.report._json import (
     save_counterexample,
     write_json,
 )
-from conformance.report._from_matrix import report_from_matrix
 from conformance.report._schema import ReportSchemaError, load_schema, validate_report
 from conformance.report._write import FORMATS, parse_formats, write_reports
 
@@ -22,6 +29,11 @@ __all__ = [
     "counterexample_dict",
     "load_schema",
     "parse_formats",
+    "print_arrays",
+    "print_case",
+    "print_counterexample",
+    "print_diagnosis",
+    "progress_printer",
     "recorded",
     "recorded_target",
     "repro_command",

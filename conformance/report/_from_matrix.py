@@ -1,6 +1,6 @@
 """A report.json dict from a ``matrix.json`` object, so a matrix run gets the HTML, JUnit and Markdown reports too.
 
-``matrix.json`` (conformance._matrix) keys cells by candidate name then column id;
+``matrix.json`` (conformance.campaign._matrix) keys cells by candidate name then column id;
 each failing cell points at its minimized case (``cases/TARGET--COLUMN.npz``) whose
 ``.json`` beside it is the full counterexample object (conformance.report.save_counterexample).
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from conformance._version import __version__
 from conformance.report._json import SCHEMA_VERSION
@@ -31,7 +32,8 @@ def report_from_matrix(matrix: Mapping[str, Any], report_dir: str) -> dict[str, 
     """The report.json object (with ``matrix`` and ``counterexamples`` sections) of a matrix.json object."""
     columns = [c["id"] if isinstance(c, Mapping) else str(c) for c in matrix.get("columns") or []]
     targets = {t.get("name"): t for t in matrix.get("targets") or [] if isinstance(t, Mapping)}
-    rows, cxs = [], []
+    rows: list[dict[str, Any]] = []
+    cxs: list[dict[str, Any]] = []
     examples = 0
     statuses = set()
     for name, cells in (matrix.get("cells") or {}).items():

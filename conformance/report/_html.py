@@ -12,7 +12,8 @@ from __future__ import annotations
 import html
 import io
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from conformance.report import _view as v
 
@@ -107,7 +108,7 @@ def error_plot_svg(step_errors: Sequence[float | None], first_step: int | None, 
             ax.bar(steps, errors, color=colors, width=0.7)
         else:
             ax.plot(steps, errors, color="#7a8c99", linewidth=1.2)
-        if first_ok:  # drawn again on top so the legend can name it
+        if first_ok and first_step is not None:  # drawn again on top so the legend can name it
             ax.plot([first_step], [errors[first_step]], "v", color="#b3261e", markersize=8,
                     label=f"first divergence (t={first_step})", linestyle="none")
         finite = [x for x in errors if x == x and x not in (float("inf"),)]
@@ -309,8 +310,9 @@ def _history(report: Mapping[str, Any]) -> str:
 def _findings(cx: Mapping[str, Any], several: bool) -> str:
     items = [("What failed", v.what_failed(cx)), ("Where", v.where_failed(cx)),
              ("Minimal case", v.minimal_case_line(cx)), ("Why", v.why_failed(cx))]
-    if v.how_to_fix(cx):
-        items.append(("Suggested fix", v.how_to_fix(cx)))
+    fix = v.how_to_fix(cx)
+    if fix:
+        items.append(("Suggested fix", fix))
     items.append(("How to replay", v.replay_command(cx) or "no saved case"))
     if several:
         items.insert(0, ("First failure", f"{v.clean(cx.get('candidate') or '?')} (all counterexamples below)"))

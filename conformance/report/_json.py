@@ -7,22 +7,21 @@ import os
 import shlex
 from typing import Any
 
-from conformance._compare import DEFAULT_TOLERANCES
 from conformance._version import __version__
+from conformance.judge import DEFAULT_TOLERANCES
+from conformance.outcome import CheckResult, Counterexample
+from conformance.spec import finite_or_none
 
 SCHEMA_VERSION = "1.0"
 #: Cases with at most this many non-zero numbers list them all in the report.
 MAX_LISTED_VALUES = 200
 
 
-def _finite(x: float | None) -> float | None:
-    if x is None:
-        return None
-    return x if x == x and abs(x) != float("inf") else None
+_finite = finite_or_none
 
 
-def counterexample_dict(cx: Any) -> dict[str, Any]:
-    """The ``counterexample`` object of report.json for a runner Counterexample."""
+def counterexample_dict(cx: Counterexample) -> dict[str, Any]:
+    """The ``counterexample`` object of report.json for a Counterexample."""
     case, cmp = cx.case, cx.comparison
     out = case.describe()
     entries = case.nonzero_entries()
@@ -45,10 +44,10 @@ def counterexample_dict(cx: Any) -> dict[str, Any]:
             "repro": cx.repro,
             "repro_command": repro_command(cx.repro, cx.target) if cx.repro else None,
             # True once diagnosis ran: an empty list then means "no known variant explains this".
-            "diagnosed": bool(getattr(cx, "diagnosed", False)),
-            "diagnosis": list(cx.diagnosis),
-            "localization": cx.localization,
-            "structural": list(cx.structural),
+            "diagnosed": cx.diagnosed,
+            "diagnosis": [m.to_dict() for m in cx.diagnosis],
+            "localization": cx.analysis.localization_dict() if cx.analysis is not None else None,
+            "structural": [s.to_dict() for s in cx.structural],
         }
     )
     return out
@@ -58,8 +57,8 @@ def repro_command(path: str, target: str | None) -> str:
     return "lstm-conformance repro " + shlex.quote(path) + (f" {shlex.quote(target)}" if target else "")
 
 
-def build_report(result: Any, *, oracle_version: str | None = None) -> dict[str, Any]:
-    """The report.json object for a runner CheckResult."""
+def build_report(result: CheckResult, *, oracle_version: str | None = None) -> dict[str, Any]:
+    """The report.json object for a CheckResult."""
     info = result.candidate
     tolerances = result_tolerances(result)
     cx = result.counterexample
@@ -78,7 +77,7 @@ def build_report(result: Any, *, oracle_version: str | None = None) -> dict[str,
             "name": "tf.compat.v1.nn.rnn_cell.LSTMCell",
             "tensorflow": oracle_version,
             "deviations": result.oracle_deviations,
-            "deviation_examples": result.oracle_deviation_examples,
+            "deviation_examples": list(result.oracle_deviation_examples),
         },
         "candidate": {
             "name": info.name or result.target,
@@ -87,27 +86,30 @@ def build_report(result: Any, *, oracle_version: str | None = None) -> dict[str,
             "features": sorted(info.features),
             "dtypes": sorted(info.dtypes),
         },
-        "coverage": {"features": result.features, "dtypes": result.dtypes},
+        "coverage": {"features": list(result.features), "dtypes": list(result.dtypes)},
         "tolerances": tolerances,
         "max_abs_error": _finite(result.max_abs_error),
         "counterexample": counterexample_dict(cx) if cx is not None else None,
     }
 
 
-def result_tolerances(result: Any) -> dict[str, dict[str, float]]:
-    table = getattr(result, "tolerances", None) or DEFAULT_TOLERANCES
+def result_tolerances(result: CheckResult) -> dict[str, dict[str, float]]:
+    table = {**DEFAULT_TOLERANCES, **(result.tolerances or {})}
     return {k: {"atol": v.atol, "rtol": v.rtol} for k, v in table.items()}
 
 
-def save_counterexample(cx: Any, directory: str, stem: str = "counterexample") -> str:
-    """Write ``stem.npz`` (loadable with allow_pickle=False) and ``stem.json``; return the .npz path."""
+def save_counterexample(cx: Counterexample, directory: str, stem: str = "counterexample") -> Counterexample:
+    """Write ``stem.npz`` (loadable with allow_pickle=False) and ``stem.json``.
+
+    Returns the counterexample with ``repro`` pointing at the ``.npz`` (``cx`` itself is unchanged).
+    """
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{stem}.npz")
     cx.case.save_npz(path)
-    cx.repro = path
+    saved = cx.with_repro(path)
     with open(os.path.join(directory, f"{stem}.json"), "w") as fh:
-        json.dump(counterexample_dict(cx), fh, indent=2, sort_keys=True, allow_nan=False)
-    return path
+        json.dump(counterexample_dict(saved), fh, indent=2, sort_keys=True, allow_nan=False)
+    return saved
 
 
 def recorded(npz_path: str) -> dict[str, Any]:

@@ -8,7 +8,8 @@ as every other format).  A failing case carries the one-line cause as the
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from conformance.report import _view as v
 

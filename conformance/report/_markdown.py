@@ -9,7 +9,8 @@ are longer than any backtick run inside them.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from conformance.report import _view as v
 
@@ -85,7 +86,7 @@ def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]
 def render_markdown(report: Mapping[str, Any]) -> str:
     """The summary for a report.json dict (check, matrix or fuzz)."""
     verdict = report.get("verdict")
-    icon = _ICONS.get(verdict, "⚠️")
+    icon = _ICONS.get(str(verdict), "⚠️")
     oracle = report.get("oracle") or {}
     coverage = report.get("coverage") or {}
     lines = [

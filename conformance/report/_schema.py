@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 
-from conformance._errors import ConformanceError
+from conformance.spec import ConformanceError
 
 
 class ReportSchemaError(ConformanceError):

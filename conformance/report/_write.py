@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from conformance._errors import ConformanceError, InvalidArgument
+from conformance.spec import ConformanceError, InvalidArgument
 
 #: Format name -> file written into the report directory, in the order they are written.
 FORMATS: dict[str, str] = {

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance._spec import DTYPES, Case
-from conformance.candidates._protocol import candidate
+from conformance.candidates import candidate
 from conformance.candidates.adapters._jax import activation, import_jax
 from conformance.candidates.adapters._layout import (
     FLAX_ORDER,
@@ -31,6 +30,7 @@ from conformance.candidates.adapters._layout import (
     reorder_gates,
     split_kernel,
 )
+from conformance.spec import DTYPES, Case
 
 FEATURES = ["forget_bias", "initial_state", "activation"]
 _built = BoundedCache()

@@ -9,7 +9,7 @@ def import_jax() -> Any:
     """``jax`` with 64-bit types enabled (without it, float64 arrays silently become float32)."""
     import jax
 
-    if not jax.config.jax_enable_x64:
+    if not jax.config.jax_enable_x64:  # type: ignore[attr-defined]
         jax.config.update("jax_enable_x64", True)
     return jax
 

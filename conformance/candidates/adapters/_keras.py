@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance._spec import DTYPES, Case
-from conformance.candidates._protocol import candidate
+from conformance.candidates import candidate
 from conformance.candidates.adapters._layout import (
     KERAS_ORDER,
     BoundedCache,
@@ -31,6 +30,7 @@ from conformance.candidates.adapters._layout import (
     reorder_gates,
     split_kernel,
 )
+from conformance.spec import DTYPES, Case
 
 FEATURES = ["forget_bias", "initial_state", "activation"]
 _layers = BoundedCache()
@@ -130,7 +130,7 @@ def keras3_torch(case: Case):
 
 
 def _build_tf_keras(case: Case) -> Any:
-    from conformance._oracle import import_tensorflow
+    from conformance.oracle import import_tensorflow
 
     import_tensorflow()
     import tf_keras
@@ -143,7 +143,7 @@ def _build_tf_keras(case: Case) -> Any:
 @candidate(features=FEATURES, dtypes=DTYPES)
 def tf_keras_lstm(case: Case):
     """tf-keras (Keras 2) tf_keras.layers.LSTM on CPU."""
-    from conformance._oracle import import_tensorflow
+    from conformance.oracle import import_tensorflow
 
     tf = import_tensorflow()
     cfg = case.config

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance._spec import GATE_ORDER, Case
+from conformance.spec import GATE_ORDER, Case
 
 #: Gate orders of other libraries, as strings of TF gate names (j = candidate cell value).
 KERAS_ORDER = "ifjo"  # Keras 3, tf-keras: i, f, c, o
@@ -68,6 +68,7 @@ def peepholes(case: Case) -> dict[str, np.ndarray]:
     p = case.params
     if not cfg.use_peepholes:
         return {"i": zeros, "f": zeros, "o": zeros}
+    assert p.w_i_diag is not None and p.w_f_diag is not None and p.w_o_diag is not None
     return {"i": p.w_i_diag, "f": p.w_f_diag, "o": p.w_o_diag}
 
 

@@ -8,7 +8,7 @@ Inputs are time-major ``X`` [T, B, I]; ``initial_h``/``initial_c`` [1, B, H].  T
 ``activations`` attribute is ``[Sigmoid, act, act]``.
 
 Not mapped: ONNX ``clip`` bounds the gate *pre-activations*, TF ``cell_clip`` the cell
-state (CONVENTIONS.md), so cell_clip is undeclared; ONNX has no projection.
+state (docs/mapping.md), so cell_clip is undeclared; ONNX has no projection.
 onnxruntime's CPU LSTM kernel runs float32 and float16 (it rejects double and bfloat16).
 """
 
@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance._spec import Case
-from conformance.candidates._protocol import candidate
+from conformance.candidates import candidate
 from conformance.candidates.adapters._layout import (
     ONNX_ORDER,
     BoundedCache,
@@ -30,6 +29,7 @@ from conformance.candidates.adapters._layout import (
     reorder_gates,
     split_kernel,
 )
+from conformance.spec import Case
 
 #: ONNX activation names of :data:`conformance.ACTIVATIONS`.
 ONNX_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "softsign": "Softsign"}
@@ -44,7 +44,7 @@ def build_model(dtype: str, units: int, activation: str, use_peepholes: bool) ->
 
     elem = {"float16": TensorProto.FLOAT16, "float32": TensorProto.FLOAT}[dtype]
     H = units
-    shapes = {
+    shapes: dict[str, list[str | int | None]] = {
         "X": ["T", "B", "I"],
         "W": [1, 4 * H, "I"],
         "R": [1, 4 * H, H],

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance._spec import Case
-from conformance.candidates._protocol import candidate
+from conformance.candidates import candidate
 from conformance.candidates.adapters._layout import check_computed_dtype, finish, peepholes
+from conformance.spec import Case
 
 FEATURES = ["forget_bias", "initial_state", "peepholes", "cell_clip"]
 DTYPES = ["float16", "float32"]
@@ -23,7 +23,7 @@ DTYPES = ["float16", "float32"]
 
 def _fused_arguments(case: Case) -> tuple[Any, dict[str, Any]]:
     """TensorFlow, and the keyword arguments both ops share."""
-    from conformance._oracle import import_tensorflow
+    from conformance.oracle import import_tensorflow
 
     tf = import_tensorflow()
     cfg = case.config

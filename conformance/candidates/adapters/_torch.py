@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance._spec import DTYPES, Case
-from conformance.candidates._protocol import candidate
+from conformance.candidates import candidate
 from conformance.candidates.adapters._layout import (
     TORCH_ORDER,
     BoundedCache,
@@ -27,6 +26,7 @@ from conformance.candidates.adapters._layout import (
     reorder_gates,
     split_kernel,
 )
+from conformance.spec import DTYPES, Case
 
 _modules = BoundedCache()
 
@@ -82,7 +82,7 @@ def torch_lstm(case: Case):
         lstm.weight_hh_l0.copy_(w_hh)
         lstm.bias_ih_l0.copy_(bias)
         lstm.bias_hh_l0.zero_()
-        if proj:
+        if proj and case.params.proj_kernel is not None:
             lstm.weight_hr_l0.copy_(_tensor(case.params.proj_kernel.T, dtype))
         h0 = _tensor(case.initial_state.h, dtype)[None]  # [layers=1, B, P]
         c0 = _tensor(case.initial_state.c, dtype)[None]  # [layers=1, B, H]

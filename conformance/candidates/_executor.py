@@ -1,0 +1,70 @@
+"""How a candidate is called: the Executor protocol, in this process or (conformance.candidates._isolation)
+in a worker process that may crash or hang without taking the harness down.
+
+Both raise :class:`CandidateFault` for misbehaviour other than wrong numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+from conformance.candidates._protocol import CandidateInfo, call_candidate
+from conformance.candidates._registry import LoadedCandidate
+from conformance.spec import CandidateLoadError, Case, Result
+
+
+class Executor(Protocol):
+    """Runs one candidate on cases: ``run(case) -> Result`` or raises CandidateFault."""
+
+    name: str
+    target: str
+    info: CandidateInfo
+
+    def run(self, case: Case) -> Result: ...
+
+    def close(self) -> None: ...
+
+
+def env_conflicts(info: CandidateInfo) -> list[str]:
+    """The ``info.env`` variables this process has set differently (then it needs its own process)."""
+    return [f"{k}={os.environ[k]!r}" for k, v in info.env.items() if k in os.environ and os.environ[k] != v]
+
+
+class InProcessExecutor:
+    """Calls the candidate directly in this process (fastest; no protection from crashes or hangs)."""
+
+    def __init__(self, loaded: LoadedCandidate):
+        conflicts = env_conflicts(loaded.info)
+        if conflicts:
+            raise CandidateLoadError(
+                f"candidate {loaded.name!r} needs {dict(loaded.info.env)} but this process has "
+                f"{', '.join(conflicts)}; run it isolated (--isolate)"
+            )
+        # Set before the candidate's framework is first imported (it reads them at import).
+        os.environ.update(loaded.info.env)
+        self.loaded = loaded
+        self.name = loaded.name
+        self.target = loaded.target
+        self.info = loaded.info
+
+    def run(self, case: Case) -> Result:
+        return call_candidate(self.loaded.fn, case)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> InProcessExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_executor(loaded: LoadedCandidate, *, isolate: bool = False, **limits: object) -> Executor:
+    """The executor for a run: in-process unless ``isolate`` (or the candidate needs its own process)."""
+    if isolate or env_conflicts(loaded.info):
+        from conformance.candidates._isolation import SubprocessExecutor
+
+        return SubprocessExecutor(loaded.target, env=loaded.info.env, info=loaded.info, **limits)  # type: ignore[arg-type]
+    return InProcessExecutor(loaded)

@@ -1,0 +1,223 @@
+"""The worker process of an isolated run: resolves a target, then runs the cases it is sent.
+
+Started by :mod:`conformance.candidates._isolation` with a clean interpreter (never forked from a
+harness that already holds TensorFlow)::
+
+    python -m conformance.candidates._worker --fds R,W --parent PID [--memory-limit-mb N] TARGET
+
+Messages are length-prefixed pickles (protocol 5) of plain tuples, exchanged only
+between our own two processes, on a pipe pair of their own (the candidate may print
+to stdout/stderr freely; both go to a log the harness reads after a crash)::
+
+    harness -> worker   ("run", seq, case)                      | ("quit",)
+    worker -> harness   ("ready", name, info_dict, pid)        | ("load_error", message)
+                        ("ok", seq, outputs, c, h)             | ("fault", seq, kind, message, traceback)
+
+This module stays light: numpy and the candidate loader only, so a worker starts in
+well under a second unless the candidate itself imports a framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import select
+import signal
+import struct
+import sys
+import threading
+import time
+from typing import Any
+
+_HEADER = struct.Struct("!Q")
+#: Set in a worker that re-executed itself with the candidate's declared environment.
+_REEXEC_MARK = "_LSTM_CONFORMANCE_WORKER_REEXEC"
+#: The harness's ``sys.path``, so a worker imports targets exactly as the harness did.
+SYS_PATH_VAR = "_LSTM_CONFORMANCE_SYS_PATH"
+
+
+class PipeClosed(EOFError):
+    """The other end of the pipe is gone (the process exited or closed it)."""
+
+
+class ReplyTimeout(TimeoutError):
+    """No complete message arrived before the deadline."""
+
+
+def send(fd: int, message: Any) -> None:
+    """Write one message (blocking); BrokenPipeError if the reader is gone."""
+    send_pickled(fd, pickle.dumps(message, protocol=5))
+
+
+def send_pickled(fd: int, body: bytes) -> None:
+    """Write one message already pickled by the caller."""
+    data = memoryview(_HEADER.pack(len(body)) + body)
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks: list[bytes] = []
+    left = n
+    while left:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ReplyTimeout()
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                raise ReplyTimeout()
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise PipeClosed()
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(fd: int, deadline: float | None = None) -> Any:
+    """Read one message; PipeClosed at end of file, ReplyTimeout past ``deadline`` (time.monotonic())."""
+    (length,) = _HEADER.unpack(_read_exact(fd, _HEADER.size, deadline))
+    return pickle.loads(_read_exact(fd, length, deadline))
+
+
+# --- the worker side ----------------------------------------------------------------------
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the harness is gone, even while the candidate is stuck in a loop.
+
+    A thread rather than prctl(PR_SET_PDEATHSIG): that fires when the *thread* that
+    started us exits, and harness code may start workers from short-lived threads.
+    """
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(0)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _address_space() -> int:
+    """Bytes of address space this process maps now (VmSize)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _limit_memory(limit_mb: int) -> None:
+    """Cap the address space at what the loaded candidate holds now plus ``limit_mb``.
+
+    Counting from after loading means the interpreter, numpy and the candidate's
+    framework (often gigabytes of reserved address space) are not charged to it.
+    """
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = _address_space() + limit_mb * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _load(target: str) -> Any:
+    """Resolve ``target``; re-execute this worker once if the candidate declares an environment not yet set."""
+    from conformance.candidates import resolve
+
+    loaded = resolve(target)
+    missing = {k: v for k, v in loaded.info.env.items() if os.environ.get(k) != v}
+    if missing:
+        if os.environ.get(_REEXEC_MARK):
+            raise RuntimeError(f"candidate {target!r} needs {missing} but it could not be set")
+        # Its framework may already have been imported while resolving: start over with the variables set.
+        env = dict(os.environ, **missing, **{_REEXEC_MARK: "1"})
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "conformance.candidates._worker", *sys.argv[1:]], env)
+    return loaded
+
+
+def _fault_reply(seq: int, fault: BaseException, memory_limit_mb: int | None) -> tuple:
+    kind = getattr(fault, "kind", "exception")
+    message = getattr(fault, "message", str(fault))
+    if isinstance(fault.__cause__, MemoryError):
+        kind = "memory"
+        limit = f" under --memory-limit {memory_limit_mb} MB" if memory_limit_mb else ""
+        message = f"the candidate ran out of memory{limit}: {message}"
+    return ("fault", seq, kind, message, getattr(fault, "traceback", None))
+
+
+def _serve(fd_in: int, fd_out: int, loaded: Any, memory_limit_mb: int | None) -> None:
+    import numpy as np
+
+    from conformance.candidates import call_candidate
+    from conformance.spec import CandidateFault
+
+    while True:
+        try:
+            message = receive(fd_in)
+        except PipeClosed:
+            return
+        if message[0] == "quit":
+            return
+        _, seq, case = message
+        reply: tuple | None = None
+        try:
+            result = call_candidate(loaded.fn, case)
+            # Plain ndarrays only: subclasses (matrix, masked, framework wrappers) may not unpickle in the harness.
+            body = pickle.dumps(("ok", seq, *(np.asarray(a) for a in (result.outputs, result.c, result.h))), protocol=5)
+        except CandidateFault as fault:
+            reply = _fault_reply(seq, fault, memory_limit_mb)
+        except MemoryError:
+            reply = ("fault", seq, "memory", "the result could not be sent back: out of memory", None)
+        except Exception as exc:  # the result could not be pickled
+            reply = ("fault", seq, "exception", f"the result could not be sent back: {type(exc).__name__}: {exc}", None)
+        if reply is not None:
+            send(fd_out, reply)
+        else:
+            send_pickled(fd_out, body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conformance.candidates._worker")
+    parser.add_argument("--fds", required=True)
+    parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--memory-limit-mb", type=int, default=None)
+    parser.add_argument("target")
+    args = parser.parse_args(argv)
+    fd_in, fd_out = (int(x) for x in args.fds.split(","))
+    # Ctrl-C belongs to the harness, which ends this worker itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import faulthandler
+
+    faulthandler.enable(file=sys.stderr)  # a segfault leaves the candidate's Python stack in the log
+    _watch_parent(args.parent)
+    parent_path = os.environ.get(SYS_PATH_VAR)
+    if parent_path:
+        theirs = parent_path.split(os.pathsep)
+        sys.path[:] = theirs + [p for p in sys.path if p not in theirs]
+
+    from conformance.spec import CandidateLoadError
+
+    try:
+        loaded = _load(args.target)
+    except (CandidateLoadError, RuntimeError) as exc:
+        send(fd_out, ("load_error", str(exc)))
+        return 3
+    # Only now (a re-execution above needs them): grandchildren such as exec: candidates'
+    # programs must not hold our pipes open after we die.
+    os.set_inheritable(fd_in, False)
+    os.set_inheritable(fd_out, False)
+    if args.memory_limit_mb:
+        _limit_memory(args.memory_limit_mb)
+    # Plain fields only: an ``accepts`` callable may not pickle, or not unpickle in the harness.
+    send(fd_out, ("ready", loaded.name, loaded.info.to_dict(), os.getpid()))
+    _serve(fd_in, fd_out, loaded, args.memory_limit_mb)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""``lstm-conformance check TARGET``: one candidate, a verdict, a minimized counterexample."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from conformance.report import print_counterexample, progress_printer
+from conformance.spec import EXIT_USAGE, InvalidArgument
+
+if TYPE_CHECKING:
+    from conformance.outcome import CheckResult
+
+NAME = "check"
+HELP = "check one candidate against TensorFlow's LSTMCell (exit 0 conformant, 1 nonconformant, 2 error)"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
+
+
+#: Per-example limit of an isolated run when --timeout is not given.
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs examples (check, matrix, fuzz).
+
+    A command that isolates by default (fuzz) calls ``p.set_defaults(isolate=True)`` after this.
+    """
+    p.add_argument("--seed", type=int, default=None, help="make the run reproducible")
+    p.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: reports/)")
+    p.add_argument("--tolerance", action="append", default=[], metavar="DTYPE=ATOL[:RTOL]",
+                   help="override a dtype's tolerance, e.g. float16=1e-2 (repeatable)")
+    p.add_argument("--dtype", action="append", default=None, metavar="DTYPE",
+                   help="only these dtypes (repeatable; default: all the candidate supports)")
+    p.add_argument("--feature", action="append", default=None, metavar="FEATURE",
+                   help="only these optional features (repeatable; default: all the candidate supports)")
+    p.add_argument("--max-time", type=positive_int, default=24, metavar="T", help="longest ordinary sequence (default 24)")
+    p.add_argument("--no-long", action="store_true", help="never draw long (T >= 100) sequences")
+    p.add_argument("--generation", choices=("seeded", "choices"), default="seeded",
+                   help="seeded (default): cases from a seeded RNG, 8 per Hypothesis example, a failure minimised "
+                        "by the post-minimiser; choices: every choice a Hypothesis choice (slower; Hypothesis "
+                        "shrinks a failure first)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    p.add_argument("--no-diagnose", action="store_true",
+                   help="skip explaining a mismatch (convention variants, localization, structure; docs/diagnosis.md)")
+    p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the candidate in a worker process, so a crash, hang or memory blow-up is a finding "
+                        "(implied by --timeout/--memory-limit)")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+                   help=f"per-example limit of an isolated run; past it the example is a hang "
+                        f"(default {DEFAULT_TIMEOUT_SECONDS:g})")
+    p.add_argument("--memory-limit", type=positive_int, default=None, metavar="MB",
+                   help="memory an isolated candidate may allocate beyond what its worker holds once loaded "
+                        "(address space; default: unlimited)")
+    p.add_argument("--format", action="append", type=report_formats, default=None, metavar="FMT[,FMT]",
+                   help="report formats: json, html, junit, markdown (repeatable or comma-separated; default: all)")
+
+
+def report_formats(text: str) -> tuple[str, ...]:
+    """argparse type of --format: validates the names before any work is done."""
+    from conformance.report import parse_formats
+
+    try:
+        return parse_formats([text])
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", help="built-in name, plugin name, module:attr, path/file.py:attr or exec:COMMAND")
+    p.add_argument("--max-examples", type=positive_int, default=200, metavar="N", help="examples to try (default 200)")
+    p.add_argument("--db", default=None, metavar="DIR|redis://HOST:PORT/N",
+                   help="Hypothesis example database (default: none)")
+    p.add_argument("--corpus", default=None, metavar="DIR",
+                   help="regression corpus: replay its cases first, save a new counterexample there (commit it)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="split the examples across N worker processes, one TF oracle each (default 1: in process)")
+    add_run_arguments(p)
+
+
+def options_from_args(args: argparse.Namespace, **extra: Any):
+    from conformance.judge import parse_tolerance_overrides
+    from conformance.run import CheckOptions
+    from conformance.spec import DTYPES, FEATURES
+
+    for d in args.dtype or []:
+        if d not in DTYPES:
+            raise InvalidArgument(f"--dtype {d!r} is not one of {', '.join(DTYPES)}")
+    for f in args.feature or []:
+        if f not in FEATURES:
+            raise InvalidArgument(f"--feature {f!r} is not one of {', '.join(FEATURES)}")
+    return CheckOptions(
+        seed=args.seed,
+        tolerances=parse_tolerance_overrides(args.tolerance),
+        dtypes=args.dtype,
+        features=args.feature,
+        max_time=args.max_time,
+        long_sequences=not args.no_long,
+        generation=args.generation,
+        diagnose=not getattr(args, "no_diagnose", False),
+        progress=None if args.quiet else progress_printer(),
+        **{**isolation_from_args(args), **extra},
+    )
+
+
+def isolation_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``isolate``/``timeout_seconds``/``memory_limit_mb`` for CheckOptions from --isolate, --timeout, --memory-limit."""
+    timeout, memory = getattr(args, "timeout", None), getattr(args, "memory_limit", None)
+    isolate = getattr(args, "isolate", None)
+    if isolate is False and (timeout is not None or memory is not None):
+        given = "--timeout" if timeout is not None else "--memory-limit"
+        raise InvalidArgument(f"{given} needs a worker process, but --no-isolate was given")
+    isolate = bool(isolate) or timeout is not None or memory is not None
+    if not isolate:
+        return {"isolate": False}
+    return {"isolate": True, "timeout_seconds": timeout if timeout is not None else DEFAULT_TIMEOUT_SECONDS,
+            "memory_limit_mb": memory}
+
+
+def check_report_dir(path: str) -> None:
+    """Fail early, before any work, if reports cannot be written there."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise InvalidArgument(f"--report-dir {path!r} is not writable ({exc.strerror or exc})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from conformance.candidates import resolve
+    from conformance.run import check, check_parallel, check_with_corpus
+
+    loaded = resolve(args.target)  # a bad target fails here, in one line, before TF is imported
+    options = options_from_args(args, max_examples=args.max_examples, database=args.db)
+    check_report_dir(args.report_dir)
+    run_check = functools.partial(check_parallel, workers=args.workers) if args.workers > 1 else check
+    result = check_with_corpus(loaded, options, args.corpus, run=run_check)
+    if not args.quiet:
+        sys.stderr.write("\n")
+    return finish(result, args)
+
+
+def finish(result: CheckResult, args: argparse.Namespace) -> int:
+    """Print the outcome, write the reports, return the exit status."""
+    from conformance.oracle import tensorflow_version
+    from conformance.report import build_report, save_counterexample, write_reports
+
+    cx = result.counterexample
+    formats = [f for group in (getattr(args, "format", None) or []) for f in group]
+    write_error = None
+    try:
+        if cx is not None:
+            cx = save_counterexample(cx, args.report_dir)
+            result = result.replace(counterexample=cx)
+        paths = write_reports(build_report(result, oracle_version=tensorflow_version()), args.report_dir, formats)
+    except OSError as exc:
+        # Found only at the end (the directory vanished, was replaced or filled up): the run's
+        # results still reach stdout below, and the files go where they can be written.
+        paths, write_error = {}, f"could not write reports to --report-dir {args.report_dir!r} ({exc.strerror or exc})"
+        where, result = _write_elsewhere(result, formats)
+        write_error += where
+        cx = result.counterexample
+    status = result.verdict.upper()
+    extra = " (interrupted; partial report)" if result.interrupted else ""
+    extra += " (time budget spent)" if result.budget_exhausted else ""
+    print(f"{result.target}: {status} after {result.examples} examples in {result.elapsed:.1f} s{extra}")
+    if result.error:
+        print(f"error: {result.error}")
+    if result.oracle_deviations:
+        print(f"note: on {result.oracle_deviations} example(s) TensorFlow itself strayed from the float64 spec; "
+              f"those were judged against the spec ({result.oracle_deviation_examples[0]})")
+    if cx is not None:
+        print_counterexample(cx, verbose=args.verbose)
+    if write_error is not None:
+        print(f"lstm-conformance: error: {write_error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"report: {', '.join(paths.values())}")
+    return result.exit_code
+
+
+def _write_elsewhere(result: CheckResult, formats: list[str]) -> tuple[str, CheckResult]:
+    """Write the counterexample and reports to a fresh temporary directory; say where (or why not)."""
+    import tempfile
+
+    from conformance.oracle import tensorflow_version
+    from conformance.report import build_report, save_counterexample, write_reports
+
+    try:
+        fallback = tempfile.mkdtemp(prefix="lstm-conformance-reports-")
+        if result.counterexample is not None:
+            result = result.replace(counterexample=save_counterexample(result.counterexample, fallback))
+        write_reports(build_report(result, oracle_version=tensorflow_version()), fallback, formats)
+    except OSError as exc:
+        return f"; nor to a temporary directory ({exc.strerror or exc})", result
+    return f"; wrote them to {fallback} instead", result

@@ -1,0 +1,103 @@
+"""``lstm-conformance repro FILE [TARGET]``: re-run a saved case on the oracle and a candidate.
+
+Prints the case, both results, the error per time step and the verdict.
+Exit 0 if the candidate conforms on this case, 1 if not, 2 when FILE is not a
+readable case (corrupt or truncated .npz: one line naming it) or TARGET cannot load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from conformance.report import recorded, recorded_target
+
+NAME = "repro"
+HELP = "replay a saved counterexample (.npz) on the oracle and a candidate; print both, errors and the verdict"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a counterexample .npz written by check/fuzz")
+    p.add_argument("target", nargs="?", default=None,
+                   help="candidate to run (default: the one recorded in the .json beside FILE)")
+    p.add_argument("--tolerance", action="append", default=[], metavar="DTYPE=ATOL[:RTOL]",
+                   help="override a dtype's tolerance, e.g. float16=1e-2 (repeatable)")
+    p.add_argument("--isolate", action="store_true",
+                   help="run the candidate in a worker process (a crash or hang is then reported, not fatal)")
+
+
+def print_step_table(case: Any, ev: Any, out=None) -> None:
+    """Per time step: max abs error of outputs[:, t], and candidate vs oracle at that step's worst element."""
+    import numpy as np
+
+    out = out or sys.stdout
+    first = ev.comparison.first_divergent_step
+    got = np.asarray(ev.candidate.outputs, dtype=np.float64)
+    want = np.asarray(ev.oracle.outputs, dtype=np.float64)
+    if got.shape != want.shape:
+        print(f"  no per-step errors: candidate outputs have shape {got.shape}, the oracle's {want.shape}", file=out)
+        return
+    print("  error per time step (outputs [B, T, P]; worst element of each step):", file=out)
+    print(f"    {'t':>4}  {'max |err|':>10}  {'element':<16} {'candidate':>13} {'oracle':>13}", file=out)
+    T = case.time
+    steps = range(T) if T <= 40 else [*range(20), None, *range(T - 10, T)]
+    for t in steps:
+        if t is None:
+            print("    ...", file=out)
+            continue
+        with np.errstate(invalid="ignore"):
+            err = np.nan_to_num(np.abs(got[:, t] - want[:, t]), nan=np.inf)
+        b, p = np.unravel_index(int(np.argmax(err)), err.shape)
+        mark = "  <- first divergence" if t == first else ""
+        print(f"    {t:>4}  {float(err[b, p]):>10.3g}  {f'outputs[{b}, {t}, {p}]':<16} {got[b, t, p]:>13.6g} "
+              f"{want[b, t, p]:>13.6g}{mark}", file=out)
+    for name in ("c", "h"):
+        g = np.asarray(getattr(ev.candidate, name), dtype=np.float64)
+        w = np.asarray(getattr(ev.oracle, name), dtype=np.float64)
+        if g.shape != w.shape:
+            print(f"  final {name}: shape {g.shape}, expected {w.shape}", file=out)
+            continue
+        with np.errstate(invalid="ignore"):
+            worst = float(np.max(np.nan_to_num(np.abs(g - w), nan=np.inf))) if g.size else 0.0
+        print(f"  final {name}: max |err| {worst:.3g}", file=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from conformance.candidates import make_executor, resolve
+    from conformance.judge import Judge, evaluate, parse_tolerance_overrides
+    from conformance.report import print_arrays, print_case
+    from conformance.spec import EXIT_NONCONFORMANT, EXIT_OK, Case, InvalidArgument
+
+    case = Case.load_npz(args.file)  # a corrupt or truncated file stops here: one line, exit 2, before TF loads
+    target = args.target or recorded_target(args.file)
+    if target is None:
+        raise InvalidArgument(f"no TARGET given and none recorded beside {args.file!r}")
+    loaded = resolve(target)
+    tolerances = parse_tolerance_overrides(args.tolerance)
+
+    from conformance.oracle import default_oracle
+
+    executor = make_executor(loaded, isolate=args.isolate)
+    try:
+        ev = evaluate(case, executor, default_oracle(), judge=Judge.from_tolerances(tolerances))
+    finally:
+        executor.close()
+    print(f"case {args.file} (candidate {loaded.name}):")
+    print_case(case)
+    print_arrays("oracle (TF LSTMCell)", ev.oracle)
+    cmp = ev.comparison
+    if ev.candidate is not None:
+        print_arrays(f"candidate ({loaded.name})", ev.candidate)
+        print_step_table(case, ev)
+    else:
+        print(f"candidate ({loaded.name}): no result ({cmp.kind}: {cmp.message})")
+    if cmp.oracle_deviation:
+        print(f"note: {cmp.oracle_deviation}")
+    before = recorded(args.file)
+    if before.get("message"):
+        who = f" ({before['target']})" if isinstance(before.get("target"), str) else ""
+        print(f"recorded when saved{who}: {before.get('kind', 'failure')}: {before['message']}")
+    verdict = "CONFORMANT on this case" if cmp.passed else f"NONCONFORMANT ({cmp.kind}: {cmp.message})"
+    print(f"verdict: {verdict}")
+    return EXIT_OK if cmp.passed else EXIT_NONCONFORMANT

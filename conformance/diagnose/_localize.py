@@ -1,0 +1,162 @@
+"""Where in time a failing candidate leaves TF's semantics, and which of c, h or the output goes first.
+
+A candidate only returns the final state, so the cell state after step t is
+obtained by running it on the time prefix ``case.slice_time(0, t + 1)``.  Each
+step's c [B, H], h [B, P] and output [B, P] are judged against the float64 spec
+(conformance.spec) by the run's :class:`~conformance.judge.Judge`, with the verdict's
+own rounding model (per-dtype atol/rtol plus the spread of that step), so the
+localization never disagrees with the verdict it explains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from conformance.candidates import Executor
+from conformance.judge import DEFAULT_JUDGE, Judge
+from conformance.spec import CandidateFault, Case, Result, finite_or_none, reference_trace
+
+#: Arrays in the order they are named when several diverge at the same step.
+SERIES = ("c", "h", "outputs")
+
+
+
+
+@dataclasses.dataclass(frozen=True)
+class Localization:
+    """Where a failure starts: report.json's ``counterexample.localization`` (see :meth:`to_dict`).
+
+    ``first_steps[name]`` is the first diverging step of c, h and the outputs (None: never);
+    ``step_errors[name]`` the max abs error per step (None where not checked or non-finite);
+    ``steps_checked`` the steps whose time prefix was run; ``note`` why checking stopped early.
+    """
+
+    first_divergent_step: int | None
+    first_divergent: tuple[str, ...]
+    first_steps: Mapping[str, int | None]
+    step_errors: Mapping[str, tuple[float | None, ...]]
+    steps_checked: tuple[int, ...]
+    non_finite: tuple[str, ...]
+    note: str | None
+    summary: str
+    case: str = "minimized counterexample"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "first_divergent_step": self.first_divergent_step,
+            "first_divergent": list(self.first_divergent),
+            "first_steps": dict(self.first_steps),
+            "step_errors": {k: list(v) for k, v in self.step_errors.items()},
+            "steps_checked": list(self.steps_checked),
+            "non_finite": list(self.non_finite),
+            "note": self.note,
+            "summary": self.summary,
+        }
+
+
+def _prefix_steps(T: int, first_output_step: int | None, max_prefixes: int) -> list[int]:
+    """The steps whose prefix is run: all of them, or a window that ends just after the output diverges."""
+    if T <= max_prefixes:
+        return list(range(T))
+    end = T - 1 if first_output_step is None else min(T - 1, first_output_step + 1)
+    return list(range(max(0, end - max_prefixes + 1), end + 1))
+
+
+def localize(
+    case: Case,
+    got: Result,
+    executor: Executor,
+    *,
+    judge: Judge = DEFAULT_JUDGE,
+    max_prefixes: int = 48,
+) -> Localization:
+    """Localize a failure of ``got`` (the candidate's Result on ``case``) in time.
+
+    ``c``/``h`` of a step come from running ``executor`` on that time prefix; a step
+    whose prefix was not run (long cases: only ``max_prefixes`` are) is None in the series.
+    """
+    npd = case.config.np_dtype
+    trace = reference_trace(case)
+    spec, cells = trace
+    T = case.time
+    spread = judge.spread(case, base=trace).per_step()
+    expected = {"outputs": spec.outputs.astype(npd), "c": cells.astype(npd), "h": spec.outputs.astype(npd)}
+    errs, _, fails = judge.elementwise(case, {"outputs": got.outputs, "c": expected["c"], "h": expected["h"]},
+                                       expected, spread)
+    out_fail_steps = np.nonzero(fails["outputs"].any(axis=(0, 2)))[0]
+    first_output = int(out_fail_steps[0]) if out_fail_steps.size else None
+
+    steps = _prefix_steps(T, first_output, max_prefixes)
+    c_series = np.full(cells.shape, np.nan)
+    h_series = np.full(spec.outputs.shape, np.nan)
+    ran: list[int] = []
+    fault = None
+    for t in steps:
+        try:
+            r = got if t == T - 1 else executor.run(case.slice_time(0, t + 1))
+        except CandidateFault as exc:
+            fault = f"the candidate failed on the first {t + 1} steps: {exc.kind}: {exc.message}"
+            break
+        if r.c.shape != c_series[:, t].shape or r.h.shape != h_series[:, t].shape:
+            fault = f"the candidate returned a wrong-shaped state on the first {t + 1} steps"
+            break
+        c_series[:, t] = np.asarray(r.c, dtype=np.float64)
+        h_series[:, t] = np.asarray(r.h, dtype=np.float64)
+        ran.append(t)
+    got_series = {"outputs": got.outputs, "c": c_series, "h": h_series}
+    errs, _, fails = judge.elementwise(case, got_series, expected, spread)
+
+    first_steps: dict[str, int | None] = {}
+    step_errors: dict[str, list[float | None]] = {}
+    for name in SERIES:
+        checked = range(T) if name == "outputs" else ran
+        per_step = {t: float(np.max(errs[name][:, t])) if errs[name][:, t].size else 0.0 for t in checked}
+        step_errors[name] = [finite_or_none(per_step[t]) if t in per_step else None for t in range(T)]
+        failing = [t for t in checked if fails[name][:, t].any()]
+        first_steps[name] = failing[0] if failing else None
+    found = [t for t in first_steps.values() if t is not None]
+    first = min(found) if found else None
+    first_arrays = [n for n in SERIES if first_steps[n] == first] if first is not None else []
+    non_finite = [n for n in SERIES for t in range(T)
+                  if step_errors[n][t] is None and (n == "outputs" or t in ran)]
+    summary = _summary(first, first_arrays, first_steps, T, ran, fault)
+    if non_finite:
+        summary += f"; non-finite values in {', '.join(sorted(set(non_finite)))}"
+    return Localization(
+        first_divergent_step=first,
+        first_divergent=tuple(first_arrays),
+        first_steps=first_steps,
+        step_errors={k: tuple(v) for k, v in step_errors.items()},
+        steps_checked=tuple(ran),
+        non_finite=tuple(sorted(set(non_finite))),
+        note=fault,
+        summary=summary,
+    )
+
+
+def _summary(first: int | None, first_arrays: list[str], first_steps: Mapping[str, int | None], T: int,
+             ran: list[int], fault: str | None) -> str:
+    if first is None:
+        text = "no step diverges from the spec beyond tolerance in c, h or the outputs"
+        if len(ran) < T:
+            text += f" (c and h checked at steps {ran[0] if ran else '-'}..{ran[-1] if ran else '-'} only)"
+    else:
+        names = {"c": "the cell state c", "h": "the state h", "outputs": "the output"}
+        said = [names[n] for n in first_arrays]
+        lead = said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
+        verb = "diverges first" if len(said) == 1 else "diverge together"
+        others = [f"{n} from step {first_steps[n]}" for n in SERIES if n not in first_arrays and first_steps[n] is not None]
+        never = [n for n in SERIES if first_steps[n] is None]
+        text = f"{lead} {verb} at time step {first} (of {T}, counted from 0)"
+        if others:
+            text += "; " + ", ".join(others)
+        if never:
+            text += "; " + " and ".join(never) + (" never diverges" if len(never) == 1 else " never diverge")
+    if fault:
+        text += f" ({fault})"
+    return text

@@ -1,0 +1,180 @@
+"""The verdict on one example: :class:`Comparison`, its metrics and its one-line message.
+
+Tolerance rule, per element ``e`` of outputs [B, T, P], c [B, H] and h [B, P]::
+
+    |got - expected| <= atol + rtol * |expected| + sensitivity_factor * spread
+
+(:class:`conformance.judge.Judge` applies it; ``spread`` is the rounding model of
+conformance.judge._rounding, measured only when the plain bound fails.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from conformance.judge._tolerance import ARRAYS
+from conformance.spec import Case, Result, numpy_dtype
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """The verdict on one example, with the metrics reports show.
+
+    ``kind`` is ``None`` when conformant, else one of ``mismatch``, ``non_finite``
+    (or a fault kind set by the caller: ``exception``, ``wrong_shape``, ...).
+    ``step_errors`` is the max abs error of outputs[:, t] for each t.
+    """
+
+    passed: bool
+    kind: str | None = None
+    message: str = ""
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    max_ulp_error: float = 0.0
+    #: max over elements of error / allowed error: > 1 means nonconformant.
+    score: float = 0.0
+    first_divergent_step: int | None = None
+    first_divergent_array: str | None = None
+    step_errors: list[float] = dataclasses.field(default_factory=list)
+    worst: dict[str, Any] | None = None
+    oracle_deviation: str | None = None
+    #: Steps from here on left the dtype's finite range (see first_out_of_range_step): not judged.
+    unjudged_from_step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _ulp(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Spacing of ``dtype`` numbers at |x| (for bfloat16, from its 8-bit significand)."""
+    import ml_dtypes  # its finfo also knows bfloat16
+
+    finfo = ml_dtypes.finfo(dtype)
+    ax = np.maximum(np.abs(x), float(finfo.tiny))
+    exponent = np.floor(np.log2(ax))
+    return np.exp2(exponent - (finfo.nmant))
+
+
+def _validate_shapes(case: Case, got: Result) -> tuple[str, str] | None:
+    cfg = case.config
+    B, T, H, P = case.batch, case.time, cfg.num_units, cfg.output_size
+    want = {"outputs": (B, T, P), "c": (B, H), "h": (B, P)}
+    for name, shape in want.items():
+        arr = got.arrays()[name]
+        if arr.shape != shape:
+            return "wrong_shape", f"{name} has shape {arr.shape}, expected {shape} [B, T, P]/[B, H]/[B, P]"
+    npd = cfg.np_dtype
+    for name in ARRAYS:
+        arr = got.arrays()[name]
+        if arr.dtype != npd:
+            return "wrong_dtype", f"{name} has dtype {arr.dtype}, expected {npd.name} (the case's dtype)"
+    return None
+
+
+def check_result_form(case: Case, got: Result) -> Comparison | None:
+    """A failing Comparison if ``got`` has the wrong shapes or dtypes, else None."""
+    bad = _validate_shapes(case, got)
+    if bad is None:
+        return None
+    return Comparison(passed=False, kind=bad[0], message=bad[1], score=float("inf"))
+
+
+def first_failing_step(case: Case, fails: Mapping[str, np.ndarray]) -> int | None:
+    steps = np.nonzero(fails["outputs"].any(axis=(0, 2)))[0]
+    if steps.size:
+        return int(steps[0])
+    return case.time - 1 if fails["c"].any() or fails["h"].any() else None
+
+
+def judged_elements(case: Case, from_step: int) -> dict[str, np.ndarray]:
+    out = np.ones((case.batch, case.time, case.config.output_size), dtype=bool)
+    out[:, from_step:] = False
+    # The final state belongs to the last step, which is at or after from_step.
+    return {"outputs": out, "c": np.zeros((case.batch, case.config.num_units), dtype=bool),
+            "h": np.zeros((case.batch, case.config.output_size), dtype=bool)}
+
+
+def apply_mask(errs: dict[str, np.ndarray], allowed: dict[str, np.ndarray], fails: dict[str, np.ndarray],
+               mask: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Zero the errors and failures of elements outside ``mask`` (steps that are not judged)."""
+    errs = {k: np.where(mask[k], v, 0.0) for k, v in errs.items()}
+    fails = {k: v & mask[k] for k, v in fails.items()}
+    return errs, allowed, fails
+
+
+def _first_failure(fails: Mapping[str, np.ndarray], T: int) -> tuple[int, str, tuple[int, ...]]:
+    """(step, array, index) of the first failing element in time: outputs are per step; the final
+    c/h belong to the last step.  ``fails`` must hold at least one failure."""
+    out_fail_steps = np.nonzero(fails["outputs"].any(axis=(0, 2)))[0]
+    if out_fail_steps.size:
+        step = int(out_fail_steps[0])
+        sub = np.argwhere(fails["outputs"][:, step])[0]
+        return step, "outputs", (int(sub[0]), step, int(sub[1]))
+    name = "c" if fails["c"].any() else "h"
+    return T - 1, name, tuple(int(i) for i in np.argwhere(fails[name])[0])
+
+
+def summarise(case: Case, got_a: Mapping[str, np.ndarray], exp_a: Mapping[str, np.ndarray],
+              errs: Mapping[str, np.ndarray], allowed: Mapping[str, np.ndarray], fails: Mapping[str, np.ndarray],
+              oracle_deviation: str | None, unjudged_from_step: int | None = None) -> Comparison:
+    """The Comparison of one example from its per-array errors, allowed errors and failing masks."""
+    dtype = numpy_dtype(case.config.dtype)
+    T = case.time
+    out = errs["outputs"]
+    step_errors = (out.max(axis=(0, 2)) if out.size else np.zeros(T)).tolist()
+
+    def worst(a: np.ndarray) -> float:  # max, NaN counted as infinitely bad
+        v = float(np.max(a)) if a.size else 0.0
+        return math.inf if v != v else v
+
+    score, max_abs = 0.0, 0.0
+    rel: list[float] = []
+    ulps: list[float] = []
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for k in ARRAYS:
+            err, allow = errs[k], allowed[k]
+            if not err.size:
+                continue
+            max_abs = max(max_abs, float(np.max(err)))
+            score = max(score, worst(np.where(allow > 0, err / allow, np.where(err > 0, np.inf, 0.0))))
+            if not np.any(err):
+                rel.append(0.0)
+                ulps.append(0.0)
+                continue
+            wide = np.asarray(exp_a[k], dtype=np.float64)
+            rel.append(worst(np.where(err == 0, 0.0, err / np.abs(wide))))
+            ulps.append(worst(err / _ulp(wide, dtype)))
+    rel, ulps = rel or [0.0], ulps or [0.0]
+    if not any(f.any() for f in fails.values()):
+        return Comparison(
+            passed=True, max_abs_error=max_abs, max_rel_error=max(rel), max_ulp_error=max(ulps), score=score,
+            step_errors=step_errors, oracle_deviation=oracle_deviation,
+            unjudged_from_step=unjudged_from_step,
+        )
+    first_step, first_array, index = _first_failure(fails, T)
+    g = float(np.asarray(got_a[first_array], dtype=np.float64)[index])
+    e = float(np.asarray(exp_a[first_array], dtype=np.float64)[index])
+    non_finite = not np.isfinite(g) and np.isfinite(e)
+    kind = "non_finite" if non_finite or any(
+        (~np.isfinite(np.asarray(got_a[k], dtype=np.float64)) & np.isfinite(np.asarray(exp_a[k], dtype=np.float64))).any()
+        for k in ARRAYS
+    ) else "mismatch"
+    where = f"{first_array}{list(index)}" + (f" (time step {first_step})" if first_array == "outputs" else " (final state)")
+    message = (
+        f"{where}: got {g:.6g}, expected {e:.6g} (|diff| {abs(g - e):.3g} > allowed "
+        f"{float(allowed[first_array][index]):.3g}); max abs error {max_abs:.3g}"
+    )
+    if kind == "non_finite":
+        message = "non-finite output where the oracle is finite: " + message
+    return Comparison(
+        passed=False, kind=kind, message=message, max_abs_error=max_abs, max_rel_error=max(rel),
+        max_ulp_error=max(ulps), score=score, first_divergent_step=first_step, first_divergent_array=first_array,
+        step_errors=step_errors,
+        worst={"array": first_array, "index": list(index), "got": g, "expected": e, "step": first_step},
+        oracle_deviation=oracle_deviation, unjudged_from_step=unjudged_from_step,
+    )

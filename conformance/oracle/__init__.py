@@ -1,0 +1,38 @@
+"""The oracle: real TensorFlow running the real legacy ``LSTMCell`` (imported lazily).
+
+``_tf.py`` imports TF; ``_graph.py`` builds the one graph per (dtype, activation) and packs its
+feeds; ``_oracle.py`` holds :class:`TFOracle` (which owns its graphs, lock, thread and switch
+interval, and gives them back on ``close()``), :class:`EagerOracle` and the process-wide
+:func:`default_oracle`; ``_protocol.py`` the Protocols the harness needs of an oracle.
+"""
+
+from conformance.oracle._graph import UNROLL, pack_case, unpack_result
+from conformance.oracle._oracle import (
+    EagerOracle,
+    PendingRun,
+    TFOracle,
+    default_oracle,
+    reset_default_oracle,
+)
+from conformance.oracle._protocol import (
+    Oracle,
+    PendingResult,
+    SubmittingOracle,
+)
+from conformance.oracle._tf import import_tensorflow, tensorflow_version
+
+__all__ = [
+    "EagerOracle",
+    "Oracle",
+    "PendingResult",
+    "PendingRun",
+    "SubmittingOracle",
+    "TFOracle",
+    "UNROLL",
+    "default_oracle",
+    "import_tensorflow",
+    "pack_case",
+    "reset_default_oracle",
+    "tensorflow_version",
+    "unpack_result",
+]

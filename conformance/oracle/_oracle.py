@@ -1,0 +1,334 @@
+"""The oracle: real TensorFlow running the real legacy ``LSTMCell``.
+
+:class:`TFOracle` runs every case through a cached graph: one per ``(dtype, activation)``
+whatever the sizes, plus an exact-structure graph for the rare case whose state overflows
+(how one graph serves every config bit-identically, and where the time goes:
+conformance/oracle/_graph.py; the measurements behind it: benchmarks/README.md).
+:class:`EagerOracle` is TF's cell the straightforward way, kept as the cross-check.
+
+State is owned by objects.  A :class:`TFOracle` owns everything it holds or changes: its graph
+cache (and the Sessions in it), the lock that serialises building and running them, the thread
+:meth:`TFOracle.submit` runs them on, and the shortened GIL switch interval while its submitted
+runs are pending (:class:`_SwitchInterval`).  :meth:`TFOracle.close` (or the end of a ``with``
+block) gives all of it back.  Module-level mutable state is caches only, each documented where
+it is defined: :data:`_default` (the process-wide oracle of :func:`default_oracle`) and
+:data:`_open_oracles` (the oracles to close at exit); TF itself is cached in ``_tf.py``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+import warnings
+import weakref
+from collections.abc import Iterable
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+
+import numpy as np
+
+from conformance.oracle._graph import Graph, pack_case, unpack_result
+from conformance.oracle._tf import import_tensorflow, tensorflow_version, tf_dtype
+from conformance.spec import Case, ConformanceError, LSTMConfig, LSTMParams, Result, zero_state
+
+#: GIL switch interval (seconds) while an oracle run is pending (the default is 0.005).
+_PENDING_SWITCH_INTERVAL = 0.0002
+
+
+class _SwitchInterval:
+    """Shortens the GIL switch interval while any of one oracle's runs is pending, restores it after the last.
+
+    The oracle's thread needs the GIL for a moment to enter TF, and again to leave it,
+    while the caller runs the candidate's Python: with the default 5 ms switch interval
+    it would wait most of an example for it.
+
+    The switch interval belongs to the interpreter, not to the oracle, so the first pending run
+    saves and shortens it (unless it is that short already) and the last restores it *only if it
+    is still the value set here*: whoever changed it meanwhile (the caller, or another oracle)
+    keeps theirs.  So two oracles whose pending runs overlap, in any order, leave it as they found
+    it; the second one's runs may just finish on the restored interval once the first is done.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # enter() runs in callers' threads, leave() in the oracle's
+        #: Runs submitted and not yet done (finished, failed or cancelled).
+        self.pending = 0
+        self._saved: float | None = None  # the interval before the first pending run
+        self._set: float | None = None  # the interval set here, as sys.getswitchinterval() reads it back
+
+    def enter(self) -> None:
+        """One more run pending: shorten the interval if it is the first."""
+        with self._lock:
+            if self.pending == 0 and sys.getswitchinterval() > _PENDING_SWITCH_INTERVAL:
+                # (Already that short, e.g. by another oracle: left alone.  Setting it anyway would
+                # not be a no-op: the interpreter keeps whole microseconds, so 0.0002 reads back as
+                # 0.000199..., which set again becomes 0.000198: a value no one would restore.)
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(_PENDING_SWITCH_INTERVAL)
+                self._set = sys.getswitchinterval()
+            self.pending += 1
+
+    def leave(self, _done: object = None) -> None:
+        """One run fewer pending (also a Future's done callback): restore the interval after the last."""
+        with self._lock:
+            if self.pending == 0:  # restore() came first (the oracle was closed)
+                return
+            self.pending -= 1
+            if self.pending == 0:
+                self._restore()
+
+    def restore(self) -> None:
+        """Restore the interval now if it is still shortened, whatever is pending (:meth:`TFOracle.close`)."""
+        with self._lock:
+            self.pending = 0
+            self._restore()
+
+    def _restore(self) -> None:
+        if self._saved is not None and sys.getswitchinterval() == self._set:
+            sys.setswitchinterval(self._saved)
+        self._saved = self._set = None
+
+
+class TFOracle:
+    """Runs cases through TF's LSTMCell; thread-safe; one graph per (dtype, activation).
+
+    ``run(case)`` returns a :class:`Result` in the case's dtype: outputs
+    [B, T, P], c [B, H], h [B, P].  ``graph_builds`` counts graphs built (at most
+    len(DTYPES) x len(ACTIVATIONS), plus three exact-structure graphs per key for
+    cases that overflow, whatever the sizes), ``calls`` the cases run.
+
+    The oracle owns its lock, thread, graphs and switch-interval shortening (module
+    docstring).  ``close()`` gives them back: it cancels the runs still queued, waits for the
+    one running, closes every graph's Session and restores the switch interval.  It is
+    idempotent; afterwards :meth:`run`, :meth:`submit` and :meth:`warm` raise
+    :class:`ConformanceError` (the counters stay readable).  ``with TFOracle() as oracle:``
+    closes it at the end of the block; an oracle still open at exit is closed then.
+    """
+
+    def __init__(self) -> None:
+        self._graphs: dict[tuple, Graph] = {}
+        #: Cases re-run on an exact-structure cell because a neutral value met an infinity.
+        self.exact_structure_runs = 0
+        self.graph_builds = 0
+        self.calls = 0
+        # Serialises building and running this oracle's graphs, and closing them.  Each oracle has
+        # its own: two oracles never wait for each other.
+        self._lock = threading.Lock()
+        # The thread submit() runs on; ThreadPoolExecutor starts it at the first submit.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lstm-conformance-oracle")
+        self._switch_interval = _SwitchInterval()
+        self._closed = False
+        _open_oracles.add(self)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called (the oracle can no longer run cases)."""
+        return self._closed
+
+    @property
+    def version(self) -> str:
+        return tensorflow_version()
+
+    @staticmethod
+    def key(config: LSTMConfig) -> tuple[str, str]:
+        """The key of the graph that runs ``config``: (dtype, activation)."""
+        return (config.dtype, config.activation)
+
+    def _graph(self, config: LSTMConfig, exact_structure: bool = False) -> Graph:
+        key: tuple = self.key(config)
+        if exact_structure:
+            key += (config.use_peepholes, config.num_proj is not None)
+        g = self._graphs.get(key)
+        if g is None:
+            g = Graph(*key)
+            self._graphs[key] = g
+            self.graph_builds += 1
+        return g
+
+    def graph_keys(self) -> list[tuple]:
+        """The key of every graph built so far: ``(dtype, activation)``, and
+        ``(dtype, activation, peepholes, projection)`` for an exact-structure graph (none once closed)."""
+        return list(self._graphs)
+
+    def warm(self, configs: Iterable[LSTMConfig]) -> None:
+        """Build the graphs ``configs`` need and run each once (the first run of a graph is
+        where TF optimises it), so that timing what follows measures examples, not set-up."""
+        for config in configs:
+            I, H, P = config.input_size, config.num_units, config.output_size
+            zeros = lambda *shape, dtype=config.np_dtype: np.zeros(shape, dtype)
+            peephole = zeros(H) if config.use_peepholes else None
+            params = LSTMParams(kernel=zeros(I + P, 4 * H), bias=zeros(4 * H), w_i_diag=peephole, w_f_diag=peephole,
+                                w_o_diag=peephole, proj_kernel=zeros(H, P) if config.num_proj is not None else None)
+            self.run(Case(config, params, zeros(1, 1, I), zero_state(config, 1)))
+
+    def submit(self, case: Case) -> PendingRun:
+        """Start :meth:`run` on the oracle's own thread and return at once.
+
+        TF computes without holding the GIL, so the caller can run the candidate
+        meanwhile: on two cores an example then costs about max(oracle, candidate),
+        not their sum.  The Python parts (packing the feeds, unpacking the result)
+        run in the caller's thread, so the oracle's thread needs the GIL only to
+        enter TF.
+        """
+        self._check_open()
+        return PendingRun(self, case, pack_case(case))
+
+    def run(self, case: Case) -> Result:
+        return self._finish(case, self._emit(pack_case(case), case.config))
+
+    def close(self) -> None:
+        """Cancel the queued runs, wait for the running one, close every graph's Session, restore the
+        switch interval if it is still shortened, and refuse further use.  Idempotent."""
+        self._closed = True  # from here on a run raises, queued ones included as they start
+        self._thread.shutdown(wait=True, cancel_futures=True)  # cancelling or finishing counts each one down
+        with self._lock:
+            graphs, self._graphs = list(self._graphs.values()), {}
+            for graph in graphs:
+                graph.close()
+        self._switch_interval.restore()
+        _open_oracles.discard(self)
+
+    def __enter__(self) -> TFOracle:
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _closed_error(self) -> ConformanceError:
+        return ConformanceError("this TFOracle is closed (by close() or the end of its with block); "
+                                "use a new TFOracle or default_oracle()")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise self._closed_error()
+
+    def _start(self, feeds: tuple[np.ndarray, np.ndarray], config: LSTMConfig) -> Future:
+        """Queue :meth:`_emit` on the oracle's thread; the switch interval stays short until it is done."""
+        self._switch_interval.enter()
+        try:
+            future = self._thread.submit(self._emit, feeds, config)
+        except BaseException as exc:
+            self._switch_interval.leave()  # nothing will run to count it down
+            if self._closed:  # closed meanwhile: the executor refuses new work
+                raise self._closed_error() from exc
+            raise
+        # Counted down when TF is done (or the run is cancelled), whether or not anyone asks for the result.
+        future.add_done_callback(self._switch_interval.leave)
+        return future
+
+    def _emit(self, feeds: tuple[np.ndarray, np.ndarray], config: LSTMConfig) -> np.ndarray:
+        with self._lock:
+            self._check_open()
+            emitted = self._graph(config).run(*feeds)
+            self.calls += 1
+        return emitted
+
+    def _finish(self, case: Case, emitted: np.ndarray) -> Result:
+        cfg = case.config
+        if (not cfg.use_peepholes or cfg.num_proj is None) and not np.isfinite(emitted).all():
+            # A zero peephole times an infinite cell state, or an infinite output times the
+            # identity projection's zeros, is NaN where the real cell has none: this case goes
+            # to a graph of its own structure (rare: a 16-bit cell that overflows), built on
+            # first need and reused: at most 3 per (dtype, activation), and only the keys that
+            # overflow ever need one.
+            with self._lock:
+                self._check_open()
+                emitted = self._graph(cfg, exact_structure=True).run(*pack_case(case))
+                self.exact_structure_runs += 1
+        return unpack_result(emitted, case)
+
+
+class PendingRun:
+    """An oracle run in progress (:meth:`TFOracle.submit`); ``result()`` waits for it.
+
+    ``result()`` raises :class:`ConformanceError` if the oracle was closed before the run was done.
+    """
+
+    def __init__(self, oracle: TFOracle, case: Case, feeds: tuple[np.ndarray, np.ndarray]):
+        self._case = case
+        self._oracle = oracle
+        self._future = oracle._start(feeds, case.config)
+
+    def result(self) -> Result:
+        try:
+            emitted = self._future.result()
+        except CancelledError:  # only close() cancels
+            raise self._oracle._closed_error() from None
+        return self._oracle._finish(self._case, emitted)
+
+
+#: Cache: every TFOracle not yet closed, held weakly (a dropped oracle's Sessions are closed by TF's
+#: own finalizers, which work until interpreter shutdown begins); :func:`_close_open_oracles` closes
+#: the rest at exit.
+_open_oracles: weakref.WeakSet[TFOracle] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_oracles() -> None:
+    """Close every oracle still open, the default one included: TF's own finalizers fail once
+    interpreter shutdown has begun tearing modules down, so the Sessions are closed here, first."""
+    for oracle in list(_open_oracles):
+        oracle.close()
+
+
+class EagerOracle:
+    """TF's LSTMCell the straightforward way: built eagerly for exactly the case's config on
+    every call, its variables assigned the case's weights, stepped over time in Python.
+
+    Slow (a cell build per case, eager dispatch per op and step); kept as the
+    independent cross-check of :class:`TFOracle` (identical results,
+    tests/test_oracle_perf.py) and as the baseline benchmarks/throughput.py measures
+    it against.
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def run(self, case: Case) -> Result:
+        tf = import_tensorflow()
+        cfg = case.config
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # LSTMCell's deprecation notice
+            cell = tf.compat.v1.nn.rnn_cell.LSTMCell(
+                cfg.num_units, use_peepholes=cfg.use_peepholes, cell_clip=cfg.cell_clip, num_proj=cfg.num_proj,
+                proj_clip=cfg.proj_clip, forget_bias=cfg.forget_bias,
+                activation=None if cfg.activation == "tanh" else cfg.activation, dtype=tf_dtype(tf, cfg.dtype),
+            )
+        cell.build(tf.TensorShape([None, cfg.input_size]))
+        by_name = {v.name.split(":")[0].split("/", 1)[1]: v for v in cell.variables}
+        for name, array in case.params.arrays().items():
+            by_name["projection/kernel" if name == "proj_kernel" else name].assign(array)
+        state = tf.compat.v1.nn.rnn_cell.LSTMStateTuple(tf.constant(case.initial_state.c),
+                                                         tf.constant(case.initial_state.h))
+        outputs = []
+        for t in range(case.time):
+            out, state = cell(tf.constant(case.inputs[:, t]), state)
+            outputs.append(out.numpy())
+        self.calls += 1
+        return Result(np.stack(outputs, axis=1), state.c.numpy(), state.h.numpy())
+
+
+#: Cache: the process-wide oracle of :func:`default_oracle` (one TF import, one graph cache per
+#: process), made at the first call; :func:`reset_default_oracle` closes and forgets it.
+_default: TFOracle | None = None
+_default_lock = threading.Lock()  # guards _default: two threads asking at once get one oracle
+
+
+def default_oracle() -> TFOracle:
+    """The process-wide oracle (one TF import, one graph cache per process); a new one if it was closed."""
+    global _default
+    with _default_lock:
+        if _default is None or _default.closed:
+            _default = TFOracle()
+        return _default
+
+
+def reset_default_oracle() -> None:
+    """Close the process-wide oracle, if there is one, and forget it: the next :func:`default_oracle` makes
+    a new one."""
+    global _default
+    with _default_lock:
+        oracle, _default = _default, None
+    if oracle is not None:
+        oracle.close()

@@ -1,0 +1,79 @@
+"""Importing TensorFlow: once, lazily, quietly, with the legacy (tf-keras) cells available.
+
+Module-level state: :data:`_tf`, a cache of the imported module (one import per process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from typing import Any
+
+#: Cache: the imported ``tensorflow`` module, or None until :func:`import_tensorflow` first runs.
+_tf: Any = None
+
+
+def import_tensorflow() -> Any:
+    """Import TensorFlow once, with the legacy (tf-keras) cells available."""
+    global _tf
+    if _tf is None:
+        # In TF >= 2.16 tf.compat.v1.nn.rnn_cell needs tf-keras; set before the import.
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        # TF's standard (Eigen) CPU kernels rather than oneDNN's, unless the user chose: oneDNN
+        # JIT-compiles and caches a kernel per float16/bfloat16 matmul *shape* (TF keeps up to
+        # 1024 per dtype, ~0.3 MB each), and a harness draws new shapes all the time, so RSS
+        # climbed by ~300 MB per 16-bit dtype and every new shape cost a compile.  Either way the
+        # oracle is bit-identical to TF's eager cell in the same process (tests/test_oracle_perf.py).
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        with _quiet_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import tensorflow as tf
+            import tf_keras  # noqa: F401  (the legacy cells)
+
+        tf.get_logger().setLevel("ERROR")
+        _tf = tf
+    return _tf
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the C++ start-up chatter TF prints on fd 2 (absl, oneDNN, CUDA stubs) while importing."""
+    if os.environ.get("LSTM_CONFORMANCE_TF_LOGS"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def tensorflow_version() -> str:
+    """TF's version, without importing TF where it is not imported yet (a ``--workers`` parent)."""
+    if _tf is not None:
+        return _tf.__version__
+    import importlib.metadata
+
+    for dist in ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-nightly"):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return import_tensorflow().__version__
+
+
+def tf_dtype(tf: Any, name: str) -> Any:
+    """The TF dtype of a spec dtype name (``"float16"``, ``"bfloat16"``, ``"float32"``, ``"float64"``)."""
+    return {"float16": tf.float16, "bfloat16": tf.bfloat16, "float32": tf.float32, "float64": tf.float64}[name]

@@ -1,0 +1,119 @@
+"""What one check run found: :class:`CheckResult`, its :class:`Counterexample`, and :class:`Progress`.
+
+Typed and frozen: the run (conformance.run) builds them once, when it knows the
+answer; reports (conformance.report) read their fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from conformance.candidates import CandidateInfo
+from conformance.diagnose import Analysis, Localization, VariantMatch
+from conformance.judge import Comparison, Evaluation, StructuralFinding, Tolerance
+from conformance.spec import Case, exit_status
+
+#: Where a counterexample came from.
+SOURCES = ("generated", "replay")
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """A run's progress, handed to ``CheckOptions.progress`` about twice a second."""
+
+    examples: int
+    elapsed: float
+    failures: int
+    last_kind: str | None = None
+    #: The examples the run means to try (None: unbounded, e.g. a fuzz slice).
+    total: int | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.examples / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Counterexample:
+    """A minimized failing case, what it showed, and (after analysis) why.
+
+    ``shrunk_case`` is the case as found (or as Hypothesis left it) before post-minimisation;
+    ``repro`` the ``.npz`` it was saved to, once it was (:meth:`with_repro`).
+    """
+
+    case: Case
+    evaluation: Evaluation
+    shrunk_case: Case
+    source: str = "generated"
+    target: str | None = None
+    analysis: Analysis | None = None
+    repro: str | None = None
+
+    @property
+    def comparison(self) -> Comparison:
+        return self.evaluation.comparison
+
+    @property
+    def kind(self) -> str:
+        return self.comparison.kind or "mismatch"
+
+    @property
+    def diagnosed(self) -> bool:
+        """True once the variant search ran: an empty :attr:`diagnosis` then means none fits."""
+        return self.analysis is not None and self.analysis.diagnosed
+
+    @property
+    def diagnosis(self) -> tuple[VariantMatch, ...]:
+        """The convention variants that reproduce the candidate, best first."""
+        return self.analysis.matches if self.analysis is not None else ()
+
+    @property
+    def localization(self) -> Localization | None:
+        return self.analysis.localization if self.analysis is not None else None
+
+    @property
+    def structural(self) -> tuple[StructuralFinding, ...]:
+        return self.analysis.structural if self.analysis is not None else ()
+
+    def with_repro(self, path: str) -> Counterexample:
+        """The same counterexample, saved at ``path``."""
+        return dataclasses.replace(self, repro=path)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one ``check``: a verdict, how far the run got, and the counterexample if any.
+
+    ``verdict`` is "conformant", "nonconformant" or "error"; ``signal`` is "SIGINT" or
+    "SIGTERM" when ``interrupted``; ``tolerances`` the table the run judged with.
+    """
+
+    verdict: str
+    target: str
+    candidate: CandidateInfo
+    examples: int
+    elapsed: float
+    seed: int | None
+    counterexample: Counterexample | None = None
+    error: str | None = None
+    interrupted: bool = False
+    signal: str | None = None
+    budget_exhausted: bool = False
+    oracle_deviations: int = 0
+    oracle_deviation_examples: tuple[str, ...] = ()
+    max_score: float = 0.0
+    max_abs_error: float = 0.0
+    features: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    tolerances: Mapping[str, Tolerance] | None = None
+    #: A ``--workers`` run's per-worker summaries (conformance.run._parallel); empty for a serial run.
+    workers: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        return exit_status(self.verdict, interrupted=self.interrupted, signal=self.signal)
+
+    def replace(self, **changes: Any) -> CheckResult:
+        return dataclasses.replace(self, **changes)

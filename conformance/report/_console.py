@@ -1,0 +1,111 @@
+"""Terminal output shared by the commands: progress line, counterexample, per-step errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import numpy as np
+
+from conformance.outcome import Counterexample
+from conformance.report._json import repro_command
+
+
+def progress_printer(stream=None) -> Callable[[Any], None]:
+    stream = stream or sys.stderr
+    interactive = hasattr(stream, "isatty") and stream.isatty()
+
+    def show(p: Any) -> None:
+        line = f"examples: {p.examples}  ({p.rate:.0f}/s)  failures: {p.failures}  elapsed: {p.elapsed:.1f}s"
+        if interactive:
+            stream.write("\r" + line + "   ")
+        else:
+            stream.write(line + "\n")
+        stream.flush()
+
+    return show
+
+
+def format_config(config: Any) -> str:
+    d = config.to_dict()
+    return ", ".join(f"{k}={v!r}" for k, v in d.items())
+
+
+def print_case(case: Any, out=None) -> None:
+    """Config, shapes and every non-zero number of a case."""
+    out = out or sys.stdout
+    cfg = case.config
+    print(f"  config: {format_config(cfg)}", file=out)
+    print(f"  shapes: batch={case.batch} time={case.time} input_size={cfg.input_size} "
+          f"num_units={cfg.num_units} output_size={cfg.output_size}", file=out)
+    entries = case.nonzero_entries()
+    print(f"  non-zero values ({len(entries)}; every other number is 0):", file=out)
+    for e in entries[:60]:
+        idx = ", ".join(str(i) for i in e["index"])
+        print(f"    {e['array']}[{idx}] = {e['value']:.9g}", file=out)
+    if len(entries) > 60:
+        print(f"    ... {len(entries) - 60} more (see the .npz)", file=out)
+
+
+def print_step_errors(step_errors: list[float], first: int | None, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    print("  max abs error of outputs per time step:", file=out)
+    shown: list[float | None] = list(step_errors) if len(step_errors) <= 20 else [*step_errors[:10], None, *step_errors[-5:]]
+    t = 0
+    for e in shown:
+        if e is None:
+            print("    ...", file=out)
+            t = len(step_errors) - 5
+            continue
+        mark = "   <- first divergence" if first is not None and t == first else ""
+        print(f"    t={t:<4d} {e:.3g}{mark}", file=out)
+        t += 1
+
+
+def print_counterexample(cx: Counterexample, *, verbose: bool = False, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    cmp = cx.comparison
+    print(f"{cx.kind}: {cmp.message}", file=out)
+    print("minimized counterexample:", file=out)
+    print_case(cx.case, out)
+    if cmp.step_errors:
+        print_step_errors(cmp.step_errors, cmp.first_divergent_step, out)
+    if cmp.oracle_deviation:
+        print(f"  note: {cmp.oracle_deviation}", file=out)
+    print_diagnosis(cx, out)
+    if cx.repro:
+        print(f"replay: {repro_command(cx.repro, cx.target)}", file=out)
+    if verbose and cx.evaluation.fault is not None and hasattr(cx.evaluation.fault, "traceback"):
+        print(cx.evaluation.fault.traceback, file=out)
+
+
+def print_diagnosis(cx: Counterexample, out: TextIO | None = None) -> None:
+    """The best-fitting convention variant (or that none fits), the localization and broken structure."""
+    out = out or sys.stdout
+    if cx.diagnosis:
+        best = cx.diagnosis[0]
+        partly = "" if best.complete else "partly "
+        print(f"diagnosis: {partly}{best.variant} (explains {best.explained_cases}/{best.tried_cases} "
+              f"cases): {best.explanation}", file=out)
+        if best.fix:
+            print(f"  fix: {best.fix}", file=out)
+        others = [f"{d.variant} ({d.explained_cases}/{d.tried_cases})" for d in cx.diagnosis[1:3]]
+        if others:
+            print(f"  also fits in part: {', '.join(others)}", file=out)
+    elif cx.diagnosed:
+        print("diagnosis: no known variant explains this", file=out)
+    if cx.localization is not None and cx.localization.summary:
+        print(f"localization: {cx.localization.summary}", file=out)
+    for s in cx.structural:
+        if s.holds is False:
+            print(f"structural property violated: {s.property}: {s.message}", file=out)
+
+
+def print_arrays(label: str, result: Any, out=None) -> None:
+    out = out or sys.stdout
+    with np.printoptions(precision=6, suppress=True, threshold=200, linewidth=120):
+        print(f"{label}:", file=out)
+        for name, a in result.arrays().items():
+            print(f"  {name} {list(a.shape)} =\n    " + str(np.asarray(a, dtype=np.float64)).replace("\n", "\n    "),
+                  file=out)

@@ -1,0 +1,166 @@
+"""Hypothesis example databases: stable keys, the Redis-backed shared database, replay counting.
+
+Hypothesis keys a database by a digest of the test function's source.  ``check``
+builds its test dynamically, so that digest would be the same for every
+candidate and every feature/dtype slice (and would change whenever the runner's
+source is edited): one candidate's replay would then delete another's stored
+failures.  :func:`database_key` keys entries by what they mean instead:
+``(target, features, dtypes)``.
+
+Nothing here imports TensorFlow; ``redis`` is imported only for ``redis://`` URLs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.parse
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from conformance.spec import InvalidArgument
+
+#: Bump when the meaning of stored choices changes incompatibly (a different case strategy layout).
+KEY_VERSION = 1
+#: Prefix of every key this project writes in a Redis database (others may share the server).
+REDIS_KEY_PREFIX = b"lstm-conformance:"
+
+
+def database_key(
+    target: str, features: Collection[str], dtypes: Collection[str], generation: str = "seeded"
+) -> bytes:
+    """The example-database key of one candidate restricted to one feature/dtype slice.
+
+    Stable across processes, machines and edits of the runner, so a failure found
+    by any run (or any worker sharing a Redis database) is replayed by the next run
+    of the same slice.  ``generation`` (conformance.run._runner.GENERATIONS) is part of the key:
+    the two draw cases from different choice sequences.
+    """
+    blob = json.dumps({"v": KEY_VERSION, "target": str(target), "features": sorted(features),
+                       "dtypes": sorted(dtypes), "generation": generation}, sort_keys=True)
+    return hashlib.sha384(blob.encode()).digest()
+
+
+def redis_database(url: str, *, expire_days: float = 30.0) -> Any:
+    """A ``RedisExampleDatabase`` for ``redis://HOST:PORT/N``; InvalidArgument if it cannot be reached.
+
+    Entries of a slice that no run touched for ``expire_days`` expire (Hypothesis's
+    default is 8 days, too short for a nightly job that skips a week-end and a holiday).
+    """
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "redis" or not parsed.hostname:
+        raise InvalidArgument(f"--db {url!r}: expected redis://HOST:PORT/N")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise InvalidArgument(f"--db {url!r}: the port is not a number") from None
+    path = parsed.path.strip("/")
+    if path and not path.isdigit():
+        raise InvalidArgument(f"--db {url!r}: the database number {path!r} is not an integer")
+    try:
+        import redis
+        from hypothesis.extra.redis import RedisExampleDatabase
+    except ImportError:
+        raise InvalidArgument(
+            f"--db {url!r} needs the redis client: pip install 'lstm-conformance[redis]'"
+        ) from None
+    from datetime import timedelta
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        raise InvalidArgument(f"--db {url!r}: cannot reach Redis at {parsed.hostname}:{port or 6379} ({exc})") from None
+    return RedisExampleDatabase(client, expire_after=timedelta(days=expire_days), key_prefix=REDIS_KEY_PREFIX)
+
+
+def describe_database(spec: Any) -> str | None:
+    """How a database spec is shown in reports: a path or a URL without its password."""
+    if spec is None:
+        return None
+    text = str(spec)
+    if text.startswith("redis://"):
+        parts = urllib.parse.urlsplit(text)
+        if parts.password:
+            netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+            text = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return text
+
+
+def stored_failures(db: Any, key: bytes) -> int:
+    """How many failing examples ``db`` holds for ``key`` (Hypothesis keeps only failures under the bare key)."""
+    if db is None:
+        return 0
+    return sum(1 for _ in db.fetch(key))
+
+
+def counting_database(inner: Any) -> Any:
+    """Wrap an ExampleDatabase so it counts, per key, how many stored examples it handed out.
+
+    The runner's Hypothesis test reads a slice's stored failures with ``fetch(key)``
+    before generating anything; the count (``.fetched[key]``) tells a report whether
+    a failure came from the database (a previous run, or another worker sharing it)
+    rather than from search.
+    """
+    return _counting_class()(inner)
+
+
+_COUNTING: type | None = None
+
+
+def _counting_class() -> type:
+    # Built on first use: subclassing ExampleDatabase needs Hypothesis imported.
+    global _COUNTING
+    if _COUNTING is not None:
+        return _COUNTING
+    from hypothesis.database import ExampleDatabase
+
+    class _Counting(ExampleDatabase):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+            self.fetched: dict[bytes, int] = {}
+
+        def __repr__(self) -> str:
+            return f"CountingDatabase({self.inner!r})"
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, _Counting) and self.inner == other.inner
+
+        def __hash__(self) -> int:
+            return id(self)
+
+        def fetch(self, key: bytes) -> Iterable[bytes]:
+            for value in self.inner.fetch(key):
+                self.fetched[key] = self.fetched.get(key, 0) + 1
+                yield value
+
+        def save(self, key: bytes, value: bytes) -> None:
+            self.inner.save(key, value)
+
+        def delete(self, key: bytes, value: bytes) -> None:
+            self.inner.delete(key, value)
+
+        def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+            self.inner.move(src, dest, value)
+
+    _COUNTING = _Counting
+    return _Counting
+
+
+def open_database(spec: Any) -> Any:
+    """None -> no database; a path -> directory database; ``redis://`` -> Redis; an ExampleDatabase as is."""
+    if spec is None:
+        return None
+    from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+
+    if isinstance(spec, ExampleDatabase):
+        return spec
+    text = str(spec)
+    if text.startswith("redis://"):
+        return redis_database(text)
+    return DirectoryBasedExampleDatabase(text)
+
+
+__all__ = ["counting_database", "database_key", "describe_database", "open_database", "redis_database",
+           "stored_failures"]

@@ -1,0 +1,320 @@
+"""Post-minimisation: after Hypothesis has shrunk a failure, make the case readable.
+
+Hypothesis shrinks the *choices* behind a case (sizes, modes, seeds); a dense
+seeded array survives that as a block of random numbers.  This pass works on
+the case itself, greedily, keeping each change only while the case still fails
+the same way: a simpler dtype, fewer batch rows and time steps (a shorter
+prefix, a later start), fewer input columns and units, simpler options, then
+zeroed and rounded numbers.  It is deterministic, so the
+same failure found by serial and parallel runs ends in the same case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time as _time
+from collections.abc import Callable, Collection, Iterable
+
+import numpy as np
+
+from conformance.spec import DTYPES_SIMPLEST_FIRST, Case, InitialState, LSTMParams
+
+
+class _Budget:
+    def __init__(self, max_evaluations: int, max_seconds: float):
+        self.left = max_evaluations
+        self.deadline = _time.monotonic() + max_seconds
+
+    def ok(self) -> bool:
+        return self.left > 0 and _time.monotonic() < self.deadline
+
+
+def minimize(
+    case: Case,
+    still_fails: Callable[[Case], bool],
+    *,
+    max_evaluations: int = 600,
+    max_seconds: float = 60.0,
+    dtypes: Collection[str] | None = None,
+    keep_features: Collection[str] = (),
+) -> Case:
+    """Return the simplest case found for which ``still_fails`` holds (``case`` itself at worst).
+
+    ``dtypes``: the dtypes the case may be moved to (None: any); ``keep_features``:
+    features the case must keep exercising (a run that requires them).
+    """
+    budget = _Budget(max_evaluations, max_seconds)
+    simplifications = _config_simplifications(dtypes, frozenset(keep_features))
+
+    kept = frozenset(keep_features) & case.features()
+
+    def attempt(candidate: Case | None) -> bool:
+        if candidate is None or not budget.ok() or not kept <= candidate.features():
+            return False
+        budget.left -= 1
+        try:
+            candidate.validate()
+        except ValueError:
+            return False
+        return bool(still_fails(candidate))
+
+    current = case
+    for _ in range(3):  # a later pass can enable an earlier one (e.g. zeroing enables a smaller batch)
+        before = simplicity_key(current)
+        current = _simpler_config(current, attempt, simplifications[:1])  # a simpler dtype first: it can need fewer steps
+        for step in (_fewer_rows, _fewer_steps, _later_start, _fewer_inputs, _fewer_units,
+                     functools.partial(_simpler_config, simplifications=simplifications), _zero_arrays,
+                     _zero_entries, _round_entries):
+            current = step(current, attempt)
+        if simplicity_key(current) == before or not budget.ok():
+            break
+    return current
+
+
+def simplicity_key(case: Case) -> tuple:
+    """The one simplicity order of cases (smaller is simpler): sizes, then non-zero numbers, features and digits."""
+    return (case.batch, case.time, case.config.input_size, case.config.num_units, case.nonzero_values(),
+            sorted(case.features()), sum(_complexity(v) for e in case.nonzero_entries() for v in [e["value"]]))
+
+
+def _first(options: Iterable[Case | None], attempt: Callable[[Case | None], bool]) -> Case | None:
+    for option in options:
+        if attempt(option):
+            return option
+    return None
+
+
+def _fewer_rows(case: Case, attempt) -> Case:
+    # Any one row alone first (most failures show in a single row), then fewer rows.
+    return _shrink_axis(case, lambda c: c.batch,
+                        lambda c, rows: c.slice_batch([r for r in range(c.batch) if r not in rows]), attempt,
+                        singles=True)
+
+
+def _shrink_axis(case: Case, size: Callable[[Case], int], drop: Callable[[Case, set[int]], Case], attempt,
+                 *, singles: bool = False) -> Case:
+    """Remove indices along one axis while the case fails: all but the first (with ``singles``,
+    all but any one), then the upper half, then one at a time from the end.  Few attempts when
+    the axis can go at once (each attempt may cost a time-out, for a hanging candidate)."""
+    n = size(case)
+    keep_one = range(n) if singles else range(1)
+    if n > 1:
+        found = _first((drop(case, set(range(n)) - {k}) for k in keep_one), attempt)
+        if found is not None:
+            return found
+    if n > 3:
+        trial = drop(case, set(range(n // 2, n)))
+        if attempt(trial):
+            case = trial
+    k = size(case) - 1
+    while k >= 0 and size(case) > 1:
+        trial = drop(case, {k})
+        if attempt(trial):
+            case = trial
+        k = min(k - 1, size(case) - 1)
+    return case
+
+
+def _dropping(drop_one: Callable[[Case, int], Case]) -> Callable[[Case, set[int]], Case]:
+    def drop(case: Case, indices: set[int]) -> Case:
+        for k in sorted(indices, reverse=True):  # from the end, so earlier indices stay put
+            case = drop_one(case, k)
+        return case
+
+    return drop
+
+
+def _fewer_steps(case: Case, attempt) -> Case:
+    if case.time == 1:
+        return case
+    # Shortest prefix that still fails: outputs at step t never depend on later steps.
+    lo, hi = 1, case.time  # hi fails (it is the case itself)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if attempt(case.slice_time(0, mid)):
+            hi = mid
+        else:
+            lo = mid + 1
+    return case.slice_time(0, hi) if hi < case.time else case
+
+
+def _later_start(case: Case, attempt) -> Case:
+    """Drop leading steps (the initial state kept): a failure that needs one late input often
+    shows from that step alone.  The latest start that still fails, of a few tried."""
+    T = case.time
+    for start in sorted({T - 1, (3 * T) // 4, T // 2, T // 4} - {0}, reverse=True):
+        trial = case.slice_time(start, T)
+        if attempt(trial):
+            return trial
+    return case
+
+
+def _drop_input(case: Case, k: int) -> Case:
+    cfg = case.config
+    params = case.params.replace(kernel=np.ascontiguousarray(np.delete(case.params.kernel, k, axis=0)))
+    inputs = np.ascontiguousarray(np.delete(case.inputs, k, axis=2))
+    return Case(cfg.replace(input_size=cfg.input_size - 1), params, inputs, case.initial_state)
+
+
+def _fewer_inputs(case: Case, attempt) -> Case:
+    return _shrink_axis(case, lambda c: c.config.input_size, _dropping(_drop_input), attempt)
+
+
+def _drop_unit(case: Case, u: int) -> Case:
+    """Remove hidden unit ``u`` (and, without projection, the recurrent row it feeds)."""
+    cfg = case.config
+    H, I = cfg.num_units, cfg.input_size
+    cols = [g * H + v for g in range(4) for v in range(H) if v != u]
+    p = case.params
+    kernel = p.kernel[:, cols]
+    h0 = case.initial_state.h
+    proj = p.proj_kernel
+    if cfg.num_proj is None or proj is None:
+        kernel = np.delete(kernel, I + u, axis=0)
+        h0 = np.delete(h0, u, axis=1)
+    else:
+        proj = np.delete(proj, u, axis=0)
+    diag = {n: (None if (d := getattr(p, n)) is None else np.delete(d, u)) for n in ("w_i_diag", "w_f_diag", "w_o_diag")}
+    params = LSTMParams(kernel=np.ascontiguousarray(kernel), bias=p.bias[cols], proj_kernel=proj, **diag)
+    state = InitialState(np.ascontiguousarray(np.delete(case.initial_state.c, u, axis=1)), np.ascontiguousarray(h0))
+    return Case(cfg.replace(num_units=H - 1), params, case.inputs, state)
+
+
+def _drop_proj_output(case: Case, q: int) -> Case:
+    cfg = case.config
+    p = case.params
+    assert cfg.num_proj is not None and p.proj_kernel is not None
+    kernel = np.delete(p.kernel, cfg.input_size + q, axis=0)
+    params = p.replace(kernel=kernel, proj_kernel=np.ascontiguousarray(np.delete(p.proj_kernel, q, axis=1)))
+    state = InitialState(case.initial_state.c, np.ascontiguousarray(np.delete(case.initial_state.h, q, axis=1)))
+    return Case(cfg.replace(num_proj=cfg.num_proj - 1), params, case.inputs, state)
+
+
+def _fewer_units(case: Case, attempt) -> Case:
+    case = _shrink_axis(case, lambda c: c.config.num_units, _dropping(_drop_unit), attempt)
+    if case.config.num_proj is not None:
+        case = _shrink_axis(case, lambda c: c.config.output_size, _dropping(_drop_proj_output), attempt)
+    return case
+
+
+def _no_peepholes(case: Case) -> Case:
+    return dataclasses.replace(case, config=case.config.replace(use_peepholes=False),
+                               params=case.params.replace(w_i_diag=None, w_f_diag=None, w_o_diag=None))
+
+
+def _zero_state(case: Case) -> Case:
+    s = case.initial_state
+    return case.with_initial_state(np.zeros_like(s.c), np.zeros_like(s.h))
+
+
+def _simpler_dtype(dtypes: Collection[str] | None) -> Callable[[Case], Case | None]:
+    def simplify(case: Case) -> Case | None:
+        order = [d for d in DTYPES_SIMPLEST_FIRST if dtypes is None or d in dtypes]
+        rank = order.index(case.config.dtype) if case.config.dtype in order else len(order)
+        return case.astype(order[0]) if order and rank > 0 else None
+
+    return simplify
+
+
+def _config_simplifications(dtypes: Collection[str] | None,
+                            keep: frozenset[str]) -> list[tuple[str, Callable[[Case], Case | None]]]:
+    """(feature, simplify) pairs, dtype first; each is tried on the current case and kept if it still fails.
+
+    ``simplify`` returns None where it does not apply; a feature in ``keep`` is never simplified away.
+    """
+    def when(applies: Callable[[Case], bool], change: Callable[[Case], Case]) -> Callable[[Case], Case | None]:
+        return lambda c: change(c) if applies(c) else None
+
+    steps = [
+        ("dtype", _simpler_dtype(dtypes)),
+        ("forget_bias", when(lambda c: c.config.forget_bias != 1.0,
+                             lambda c: dataclasses.replace(c, config=c.config.replace(forget_bias=1.0)))),
+        ("activation", when(lambda c: c.config.activation != "tanh",
+                            lambda c: dataclasses.replace(c, config=c.config.replace(activation="tanh")))),
+        ("peepholes", when(lambda c: c.config.use_peepholes, _no_peepholes)),
+        ("cell_clip", when(lambda c: c.config.cell_clip is not None,
+                           lambda c: dataclasses.replace(c, config=c.config.replace(cell_clip=None)))),
+        ("proj_clip", when(lambda c: c.config.proj_clip is not None,
+                           lambda c: dataclasses.replace(c, config=c.config.replace(proj_clip=None)))),
+        ("initial_state", when(lambda c: not c.initial_state.is_zero(), _zero_state)),
+    ]
+    return [(name, simplify) for name, simplify in steps if name not in keep]
+
+
+def _simpler_config(case: Case, attempt, simplifications) -> Case:
+    for _name, simplify in simplifications:
+        trial = simplify(case)
+        if trial is not None and attempt(trial):
+            case = trial
+    return case
+
+
+def _zero_arrays(case: Case, attempt) -> Case:
+    for name, array in case.arrays().items():
+        if np.any(array.astype(np.float64)):
+            trial = case.with_arrays({name: np.zeros_like(array)})
+            if attempt(trial):
+                case = trial
+    return case
+
+
+def _zero_entries(case: Case, attempt) -> Case:
+    """Zero non-zero entries, in halving chunks then one by one (ddmin-style)."""
+    for name in list(case.arrays()):
+        array = case.arrays()[name]
+        idx = np.flatnonzero(array.astype(np.float64))
+        chunk = max(1, len(idx) // 2)
+        while len(idx) and chunk >= 1:
+            kept = []
+            for start in range(0, len(idx), chunk):
+                part = idx[start : start + chunk]
+                flat = case.arrays()[name].reshape(-1).copy()
+                flat[part] = 0
+                trial = case.with_arrays({name: flat.reshape(array.shape)})
+                if attempt(trial):
+                    case = trial
+                else:
+                    kept.extend(part.tolist())
+            idx = np.asarray(kept, dtype=np.int64)
+            if chunk == 1:
+                break
+            chunk = max(1, chunk // 2)
+    return case
+
+
+def _complexity(value: float) -> float:
+    """How hard a number is to read: significant digits, then magnitude."""
+    if value == 0:
+        return 0.0
+    for digits in range(1, 18):
+        if float(f"{value:.{digits}g}") == value:
+            return digits + abs(math.log10(abs(value))) / 100
+    return 18.0
+
+
+def _simpler_values(value: float) -> list[float]:
+    sign = 1.0 if value > 0 else -1.0
+    out = [sign * 1.0, sign * 0.5, sign * 2.0, float(round(value))]
+    for digits in (1, 2, 3):
+        out.append(float(f"{value:.{digits}g}"))
+    return [v for v in dict.fromkeys(out) if v != 0 and _complexity(v) < _complexity(value)]
+
+
+def _round_entries(case: Case, attempt) -> Case:
+    npd = case.config.np_dtype
+    for name in list(case.arrays()):
+        array = case.arrays()[name]
+        for flat_index in np.flatnonzero(array.astype(np.float64)):
+            value = float(case.arrays()[name].reshape(-1)[flat_index].astype(np.float64))
+            for simpler in _simpler_values(value):
+                flat = case.arrays()[name].reshape(-1).copy()
+                flat[flat_index] = np.asarray(simpler).astype(npd)
+                if float(flat[flat_index].astype(np.float64)) == value:
+                    continue
+                trial = case.with_arrays({name: flat.reshape(array.shape)})
+                if attempt(trial):
+                    case = trial
+                    break
+    return case

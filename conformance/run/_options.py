@@ -1,0 +1,81 @@
+"""How a check run is driven: :class:`CheckOptions`, validated once when it is built."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from conformance.judge import Tolerance
+from conformance.outcome import Progress
+from conformance.spec import Case, InvalidArgument, check_int
+
+#: How a run draws cases.  "seeded": Hypothesis draws one seed per batch of SEEDED_BATCH cases,
+#: which a numpy RNG turns into cases of the same distribution as strategies.cases() (one choice
+#: per batch instead of 30-60 per case: several times the examples per second); a failure is
+#: minimised by conformance.run._minimize alone.  "choices": strategies.cases(), every choice a
+#: Hypothesis choice; Hypothesis shrinks a failure, then conformance.run._minimize.
+GENERATIONS = ("seeded", "choices")
+SEEDED_BATCH = 16
+
+
+@dataclasses.dataclass
+class CheckOptions:
+    """How a run is driven.  ``database`` is None, a directory path, a ``redis://`` URL or an ExampleDatabase."""
+
+    max_examples: int = 100
+    seed: int | None = None
+    tolerances: Mapping[str, Tolerance] | None = None
+    database: Any = None  # see conformance.run.open_database
+    features: Collection[str] | None = None  # further narrow what the candidate declares
+    dtypes: Collection[str] | None = None
+    max_batch: int = 4
+    max_time: int = 24
+    max_units: int = 16
+    max_input_size: int = 16
+    long_sequences: bool = True
+    #: Shortest ordinary sequence (the matrix's long-sequence column sets 100).
+    min_time: int = 1
+    #: Features every drawn case exercises (the matrix forces one feature per column).
+    require_features: Collection[str] = ()
+    #: Draw kernel and bias densely at these scales (strategies.params), e.g. saturating ones.
+    weight_scales: tuple[float, ...] | None = None
+    minimize: bool = True
+    minimize_seconds: float = 60.0
+    #: Explain a mismatch after minimisation: convention variants, localization, structure (conformance.diagnose._search).
+    diagnose: bool = True
+    diagnose_seconds: float = 30.0
+    budget_seconds: float | None = None
+    replay: Sequence[Case] = ()
+    progress: Callable[[Progress], None] | None = None
+    #: Run the candidate in a worker process (conformance.candidates._isolation) with these limits.
+    isolate: bool = False
+    timeout_seconds: float | None = None
+    memory_limit_mb: int | None = None
+    #: Re-run every Nth passing example of a candidate declaring ``deterministic=True`` (0: never).
+    determinism_every: int = 10
+    #: How cases are drawn (see GENERATIONS): "seeded" (fast; the post-minimiser shrinks a failure)
+    #: or "choices" (every choice a Hypothesis choice, which Hypothesis shrinks before the post-minimiser).
+    generation: str = "seeded"
+    #: Run the oracle on its own thread while the candidate runs (TF releases the GIL, so it
+    #: uses a second core); check_parallel turns it off where its workers already fill the cores.
+    overlap_oracle: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("max_examples", self.max_examples, minimum=1)
+        check_int("seed", self.seed, optional=True)
+        for name in ("max_batch", "max_time", "max_units", "max_input_size", "min_time"):
+            check_int(name, getattr(self, name), minimum=1)
+        if self.budget_seconds is not None and not self.budget_seconds > 0:
+            raise InvalidArgument(f"budget_seconds={self.budget_seconds!r} must be > 0")
+        check_int("determinism_every", self.determinism_every, minimum=0)
+        if self.generation not in GENERATIONS:
+            raise InvalidArgument(f"generation={self.generation!r} must be one of {', '.join(GENERATIONS)}")
+
+
+def executor_limits(options: CheckOptions) -> dict[str, Any]:
+    """make_executor keyword arguments from the options (limits only apply to isolated runs)."""
+    limits: dict[str, Any] = {"isolate": options.isolate}
+    if options.isolate:
+        limits.update(timeout_seconds=options.timeout_seconds, memory_limit_mb=options.memory_limit_mb)
+    return limits

@@ -1,0 +1,106 @@
+"""What a run covers, worked out once: the features, dtypes and sizes it draws, and the strategy.
+
+A candidate declares what it supports (:class:`~conformance.candidates.CandidateInfo`);
+the options narrow it further.  :func:`scope` validates that combination (one line
+naming the bad value) before anything runs, and :func:`cases_for` turns it into the
+Hypothesis strategy of the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from conformance.candidates import CandidateInfo
+from conformance.run._options import SEEDED_BATCH, CheckOptions
+from conformance.spec import DTYPES, FEATURES, InvalidArgument
+
+#: Longest "long" sequence drawn (the long-sequence tail of the distribution).
+MAX_LONG_TIME = 160
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """The features and dtypes a run covers and the sizes it draws (the candidate's limits applied)."""
+
+    features: frozenset[str]
+    dtypes: frozenset[str]
+    max_units: int
+    max_input_size: int
+    max_time: int
+    long_sequences: bool
+    max_long_time: int
+
+    def sorted_features(self) -> tuple[str, ...]:
+        return tuple(sorted(self.features, key=FEATURES.index))
+
+    def sorted_dtypes(self) -> tuple[str, ...]:
+        return tuple(sorted(self.dtypes, key=DTYPES.index))
+
+
+def narrowed(info: CandidateInfo, options: CheckOptions) -> tuple[frozenset[str], frozenset[str]]:
+    """The features and dtypes a run covers: what the candidate declares, narrowed by the options."""
+    features = frozenset(info.features)
+    dtypes = frozenset(info.dtypes)
+    if options.features is not None:
+        bad = sorted(set(options.features) - set(FEATURES))
+        if bad:
+            raise InvalidArgument(f"features={bad!r} unknown; known: {', '.join(FEATURES)}")
+        features &= frozenset(options.features)
+    if options.dtypes is not None:
+        bad = sorted(set(options.dtypes) - set(DTYPES))
+        if bad:
+            raise InvalidArgument(f"dtype={bad[0]!r} unknown; known: {', '.join(DTYPES)}")
+        dtypes &= frozenset(options.dtypes)
+        if not dtypes:
+            raise InvalidArgument(
+                f"dtypes={sorted(options.dtypes)!r}: the candidate supports only {sorted(info.dtypes)}"
+            )
+    return features, dtypes
+
+
+def scope(info: CandidateInfo, options: CheckOptions) -> Scope:
+    """The :class:`Scope` of a run of ``info``'s candidate under ``options`` (InvalidArgument if there is none)."""
+    features, dtypes = narrowed(info, options)
+    max_time = min(options.max_time, info.max_time or options.max_time)
+    missing = sorted(set(options.require_features) - features)
+    if missing:
+        raise InvalidArgument(f"require_features={sorted(options.require_features)!r}: {missing} not among the "
+                              f"features this run covers ({sorted(features)})")
+    if options.min_time > max_time:
+        raise InvalidArgument(f"min_time={options.min_time!r} exceeds the longest sequence allowed ({max_time})")
+    return Scope(
+        features=features,
+        dtypes=dtypes,
+        max_units=min(options.max_units, info.max_units or options.max_units),
+        max_input_size=min(options.max_input_size, info.max_input_size or options.max_input_size),
+        max_time=max_time,
+        long_sequences=options.long_sequences and (info.max_time is None or info.max_time >= 100),
+        max_long_time=min(MAX_LONG_TIME, info.max_time or MAX_LONG_TIME),
+    )
+
+
+def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | None = None) -> Any:
+    """The strategy a run draws from: lists of cases (one per list for ``generation="choices"``,
+    SEEDED_BATCH for "seeded"), narrowed to the candidate's declared features, dtypes and sizes
+    and to the cases it ``accepts``."""
+    from hypothesis import strategies as st
+
+    import strategies
+
+    sc = run_scope if run_scope is not None else scope(info, options)
+    common: dict[str, Any] = dict(
+        features=sc.features, dtypes=sc.dtypes, max_batch=options.max_batch, min_time=options.min_time,
+        max_time=sc.max_time, max_units=sc.max_units, max_input_size=sc.max_input_size,
+        require=options.require_features, weight_scales=options.weight_scales)
+    accepts = info.accepts
+    if options.generation == "choices":
+        long_times = st.integers(100, sc.max_long_time) if sc.long_sequences else None
+        one = strategies.cases(long_times=long_times, **common)
+        # A library limit beyond features/dtypes/sizes (e.g. torch's proj_size < hidden_size).
+        return (one.filter(accepts) if accepts is not None else one).map(lambda case: [case])
+    batches = strategies.seeded_cases(count=SEEDED_BATCH, long_sequences=sc.long_sequences,
+                                      max_long_time=sc.max_long_time, **common)
+    if accepts is None:
+        return batches
+    return batches.map(lambda batch: strategies.CaseBatch(batch.seed, [c for c in batch if accepts(c)]))

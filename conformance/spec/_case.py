@@ -1,0 +1,256 @@
+"""The option space and the data that flows through the harness.
+
+Everything here is plain numpy: no TensorFlow, no Hypothesis, no candidates.
+
+Canonical layout (TensorFlow's ``tf.compat.v1.nn.rnn_cell.LSTMCell``), with
+batch ``B``, time ``T``, input size ``I``, units ``H`` and output size ``P``
+(``num_proj`` if set, else ``H``):
+
+* ``kernel``       [I + P, 4H], rows act on ``concat([x_t, m_{t-1}])``,
+                   column blocks in gate order **i, j, f, o**
+* ``bias``         [4H], same gate order; ``forget_bias`` is *not* part of it
+* ``w_i_diag``, ``w_f_diag``, ``w_o_diag``  [H] peephole weights (None without peepholes)
+* ``proj_kernel``  [H, P] (None without projection)
+* ``inputs``       [B, T, I] (batch-major)
+* initial state    ``c`` [B, H], ``h`` [B, P]
+* outputs          [B, T, P]; final state ``c`` [B, H], ``h`` [B, P]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from conformance.spec._config import PARAM_NAMES, LSTMConfig, storage_dtype
+from conformance.spec._errors import InvalidArgument
+
+
+@dataclasses.dataclass(frozen=True)
+class LSTMParams:
+    """Canonical TF-layout parameters; see the module docstring for shapes."""
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    w_i_diag: np.ndarray | None = None
+    w_f_diag: np.ndarray | None = None
+    w_o_diag: np.ndarray | None = None
+    proj_kernel: np.ndarray | None = None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The parameters that are set, by name, in :data:`PARAM_NAMES` order."""
+        return {n: getattr(self, n) for n in PARAM_NAMES if getattr(self, n) is not None}
+
+    def replace(self, **changes: Any) -> LSTMParams:
+        return dataclasses.replace(self, **changes)
+
+    def validate(self, config: LSTMConfig) -> None:
+        """Raise InvalidArgument unless every array has the shape and dtype ``config`` implies."""
+        I, H, P = config.input_size, config.num_units, config.output_size
+        want: dict[str, tuple[int, ...] | None] = {
+            "kernel": (I + P, 4 * H),
+            "bias": (4 * H,),
+            "w_i_diag": (H,) if config.use_peepholes else None,
+            "w_f_diag": (H,) if config.use_peepholes else None,
+            "w_o_diag": (H,) if config.use_peepholes else None,
+            "proj_kernel": (H, P) if config.num_proj is not None else None,
+        }
+        for name, shape in want.items():
+            _check_array(f"params.{name}", getattr(self, name), shape, config.np_dtype)
+
+
+def _check_array(name: str, array: Any, shape: tuple[int, ...] | None, dtype: np.dtype) -> None:
+    if shape is None:
+        if array is not None:
+            raise InvalidArgument(f"{name} must be None for this config, got an array of shape {np.shape(array)}")
+        return
+    if not isinstance(array, np.ndarray):
+        raise InvalidArgument(f"{name} must be a numpy array of shape {shape}, got {type(array).__name__}")
+    if array.shape != shape:
+        raise InvalidArgument(f"{name} has shape {array.shape}, expected {shape}")
+    if array.dtype != dtype:
+        raise InvalidArgument(f"{name} has dtype {array.dtype}, expected {dtype}")
+
+
+@dataclasses.dataclass(frozen=True)
+class InitialState:
+    """``c`` [B, H] and ``h`` [B, P] (TF's ``LSTMStateTuple(c, h)`` order)."""
+
+    c: np.ndarray
+    h: np.ndarray
+
+    def is_zero(self) -> bool:
+        return not (np.any(np.asarray(self.c, dtype=np.float64)) or np.any(np.asarray(self.h, dtype=np.float64)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One conformance example: a config, its parameters, inputs [B, T, I] and an initial state.
+
+    All arrays have ``config.dtype``.  Candidates receive a Case and return
+    ``(outputs [B, T, P], (c [B, H], h [B, P]))``.
+    """
+
+    config: LSTMConfig
+    params: LSTMParams
+    inputs: np.ndarray
+    initial_state: InitialState
+
+    @property
+    def batch(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @property
+    def time(self) -> int:
+        return int(self.inputs.shape[1])
+
+    def features(self) -> frozenset[str]:
+        """The :data:`FEATURES` this case exercises."""
+        used = set(self.config.features())
+        if not self.initial_state.is_zero():
+            used.add("initial_state")
+        return frozenset(used)
+
+    def validate(self) -> Case:
+        """Raise InvalidArgument unless all shapes and dtypes agree with the config; return self."""
+        cfg = self.config
+        if not isinstance(self.inputs, np.ndarray) or self.inputs.ndim != 3:
+            raise InvalidArgument(f"inputs must be a 3-d array [batch, time, input], got shape {np.shape(self.inputs)}")
+        B, T, I = self.inputs.shape
+        if B < 1 or T < 1:
+            raise InvalidArgument(f"inputs shape {self.inputs.shape} needs batch >= 1 and time >= 1")
+        _check_array("inputs", self.inputs, (B, T, cfg.input_size), cfg.np_dtype)
+        self.params.validate(cfg)
+        _check_array("initial_state.c", self.initial_state.c, (B, cfg.num_units), cfg.np_dtype)
+        _check_array("initial_state.h", self.initial_state.h, (B, cfg.output_size), cfg.np_dtype)
+        for name, array in self.arrays().items():
+            if not np.all(np.isfinite(array.astype(np.float64))):
+                raise InvalidArgument(f"{name} holds non-finite values")
+        return self
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array of the case by a flat name: ``inputs``, ``c0``, ``h0`` and the parameter names."""
+        out = {"inputs": self.inputs, "c0": self.initial_state.c, "h0": self.initial_state.h}
+        out.update(self.params.arrays())
+        return out
+
+    def nonzero_values(self) -> int:
+        """How many numbers in inputs, parameters and initial state are non-zero."""
+        return int(sum(np.count_nonzero(a.astype(np.float64)) for a in self.arrays().values()))
+
+    def with_arrays(self, arrays: Mapping[str, np.ndarray]) -> Case:
+        """A copy with some arrays (by :meth:`arrays` names) replaced."""
+        params = self.params.replace(**{k: v for k, v in arrays.items() if k in PARAM_NAMES})
+        inputs = arrays.get("inputs", self.inputs)
+        state = InitialState(c=arrays.get("c0", self.initial_state.c), h=arrays.get("h0", self.initial_state.h))
+        return Case(self.config, params, inputs, state)
+
+    def astype(self, dtype: str) -> Case:
+        """The same numbers in another dtype (rounded where it is narrower)."""
+        cfg = self.config.replace(dtype=dtype)
+        npd = cfg.np_dtype
+        return Case(cfg, LSTMParams(**{k: v.astype(npd) for k, v in self.params.arrays().items()}),
+                    self.inputs.astype(npd),
+                    InitialState(self.initial_state.c.astype(npd), self.initial_state.h.astype(npd)))
+
+    def slice_time(self, start: int, stop: int) -> Case:
+        """The same case over time steps ``[start, stop)`` (initial state unchanged)."""
+        return dataclasses.replace(self, inputs=np.ascontiguousarray(self.inputs[:, start:stop]))
+
+    def slice_batch(self, rows: Any) -> Case:
+        """The same case restricted to batch rows ``rows`` (an index array or slice)."""
+        return dataclasses.replace(
+            self,
+            inputs=np.ascontiguousarray(self.inputs[rows]),
+            initial_state=InitialState(np.ascontiguousarray(self.initial_state.c[rows]),
+                                       np.ascontiguousarray(self.initial_state.h[rows])),
+        )
+
+    def with_initial_state(self, c: np.ndarray, h: np.ndarray) -> Case:
+        return dataclasses.replace(self, initial_state=InitialState(c, h))
+
+    def describe(self) -> dict[str, Any]:
+        """Config, shapes and counts: the JSON-able summary reports use."""
+        return {
+            "config": self.config.to_dict(),
+            "batch": self.batch,
+            "time": self.time,
+            "input_size": self.config.input_size,
+            "num_units": self.config.num_units,
+            "output_size": self.config.output_size,
+            "features": sorted(self.features()),
+            "nonzero_values": self.nonzero_values(),
+        }
+
+    def nonzero_entries(self) -> list[dict[str, Any]]:
+        """Every non-zero number: ``{"array", "index", "value"}``, in :meth:`arrays` order."""
+        entries = []
+        for name, array in self.arrays().items():
+            wide = array.astype(np.float64)
+            for index in zip(*np.nonzero(wide)):
+                entries.append({"array": name, "index": [int(i) for i in index], "value": float(wide[index])})
+        return entries
+
+    # --- persistence -----------------------------------------------------------------
+    def save_npz(self, path: Any) -> None:
+        """Save as ``.npz`` (no pickles): one array per :meth:`arrays` name plus ``config`` as JSON text."""
+        store = storage_dtype(self.config.dtype)
+        payload = {name: np.asarray(a).astype(store) for name, a in self.arrays().items()}
+        payload["config"] = np.array(json.dumps(self.config.to_dict(), sort_keys=True))
+        with open(path, "wb") as fh:
+            np.savez(fh, **payload)  # type: ignore[arg-type]  # numpy's stub types the first kwarg as allow_pickle
+
+    @classmethod
+    def load_npz(cls, path: Any) -> Case:
+        """Load a case saved by :meth:`save_npz`; raise InvalidArgument (naming the file) if it is not one."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                files = {k: data[k] for k in data.files}
+        except Exception as exc:  # zipfile, OSError, ValueError: all mean "not a readable case"
+            raise InvalidArgument(f"{path}: not a readable case file ({type(exc).__name__}: {exc})") from None
+        return cls.from_arrays(files, source=str(path))
+
+    @classmethod
+    def from_arrays(cls, files: Mapping[str, np.ndarray], *, source: str = "case") -> Case:
+        """Build from the mapping :meth:`save_npz` writes (``config`` JSON text plus arrays)."""
+        if "config" not in files:
+            raise InvalidArgument(f"{source}: missing 'config' entry")
+        try:
+            config = LSTMConfig.from_dict(json.loads(str(files["config"])))
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgument(f"{source}: bad config ({exc})") from None
+        npd = config.np_dtype
+        missing = [k for k in ("inputs", "c0", "h0", "kernel", "bias") if k not in files]
+        if missing:
+            raise InvalidArgument(f"{source}: missing array(s) {', '.join(missing)}")
+        arr = {k: np.asarray(v).astype(npd) for k, v in files.items() if k != "config"}
+        params = LSTMParams(**{k: arr[k] for k in PARAM_NAMES if k in arr})
+        case = cls(config, params, arr["inputs"], InitialState(arr["c0"], arr["h0"]))
+        try:
+            return case.validate()
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"{source}: {exc}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What an LSTM computed: outputs [B, T, P] and the final state c [B, H], h [B, P]."""
+
+    outputs: np.ndarray
+    c: np.ndarray
+    h: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"outputs": self.outputs, "c": self.c, "h": self.h}
+
+    def astype(self, dtype: Any) -> Result:
+        return Result(self.outputs.astype(dtype), self.c.astype(dtype), self.h.astype(dtype))
+
+
+def zero_state(config: LSTMConfig, batch: int) -> InitialState:
+    """The zero initial state for ``batch`` rows."""
+    npd = config.np_dtype
+    return InitialState(np.zeros((batch, config.num_units), npd), np.zeros((batch, config.output_size), npd))

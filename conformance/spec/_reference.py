@@ -1,0 +1,325 @@
+"""The executable spec: TF ``LSTMCell`` semantics in float64 numpy.
+
+Per step, with gate order i, j, f, o and ``m`` the output (the projected h)::
+
+    z = concat([x_t, m_{t-1}]) @ kernel + bias          # [B, 4H]
+    i, j, f, o = split(z, 4)
+    i += w_i_diag * c_{t-1};  f += w_f_diag * c_{t-1}     # peepholes
+    c_t = sigmoid(f + forget_bias) * c_{t-1} + sigmoid(i) * act(j)
+    c_t = clip(c_t, -cell_clip, cell_clip)
+    o += w_o_diag * c_t
+    m_t = sigmoid(o) * act(c_t)
+    m_t = clip(m_t @ proj_kernel, -proj_clip, proj_clip)  # projection
+
+(docs/mapping.md lays out the same in other libraries' terms.)  This is what "correct"
+means when the oracle and a candidate disagree with each other; it is checked against
+the TF oracle by property tests over the whole option space (tests/test_oracle.py).
+
+The spec is one loop with *knobs* (:class:`Semantics`).  The default knobs are
+TF's semantics; every other setting is a convention some other LSTM (or a
+mistaken port) uses, which is how conformance.diagnose._variants describes the variants
+the diagnosis tries: a variant is a knob setting, never a second implementation.
+
+Shapes, as everywhere: inputs [B, T, I], kernel [I + P, 4H] with column blocks
+in gate order i, j, f, o, bias [4H], peepholes [H], proj_kernel [H, P];
+outputs [B, T, P], final c [B, H], h [B, P].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from conformance.spec._case import Case, Result
+from conformance.spec._config import rounded_to
+from conformance.spec._errors import InvalidArgument
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    # exp of a large positive argument overflows to inf and 1/inf == 0: the right limit.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def softsign(x: np.ndarray) -> np.ndarray:
+    return x / (1.0 + np.abs(x))
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+def hard_sigmoid(x: np.ndarray) -> np.ndarray:
+    """Keras 2 / tf.keras: ``clip(0.2 x + 0.5, 0, 1)``."""
+    return np.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+def hard_sigmoid_keras3(x: np.ndarray) -> np.ndarray:
+    """Keras 3 (and PyTorch ``hardsigmoid``): ``relu6(x + 3) / 6``."""
+    return np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def identity(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+#: Cell activations by the names of :data:`conformance.ACTIVATIONS`.
+ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"tanh": np.tanh, "sigmoid": sigmoid, "relu": relu, "softsign": softsign}
+
+#: Every elementwise function a knob may name (the cell activations plus the variants').
+FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    **ACTIVATION_FUNCTIONS,
+    "identity": identity,
+    "hard_sigmoid": hard_sigmoid,
+    "hard_sigmoid_keras3": hard_sigmoid_keras3,
+}
+
+_GATE_ORDERS = frozenset("".join(p) for p in itertools.permutations("ijfo"))
+_PEEPHOLE_ORDERS = frozenset("".join(p) for p in itertools.permutations("ifo"))
+_CHOICES: dict[str, frozenset[Any]] = {
+    "gate_order": _GATE_ORDERS,
+    "concat": frozenset({"xh", "hx"}),
+    "kernel_layout": frozenset({"canonical", "reshaped"}),
+    "forget_bias_gate": frozenset({"i", "j", "f", "o", "all"}),
+    "recurrent_activation": frozenset(FUNCTIONS),
+    "peepholes": frozenset({"tf", "ignored", "output_old_c"}),
+    "peephole_order": _PEEPHOLE_ORDERS,
+    "cell_clip": frozenset({"state", "ignored", "preactivation", "after_output"}),
+    "proj_clip": frozenset({"after", "before", "ignored"}),
+    "initial_state": frozenset({"used", "ignored", "swapped"}),
+    "final_state": frozenset({"ch", "hc"}),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Semantics:
+    """The knobs of the spec; the defaults are TF ``LSTMCell`` (the module docstring).
+
+    * ``gate_order``: the gate each canonical column block of kernel/bias is used as
+      (``"ijfo"`` is TF; ``"ifjo"`` reads TF blocks as if they were Keras/PyTorch's i, f, c, o).
+      ``forget_bias`` goes to whichever block is used as ``f``.
+    * ``concat``: ``"xh"`` multiplies ``concat([x_t, m_{t-1}])``; ``"hx"`` ``concat([m_{t-1}, x_t])``
+      (the first P kernel rows act on m, the last I on x).
+    * ``kernel_layout``: ``"reshaped"`` reads the kernel's memory as a [4H, I+P] matrix
+      (PyTorch/ONNX layout) and transposes it, i.e. ``kernel.reshape(4H, I+P).T``.
+    * ``input_blocks_transposed`` / ``recurrent_blocks_transposed``: each gate's [I, H]
+      (needs I == H) / [P, H] (needs P == H) kernel block is used transposed.
+    * ``bias_scale``: 1 adds the bias once, 2 twice, 0 never.
+    * ``forget_bias_scale``, ``forget_bias_value``, ``forget_bias_gate``: the amount
+      ``scale * (value if set else config.forget_bias)`` is added to the pre-activation of
+      gate ``forget_bias_gate`` (``"all"``: every gate).
+    * ``recurrent_activation`` (i, f, o), ``input_activation`` (j), ``output_activation``
+      (applied to c for m): names of :data:`FUNCTIONS`; None means ``config.activation``.
+    * ``coupled_input_forget``: the input gate is ``1 - f`` (CIFG, ONNX ``input_forget``).
+    * ``peepholes``: ``"tf"``; ``"ignored"``; ``"output_old_c"`` (o peeks at c_{t-1}, not c_t).
+      ``peephole_order``: which diagonal feeds gates (i, f, o): ``"fio"`` swaps w_i/w_f.
+    * ``cell_clip``: ``"state"`` (TF: clip c_t); ``"ignored"``; ``"preactivation"`` (ONNX
+      runtime: clip every gate pre-activation, never c); ``"after_output"`` (m from the
+      unclipped c_t, the carried c_t clipped).
+    * ``proj_clip``: ``"after"`` the projection (TF), ``"before"`` it, or ``"ignored"``.
+    * ``initial_state``: ``"used"``, ``"ignored"`` (zeros) or ``"swapped"`` (read as (h, c)).
+    * ``final_state``: ``"ch"`` (TF) or ``"hc"`` (returned swapped).
+    """
+
+    gate_order: str = "ijfo"
+    concat: str = "xh"
+    kernel_layout: str = "canonical"
+    input_blocks_transposed: bool = False
+    recurrent_blocks_transposed: bool = False
+    bias_scale: float = 1.0
+    forget_bias_scale: float = 1.0
+    forget_bias_value: float | None = None
+    forget_bias_gate: str = "f"
+    recurrent_activation: str = "sigmoid"
+    input_activation: str | None = None
+    output_activation: str | None = None
+    coupled_input_forget: bool = False
+    peepholes: str = "tf"
+    peephole_order: str = "ifo"
+    cell_clip: str = "state"
+    proj_clip: str = "after"
+    initial_state: str = "used"
+    final_state: str = "ch"
+
+    def __post_init__(self) -> None:
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise InvalidArgument(f"{name}={value!r} is not one of {', '.join(sorted(map(str, allowed)))}")
+        for name in ("input_activation", "output_activation"):
+            value = getattr(self, name)
+            if value is not None and value not in FUNCTIONS:
+                raise InvalidArgument(f"{name}={value!r} is not None or one of {', '.join(sorted(FUNCTIONS))}")
+        for name in ("bias_scale", "forget_bias_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise InvalidArgument(f"{name}={value!r} must be a finite number")
+        fbv = self.forget_bias_value
+        if fbv is not None and (isinstance(fbv, bool) or not isinstance(fbv, (int, float)) or not np.isfinite(fbv)):
+            raise InvalidArgument(f"forget_bias_value={fbv!r} must be None or a finite number")
+        for name in ("input_blocks_transposed", "recurrent_blocks_transposed", "coupled_input_forget"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidArgument(f"{name}={getattr(self, name)!r} must be True or False")
+
+    def changed(self) -> dict[str, Any]:
+        """The knobs that differ from TF's defaults."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) != f.default}
+
+    def applicable(self, case: Case) -> bool:
+        """Whether these knobs can run on ``case`` at all (some need square blocks)."""
+        cfg = case.config
+        H, I, P = cfg.num_units, cfg.input_size, cfg.output_size
+        if self.input_blocks_transposed and I != H:
+            return False
+        if self.recurrent_blocks_transposed and P != H:
+            return False
+        if (self.initial_state == "swapped" or self.final_state == "hc") and P != H:
+            return False
+        return True
+
+
+#: TF's semantics: the executable spec proper.
+TF_SEMANTICS = Semantics()
+
+
+def _in_dtype(value: float | None, cfg) -> float | None:
+    return None if value is None else rounded_to(cfg.dtype, value)
+
+
+def _kernel_as_used(kernel: np.ndarray, case: Case, s: Semantics) -> np.ndarray:
+    """The [I + P, 4H] matrix the knobs multiply ``concat`` by (``kernel`` itself for TF)."""
+    cfg = case.config
+    I, H, P = cfg.input_size, cfg.num_units, cfg.output_size
+    k = kernel
+    if s.kernel_layout == "reshaped":
+        k = k.reshape(4 * H, I + P).T
+    if s.input_blocks_transposed or s.recurrent_blocks_transposed:
+        k = k.copy()
+        x_rows, h_rows = (slice(0, I), slice(I, I + P)) if s.concat == "xh" else (slice(P, P + I), slice(0, P))
+        for g in range(4):
+            cols = slice(g * H, (g + 1) * H)
+            if s.input_blocks_transposed:
+                k[x_rows, cols] = k[x_rows, cols].T.copy()
+            if s.recurrent_blocks_transposed:
+                k[h_rows, cols] = k[h_rows, cols].T.copy()
+    return k
+
+
+def reference_trace(
+    case: Case,
+    noise: tuple[np.random.Generator, float] | None = None,
+    *,
+    semantics: Semantics | None = None,
+    gate_rounding: bool = False,
+) -> tuple[Result, np.ndarray]:
+    """Run ``case`` in float64; return the Result and the cell state of every step [B, T, H].
+
+    ``noise=(rng, u)`` multiplies every pre-activation and every new state (with
+    ``gate_rounding``, the input and forget gates' values too) by ``1 + u * r`` with
+    ``r`` uniform in [-1, 1]: a model of rounding to a dtype whose unit roundoff is
+    ``u`` (used to measure how sensitive a case is).
+    ``semantics`` (default: TF's) selects a convention variant; see :class:`Semantics`.
+    """
+    s = TF_SEMANTICS if semantics is None else semantics
+
+    def jitter(a: np.ndarray, magnitude=None) -> np.ndarray:
+        # Rounding error of a sum is relative to the sum of its terms' magnitudes, not to the
+        # result (cancellation): ``magnitude()`` gives that sum where it differs from |a|.
+        if noise is None:
+            return a
+        rng, u = noise
+        scale = np.abs(a) if magnitude is None else magnitude()
+        return a + u * scale * rng.uniform(-1.0, 1.0, size=a.shape)
+
+    def jitter_gate(a: np.ndarray) -> np.ndarray:
+        return jitter(a) if gate_rounding else a
+
+    cfg = case.config
+    p = {k: v.astype(np.float64) for k, v in case.params.arrays().items()}
+    x = case.inputs.astype(np.float64)
+    c = case.initial_state.c.astype(np.float64)
+    m = case.initial_state.h.astype(np.float64)
+    if s.initial_state == "ignored":
+        c, m = np.zeros_like(c), np.zeros_like(m)
+    elif s.initial_state == "swapped":
+        c, m = m, c
+    kernel = _kernel_as_used(p["kernel"], case, s)
+    bias = p["bias"] * s.bias_scale if s.bias_scale != 1.0 else p["bias"]
+    act_j = FUNCTIONS[s.input_activation or cfg.activation]
+    act_c = FUNCTIONS[s.output_activation or cfg.activation]
+    rec = FUNCTIONS[s.recurrent_activation]
+    # TF converts the Python floats forget_bias/cell_clip/proj_clip to the cell's dtype.
+    fb = rounded_to(cfg.dtype, cfg.forget_bias if s.forget_bias_value is None else s.forget_bias_value) * s.forget_bias_scale
+    cell_clip = _in_dtype(cfg.cell_clip, cfg) if s.cell_clip != "ignored" else None
+    proj_clip = _in_dtype(cfg.proj_clip, cfg) if s.proj_clip != "ignored" else None
+    peep = cfg.use_peepholes and s.peepholes != "ignored"
+    if peep:
+        diag = dict(zip("ifo", (p[f"w_{g}_diag"] for g in s.peephole_order)))
+    pre_clip = cell_clip if s.cell_clip == "preactivation" else None
+    state_clip = cell_clip if s.cell_clip in ("state", "after_output") else None
+
+    def gate_input(a: np.ndarray) -> np.ndarray:
+        return a if pre_clip is None else np.clip(a, -pre_clip, pre_clip)
+
+    B, T, _ = x.shape
+    H, P = cfg.num_units, cfg.output_size
+    outputs = np.empty((B, T, P))
+    cells = np.empty((B, T, H))
+    for t in range(T):
+        parts = [x[:, t], m] if s.concat == "xh" else [m, x[:, t]]
+        xm = np.concatenate(parts, axis=1)
+        z = jitter(xm @ kernel + bias, lambda xm=xm: np.abs(xm) @ np.abs(kernel) + np.abs(bias))
+        g = {name: z[:, k * H : (k + 1) * H] for k, name in enumerate(s.gate_order)}
+        if fb:
+            for name in ("ijfo" if s.forget_bias_gate == "all" else s.forget_bias_gate):
+                g[name] = g[name] + fb
+        i, j, f, o = g["i"], g["j"], g["f"], g["o"]
+        if peep:
+            f = f + diag["f"] * c
+            i = i + diag["i"] * c
+        # A gate value's own rounding (relative u at ~1.0) dwarfs what its pre-activation's
+        # rounding moves it near saturation, and a forget gate rounded the same way every step
+        # moves c linearly in time (see Judge.rounded_gate_dtypes in conformance.judge for when).
+        forget = jitter_gate(rec(gate_input(f)))
+        admit = 1.0 - forget if s.coupled_input_forget else jitter_gate(rec(gate_input(i)))
+        kept, added = forget * c, admit * act_j(gate_input(j))
+        c_new = jitter(kept + added, lambda kept=kept, added=added: np.abs(kept) + np.abs(added))
+        c_out = c_new  # what the output sees
+        if state_clip is not None:
+            c_new = np.clip(c_new, -state_clip, state_clip)
+            if s.cell_clip == "state":
+                c_out = c_new
+        # The output peephole sees the new (clipped) cell state in TF.
+        if peep:
+            o = o + diag["o"] * (c if s.peepholes == "output_old_c" else c_out)
+        m = jitter(rec(gate_input(o)) * act_c(c_out))
+        if cfg.num_proj is not None:
+            if proj_clip is not None and s.proj_clip == "before":
+                m = np.clip(m, -proj_clip, proj_clip)
+            m_pre = m
+            m = jitter(m_pre @ p["proj_kernel"], lambda m_pre=m_pre: np.abs(m_pre) @ np.abs(p["proj_kernel"]))
+            if proj_clip is not None and s.proj_clip == "after":
+                m = np.clip(m, -proj_clip, proj_clip)
+        c = c_new
+        outputs[:, t] = m
+        cells[:, t] = c
+    if s.final_state == "hc":
+        return Result(outputs=outputs, c=m, h=c), cells
+    return Result(outputs=outputs, c=c, h=m), cells
+
+
+def reference(case: Case, *, semantics: Semantics | None = None) -> Result:
+    """TF LSTMCell semantics in float64: outputs [B, T, P], final c [B, H], h [B, P]."""
+    return reference_trace(case, semantics=semantics)[0]
+
+
+def reference_noisy(
+    case: Case, noise: tuple[np.random.Generator, float] | None, *, semantics: Semantics | None = None,
+    gate_rounding: bool = False,
+) -> Result:
+    """:func:`reference`, optionally with rounding noise (see :func:`reference_trace`)."""
+    return reference_trace(case, noise, semantics=semantics, gate_rounding=gate_rounding)[0]
