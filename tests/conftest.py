@@ -50,6 +50,7 @@ E2E_MODULES = frozenset({
     "test_faults",              # isolation workers, TF oracle, a fuzz wall-clock budget
     "test_fuzz",                # `fuzz` via the CLI, wall-clock budgets
     "test_fuzz_merge",          # `merge` via the CLI
+    "test_input_mutation",      # TF oracle, isolation workers
     "test_interrupt",           # signals to CLI subprocesses
     "test_isolation",           # isolation worker processes, timeouts
     "test_list",                # the CLI via subprocess

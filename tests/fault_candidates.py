@@ -244,3 +244,24 @@ def chatty(case):
 def picky(case):
     """Correct; declares (with a lambda, which cannot be pickled) that it accepts only batch 1."""
     return numpy_reference(case)
+
+
+@candidate(features=_NON_FEATURES, dtypes=["float32"])
+def clobbers_inputs_after(case):
+    """Right numbers, but zeroes the caller's inputs afterwards (a port that reuses its input buffer)."""
+    result = numpy_reference(case)
+    case.inputs[...] = 0
+    return result
+
+
+@candidate(features=_NON_FEATURES, dtypes=["float32"])
+def folds_forget_bias_into_callers_bias(case):
+    """Adds forget_bias into the caller's bias in place, then computes with forget_bias 0 and that bias.
+
+    Its numbers are right; before the harness handed candidates a copy, the oracle (running on
+    its own thread, on the same arrays) saw the folded bias too, and the run passed.
+    """
+    H = case.config.num_units
+    case.params.bias[2 * H : 3 * H] += np.asarray(case.config.forget_bias, dtype=case.params.bias.dtype)
+    return numpy_reference(type(case)(case.config.replace(forget_bias=0.0), case.params, case.inputs,
+                                      case.initial_state))

@@ -173,10 +173,31 @@ def normalise_result(value: Any) -> Result:
     return Result(arrays["outputs"], arrays["c"], arrays["h"])
 
 
+def _private_copy(case: Case) -> Case:
+    """The case with every array copied: what the candidate is handed, so that nothing it does
+    reaches the arrays the oracle (running on another thread) and the comparison read."""
+    return case.with_arrays({name: np.array(a, copy=True) for name, a in case.arrays().items()})
+
+
+def _mutated(original: Case, handed: Case) -> list[str]:
+    """Names of the arrays the candidate changed in place (the case's arrays are finite, so a NaN
+    written into one shows as a change)."""
+    after = handed.arrays()
+    return [name for name, a in original.arrays().items()
+            if after[name].shape != a.shape or not np.array_equal(after[name], a)]
+
+
 def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result:
-    """Call ``fn(case)``; an exception becomes CandidateFault("exception", one line)."""
+    """Call ``fn(case)`` on a private copy of the case's arrays.
+
+    An exception becomes CandidateFault("exception", one line); writing into the arrays it was
+    handed becomes CandidateFault("input_mutation"): a port that clobbers its caller's inputs,
+    weights or initial state is wrong even where its numbers are right, and must never be able
+    to change what the oracle computes.
+    """
+    handed = _private_copy(case)
     try:
-        value = fn(case)
+        value = fn(handed)
     except CandidateFault:
         raise
     except KeyboardInterrupt:  # Ctrl-C/SIGTERM belong to the harness; sys.exit() in a candidate is its fault
@@ -188,6 +209,10 @@ def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result
         fault = CandidateFault("exception", message)
         fault.traceback = "".join(traceback.format_exception(exc))  # type: ignore[attr-defined]
         raise fault from exc
+    changed = _mutated(case, handed)
+    if changed:
+        raise CandidateFault("input_mutation", f"the candidate wrote into {', '.join(changed)} of the case it was "
+                                               f"given (the harness hands it a copy; its callers would not)")
     return normalise_result(value)
 
 

@@ -24,6 +24,7 @@ KIND_TITLES = {
     "hang": "the candidate did not return in time",
     "memory": "the candidate exceeded its memory limit",
     "nondeterminism": "the candidate gave different answers for the same input",
+    "input_mutation": "the candidate wrote into the arrays of the case it was given",
 }
 
 

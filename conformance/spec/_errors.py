@@ -30,6 +30,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "hang",  # per-example timeout
     "memory",  # per-worker memory limit exceeded
     "nondeterminism",  # same input, different outputs
+    "input_mutation",  # the candidate wrote into the case's arrays
 )
 
 
