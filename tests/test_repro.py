@@ -131,3 +131,17 @@ def test_missing_file_and_unknown_target_are_exit_2(saved_case, tmp_path):
     assert proc.returncode == 2 and "no TARGET given" in proc.stderr, f"no target: {proc.returncode} {proc.stderr!r}"
     proc = run_cli("repro", str(saved_case), "no-such-candidate", timeout=120)
     assert proc.returncode == 2 and "no-such-candidate" in proc.stderr, f"bad target: {proc.returncode} {proc.stderr!r}"
+
+
+def test_a_recorded_command_is_never_run_unless_asked(saved_case, tmp_path, capsys):
+    """A shared counterexample's .json must not run code: exec:/module/file targets need the user's word."""
+    marker = tmp_path / "ran"
+    meta = json.loads(saved_case.with_suffix(".json").read_text())
+    meta["target"] = f"exec:touch {marker}"
+    saved_case.with_suffix(".json").write_text(json.dumps(meta))
+    code = main(["repro", str(saved_case)])
+    err = capsys.readouterr().err
+    assert code == 2 and not marker.exists(), f"exit {code}, marker created: {marker.exists()}; stderr {err!r}"
+    assert "--run-recorded" in err and "exec:touch" in err and len(err.strip().splitlines()) == 1, err
+    proc = run_cli("repro", str(saved_case), "--run-recorded", timeout=120)
+    assert marker.exists(), f"--run-recorded did not run the recorded target:\n{proc.stdout}\n{proc.stderr}"

@@ -17,6 +17,7 @@ from conformance.candidates._registry import (
     Builtin,
     Listing,
     LoadedCandidate,
+    is_named_target,
     list_candidates,
     resolve,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "env_conflicts",
     "exec_candidate",
     "info_of",
+    "is_named_target",
     "list_candidates",
     "make_executor",
     "normalise_result",

@@ -96,6 +96,12 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
     return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def is_named_target(target: str) -> bool:
+    """Whether ``target`` is a built-in or installed plugin name (code the user already runs), as opposed
+    to a module, a file or an ``exec:`` command, which would run whatever it names."""
+    return target in BUILTINS or target in _entry_points()
+
+
 def _check_callable(obj: Any, where: str) -> None:
     if inspect.isclass(obj):
         raise CandidateLoadError(f"{where} is a class, not a candidate: point at a function or an instance")

@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="candidate to run (default: the one recorded in the .json beside FILE)")
     p.add_argument("--tolerance", action="append", default=[], metavar="DTYPE=ATOL[:RTOL]",
                    help="override a dtype's tolerance, e.g. float16=1e-2 (repeatable)")
+    p.add_argument("--run-recorded", action="store_true",
+                   help="run the target recorded beside FILE even when it is a module, a file or an exec: command "
+                        "(a shared counterexample could otherwise run code; built-in and plugin names need no flag)")
     p.add_argument("--isolate", action="store_true",
                    help="run the candidate in a worker process (a crash or hang is then reported, not fatal)")
 
@@ -64,7 +67,7 @@ def print_step_table(case: Any, ev: Any, out=None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conformance.candidates import make_executor, resolve
+    from conformance.candidates import is_named_target, make_executor, resolve
     from conformance.judge import Judge, evaluate, parse_tolerance_overrides
     from conformance.report import print_arrays, print_case
     from conformance.spec import EXIT_NONCONFORMANT, EXIT_OK, Case, InvalidArgument
@@ -73,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
     target = args.target or recorded_target(args.file)
     if target is None:
         raise InvalidArgument(f"no TARGET given and none recorded beside {args.file!r}")
+    if args.target is None and not args.run_recorded and not is_named_target(target):
+        # The .json beside a shared .npz is not the user's word: running "exec:..." or "evil.py:fn"
+        # from it would run whatever a stranger wrote there.
+        raise InvalidArgument(f"{args.file!r} records target {target!r}, which would run code named in a file you "
+                              f"were given: repeat it on the command line (lstm-conformance repro FILE TARGET) "
+                              f"or pass --run-recorded")
     loaded = resolve(target)
     tolerances = parse_tolerance_overrides(args.tolerance)
 
