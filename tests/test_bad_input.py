@@ -297,3 +297,62 @@ def test_report_dir_lost_at_the_end_still_prints_and_saves_the_results(tmp_path)
         assert f"repro {fallback / 'counterexample.npz'}" in out, f"the replay line does not point at the saved case:\n{out}"
     finally:
         shutil.rmtree(fallback, ignore_errors=True)
+
+
+def _main_in_process(capsys, *argv: str) -> tuple[int, str, str]:
+    """``conformance.cli.main(argv)`` in this process: exit status, stdout, stderr (argparse exits count too)."""
+    from conformance.cli import main
+
+    try:
+        rc = main(list(argv))
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else 2
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _one_error_line(rc: int, err: str, *fragments: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2, f"exit {rc}; stderr:\n{err}"
+    assert len(lines) == 1, err
+    assert "internal error" not in lines[0] and "Traceback" not in err, err
+    assert lines[0].startswith("lstm-conformance"), lines[0]
+    assert ": error: " in lines[0], lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not named in {lines[0]!r}"
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["python3 x.py 'x", 'python3 "x.py', "python3 x.py \\"])
+def test_exec_command_with_bad_quoting_is_a_one_line_error(capsys, command):
+    rc, _, err = _main_in_process(capsys, "check", f"exec:{command}", "--quiet")
+    line = _one_error_line(rc, err, f"exec:{command}")
+    assert "quot" in line or "escape" in line, line
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--max-time", "1000000000"),
+        ("--max-time", "100001"),
+        ("--memory-limit", "100000000000000"),
+        ("--memory-limit", str(2**63)),
+        ("--timeout", "1e300"),
+    ],
+)
+def test_absurd_size_options_are_rejected_in_one_line(capsys, tmp_path, option, value):
+    rc, out, err = _main_in_process(capsys, "check", "numpy-reference", option, value, "--quiet", "--max-examples",
+                                    "1", "--report-dir", str(tmp_path))
+    _one_error_line(rc, err, option, value)
+    assert not out, out
+
+
+def test_check_options_bound_the_sizes():
+    from conformance.run import CheckOptions
+    from conformance.spec import InvalidArgument
+
+    for kwargs in ({"max_time": 10**9}, {"min_time": 10**9}, {"max_units": 10**9}, {"max_batch": 10**9},
+                   {"max_input_size": 10**9}, {"memory_limit_mb": 10**14}, {"timeout_seconds": 1e300}):
+        with pytest.raises(InvalidArgument, match=next(iter(kwargs))):
+            CheckOptions(**kwargs)
+    CheckOptions(max_time=100_000, memory_limit_mb=2**42, timeout_seconds=1e6)  # the bounds themselves are fine

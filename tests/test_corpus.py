@@ -8,14 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from conformance.judge import Comparison
-from conformance.run import add_to_corpus, entry_stem, load_corpus, replay_cases, select
-from conformance.spec import InvalidArgument
-from conformance.judge import Evaluation
-from conformance.run import CheckOptions
-from conformance.outcome import Counterexample
-from conformance.spec import Case, InitialState, LSTMConfig, LSTMParams
 from conformance.candidates import resolve
+from conformance.judge import Comparison, Evaluation
+from conformance.outcome import Counterexample
+from conformance.run import CheckOptions, add_to_corpus, entry_stem, load_corpus, replay_cases, select
+from conformance.spec import Case, InitialState, InvalidArgument, LSTMConfig, LSTMParams
 from tests.helpers import run_cli
 
 
@@ -129,3 +126,43 @@ def test_fuzz_replays_the_corpus_before_generating(tmp_path):
     cx = report["counterexamples"][first["counterexample_index"]]
     assert cx["source"] == "replay" and cx["from_database"] is False, f"counterexample source {cx['source']!r}"
     assert sum(r["corpus_replayed"] for r in report["runs"]) == 1, "a corpus case is replayed once per target"
+
+
+def test_an_empty_file_with_the_entry_name_is_rewritten(tmp_path):
+    """ENOSPC once left a 0-byte .npz: it is no case, so the next add_to_corpus must write it again."""
+    cx = _counterexample(_case())
+    planted = tmp_path / (entry_stem(cx.target, cx.case) + ".npz")
+    planted.write_bytes(b"")
+    path = add_to_corpus(cx, str(tmp_path))
+    assert path == str(planted), f"add_to_corpus returned {path!r}: the 0-byte entry was taken as present"
+    _assert_same_case(Case.load_npz(path), cx.case, "rewritten entry")
+    assert add_to_corpus(cx, str(tmp_path)) is None, "a readable entry is present: nothing to add"
+
+
+def test_save_replaces_a_planted_symlink_instead_of_writing_through_it(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    cx = _counterexample(_case())
+    link = corpus / (entry_stem(cx.target, cx.case) + ".npz")
+    link.symlink_to(outside)
+    path = add_to_corpus(cx, str(corpus))
+    assert path == str(link)
+    assert outside.read_text() == "precious", "the save wrote through the planted symlink"
+    assert not link.is_symlink(), "the entry should be a regular file now"
+    _assert_same_case(Case.load_npz(path), cx.case, "saved entry")
+
+
+def test_save_npz_leaves_no_partial_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "case.npz"
+    target.write_bytes(b"old")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(OSError):
+        _case().save_npz(str(target))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case.npz"], "a temporary file was left behind"
+    assert target.read_bytes() == b"old", "a failed save must not truncate the existing file"

@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 
 from conformance import Case, InitialState, LSTMConfig, LSTMParams, reference
+from conformance.candidates import exec_candidate, resolve
 from conformance.spec import CandidateFault, CandidateLoadError
-from conformance.candidates import resolve
-from conformance.candidates import exec_candidate
 from tests.helpers import assert_results_close, run_cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -167,3 +166,92 @@ def test_unknown_command_is_a_one_line_load_error(tmp_path):
     proc = run_cli("check", "exec:./no-such-program-xyz", "--report-dir", str(tmp_path), timeout=120)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "no-such-program-xyz" in lines[0], (proc.returncode, lines)
+
+
+def _describe_then(tmp_path, name: str, body: str) -> str:
+    """An exec: command running a Python script that answers the describe request (nothing) and then runs ``body``."""
+    script = tmp_path / name
+    script.write_text(textwrap.dedent("""\
+        import os, sys
+        import numpy as np
+        if int(np.load(sys.argv[1])["describe"]):
+            sys.exit(0)
+        """) + textwrap.dedent(body))
+    return f"{sys.executable} {script}"
+
+
+def test_exec_output_is_read_with_a_bound(tmp_path):
+    import tracemalloc
+
+    command = _describe_then(tmp_path, "chatty.py", """\
+        chunk = "x" * 1_000_000
+        for _ in range(20):
+            sys.stdout.write(chunk)
+            sys.stderr.write(chunk)
+        sys.stderr.write("\\nboom: the last line\\n")
+        sys.exit(3)
+        """)
+    cand = exec_candidate(command)
+    tracemalloc.start()
+    try:
+        [fault] = cand.call_many([small_case()])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(fault, CandidateFault) and fault.kind == "exception", fault
+    assert "boom: the last line" in fault.message and "(output truncated)" in fault.message, fault.message
+    assert len(fault.message) < 600, len(fault.message)
+    assert peak < 4_000_000, f"{peak} bytes held while reading 40 MB of output"
+
+
+def _marked_processes(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if marker.encode() in fh.read():  # a zombie's cmdline is empty
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_a_hanging_exec_program_and_its_children_are_killed_with_the_worker(tmp_path, monkeypatch):
+    import tempfile
+    import time
+
+    from conformance.candidates._isolation import SubprocessExecutor
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    marker = f"{987000 + os.getpid() % 1000}"
+    pgid_file = tmp_path / "pgid"
+    command = _describe_then(tmp_path, "hangs.py", f"""\
+        with open({str(pgid_file)!r}, "w") as fh:
+            fh.write(str(os.getpgrp()))
+        os.execvp("sh", ["sh", "-c", "sleep {marker} & sleep {marker}"])
+        """)
+    executor = SubprocessExecutor(f"exec:{command}", timeout_seconds=1.5)
+    try:
+        with pytest.raises(CandidateFault) as info:
+            executor.run(small_case())
+        assert info.value.kind == "hang", info.value
+    finally:
+        executor.close()
+    pgid = int(pgid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _marked_processes(marker)
+    for pid in left:  # do not leave them behind even when the test fails
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    assert not left, f"processes of the exec program's group {pgid} outlived the worker: {left}"
+    assert not [p.name for p in scratch.iterdir() if p.name.startswith("lstm-conformance-exec-")]
+    assert not list(scratch.iterdir()), list(scratch.iterdir())

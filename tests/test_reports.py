@@ -14,19 +14,19 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main
-from conformance.spec import ConformanceError, InvalidArgument
 from conformance.report import (
     FORMATS,
     ReportSchemaError,
+    _view,
     parse_formats,
     report_from_matrix,
     validate_report,
     write_reports,
 )
-from conformance.report import _view
 from conformance.report._html import PLOT_NEEDS_MATPLOTLIB, render_html
 from conformance.report._junit import render_junit
 from conformance.report._markdown import render_markdown
+from conformance.spec import ConformanceError, InvalidArgument
 from tests.helpers import run_cli
 from tests.report_helpers import assert_valid_report, validate_report_file
 
@@ -306,6 +306,14 @@ def test_schema_rejects_what_it_should(seed_run):
     bad = copy.deepcopy(seed)
     bad["counterexample"]["config"]["num_units"] = 0
     with pytest.raises(ReportSchemaError, match=r"\$\.counterexample\.config\.num_units"):
+        validate_report(bad)
+    # full_message and traceback are optional strings (a candidate's whole exception text)
+    ok = copy.deepcopy(seed)
+    ok["counterexample"].update(full_message="RuntimeError: " + "x" * 900 + " REAL ERROR", traceback="Traceback ...")
+    validate_report(ok)
+    bad = copy.deepcopy(ok)
+    bad["counterexample"]["traceback"] = ["not", "a", "string"]
+    with pytest.raises(ReportSchemaError, match=r"\$\.counterexample\.traceback"):
         validate_report(bad)
 
 

@@ -2,6 +2,14 @@
 
 from conformance.candidates._exec import ExecCandidate, exec_candidate
 from conformance.candidates._executor import Executor, InProcessExecutor, env_conflicts, make_executor
+from conformance.candidates._limits import (
+    MAX_MEMORY_LIMIT_MB,
+    MAX_TIMEOUT_SECONDS,
+    check_limits,
+    crash_location,
+    own_groups_of_children,
+    signal_description,
+)
 from conformance.candidates._protocol import (
     Candidate,
     CandidateInfo,
@@ -23,6 +31,12 @@ from conformance.candidates._registry import (
 )
 
 __all__ = [
+    "MAX_MEMORY_LIMIT_MB",
+    "MAX_TIMEOUT_SECONDS",
+    "check_limits",
+    "crash_location",
+    "own_groups_of_children",
+    "signal_description",
     "BUILTINS",
     "ENTRY_POINT_GROUP",
     "Builtin",

@@ -18,17 +18,20 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import shlex
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from conformance.candidates._protocol import ATTRIBUTE, CandidateInfo, _one_line, normalise_result
+from conformance.candidates._worker import EXEC_TMPDIR_VAR
 from conformance.spec import DTYPES, CandidateFault, CandidateLoadError, Case, Result, storage_dtype
 
 PROTOCOL_VERSION = 1
@@ -37,6 +40,8 @@ _MESSAGE_LIMIT = 200
 #: Seconds one batch may take (LSTM_CONFORMANCE_EXEC_TIMEOUT overrides); past it: a "hang" fault.
 DEFAULT_TIMEOUT = 120.0
 DESCRIBE_TIMEOUT = 60.0
+#: Bytes kept of the program's stdout and of its stderr (the last ones); the rest is read and discarded.
+OUTPUT_KEEP_BYTES = 64 * 1024
 _INFO_KEYS = ("name", "features", "dtypes", "description", "max_units", "max_input_size", "max_time",
               "deterministic")
 
@@ -124,7 +129,11 @@ class ExecCandidate:
     """A candidate backed by an external program; ``call_many(cases)`` runs one batch per call."""
 
     def __init__(self, command: str, *, timeout: float | None = None):
-        argv = shlex.split(command)
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:  # "No closing quotation", "No escaped character"
+            raise CandidateLoadError(_one_line(f"target {'exec:' + command!r}: the command cannot be split like a shell "
+                                               f"would ({exc}; unbalanced quote?)", _MESSAGE_LIMIT)) from None
         if not argv:
             raise CandidateLoadError("target 'exec:' has no command after 'exec:'")
         if shutil.which(argv[0]) is None:
@@ -159,16 +168,18 @@ class ExecCandidate:
         except OSError as exc:
             return CandidateFault("exception", f"cannot run {self.argv[0]!r}: {exc.strerror or exc}")
         try:
-            _, stderr = proc.communicate(timeout=timeout)
+            _, stderr = _drain(proc, timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             return CandidateFault("hang", f"{self.command!r} did not finish {what} within {timeout:g} s")
         except BaseException:
             _kill_group(proc)
             raise
-        last = _one_line(stderr.decode("utf-8", "replace").strip().splitlines()[-1], _MESSAGE_LIMIT) \
-            if stderr.strip() else ""
+        text = stderr.text()
+        last = _one_line(text.strip().splitlines()[-1], _MESSAGE_LIMIT) if text.strip() else ""
         tail = f": {last}" if last else ""
+        if stderr.truncated:
+            tail += " (output truncated)"
         if proc.returncode < 0:
             try:
                 name = signal.Signals(-proc.returncode).name
@@ -181,11 +192,18 @@ class ExecCandidate:
 
     def _round_trip(self, cases: Sequence[Case], *, describe: bool, timeout: float,
                     what: str) -> tuple[CandidateFault | None, str, tempfile.TemporaryDirectory]:
-        tmp = tempfile.TemporaryDirectory(prefix="lstm-conformance-exec-")
-        inp, out = os.path.join(tmp.name, "cases.npz"), os.path.join(tmp.name, "results.npz")
-        with open(inp, "wb") as fh:
-            np.savez(fh, **batch_arrays(cases, describe=describe))  # type: ignore[arg-type]  # numpy's stub
-        return self._invoke(inp, out, timeout, what), out, tmp
+        # Inside an isolated worker: in the directory the harness removes should it kill the worker mid-call.
+        where = os.environ.get(EXEC_TMPDIR_VAR)
+        tmp = tempfile.TemporaryDirectory(prefix="lstm-conformance-exec-",
+                                          dir=where if where and os.path.isdir(where) else None)
+        try:
+            inp, out = os.path.join(tmp.name, "cases.npz"), os.path.join(tmp.name, "results.npz")
+            with open(inp, "wb") as fh:
+                np.savez(fh, **batch_arrays(cases, describe=describe))  # type: ignore[arg-type]  # numpy's stub
+            return self._invoke(inp, out, timeout, what), out, tmp
+        except BaseException:
+            tmp.cleanup()
+            raise
 
     def call_many(self, cases: Sequence[Case]) -> list[Result | CandidateFault]:
         """Run ``cases`` as one batch: a Result or a CandidateFault for each."""
@@ -236,7 +254,60 @@ class ExecCandidate:
                                                f"{exc}", _MESSAGE_LIMIT)) from None
 
 
+class _Tail:
+    """The last OUTPUT_KEEP_BYTES bytes of a stream, and whether anything before them was dropped."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > 2 * OUTPUT_KEEP_BYTES:  # trim in steps, not on every read
+            self._trim()
+
+    def _trim(self) -> None:
+        if len(self.data) > OUTPUT_KEEP_BYTES:
+            del self.data[: len(self.data) - OUTPUT_KEEP_BYTES]
+            self.truncated = True
+
+    def text(self) -> str:
+        self._trim()
+        return self.data.decode("utf-8", "replace")
+
+
+def _drain(proc: subprocess.Popen, timeout: float) -> tuple[_Tail, _Tail]:
+    """Read the program's stdout and stderr to their end, keeping only their tails; wait for it to exit.
+
+    subprocess.TimeoutExpired past ``timeout`` seconds (the program is still running then).
+    """
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = _Tail(), _Tail()
+    tails = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+    try:
+        with selectors.DefaultSelector() as selector:
+            for stream in (proc.stdout, proc.stderr):
+                selector.register(stream, selectors.EVENT_READ)
+            while selector.get_map():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise subprocess.TimeoutExpired(proc.args, timeout)
+                for key, _ in selector.select(remaining):
+                    chunk = os.read(key.fd, 1 << 16)
+                    if chunk:
+                        tails[key.fd].add(chunk)
+                    else:
+                        selector.unregister(key.fileobj)
+        proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+    finally:
+        proc.stdout.close()
+        proc.stderr.close()
+    return out, err
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the program and everything in its process group (its own: it was started in a new session)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

@@ -19,23 +19,26 @@ kill the worker) does not wait for an interpreter start per step.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import pickle
-import re
+import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import weakref
 from collections.abc import Mapping
-from typing import Any
 
 from conformance.candidates import CandidateInfo
-from conformance.candidates._worker import SYS_PATH_VAR, PipeClosed, ReplyTimeout, receive, send
-from conformance.spec import CandidateFault, CandidateLoadError, Case, InvalidArgument, Result
+from conformance.candidates._limits import (
+    check_limits,
+    crash_location,
+    own_groups_of_children,
+    signal_description,
+)
+from conformance.candidates._worker import EXEC_TMPDIR_VAR, SYS_PATH_VAR, PipeClosed, ReplyTimeout, receive, send
+from conformance.spec import CandidateFault, CandidateLoadError, Case, Result
 
 #: How long a worker may take to import and resolve its candidate (frameworks import slowly on loaded machines).
 START_TIMEOUT_SECONDS = 300.0
@@ -44,50 +47,6 @@ QUIT_GRACE_SECONDS = 2.0
 _LOG_TAIL_BYTES = 64 * 1024
 #: A worker's log (the candidate's prints, faulthandler's report) is emptied between calls past this size.
 _LOG_MAX_BYTES = 16 * 1024 * 1024
-
-
-def _check_limits(timeout_seconds: Any, memory_limit_mb: Any) -> None:
-    if timeout_seconds is not None:
-        if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, (int, float)) or not (
-            math.isfinite(timeout_seconds) and timeout_seconds > 0
-        ):
-            raise InvalidArgument(f"timeout_seconds={timeout_seconds!r} must be a finite number > 0 or None")
-    if memory_limit_mb is not None:
-        if isinstance(memory_limit_mb, bool) or not isinstance(memory_limit_mb, int) or memory_limit_mb < 1:
-            raise InvalidArgument(f"memory_limit_mb={memory_limit_mb!r} must be an integer >= 1 or None")
-
-
-def signal_description(number: int) -> str:
-    """``SIGSEGV (Segmentation fault)`` for 11."""
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-    text = signal.strsignal(number) or ""
-    return f"{name} ({text})" if text else name
-
-
-_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+) in (\S+)', re.M)
-
-
-def crash_location(log: str) -> str | None:
-    """``file.py:LINE in func``: where faulthandler saw the crashing thread, if it printed it.
-
-    The innermost frame outside the standard library: the candidate's own line (or its
-    library's) rather than, say, ``ctypes.string_at``.
-    """
-    marker = log.rfind("Fatal Python error")
-    if marker < 0:
-        return None
-    current = log.find("Current thread", marker)
-    frames = _FRAME.findall(log, current if current >= 0 else marker)
-    if not frames:
-        return None
-    stdlib = sysconfig.get_paths()["stdlib"]
-    path, line, func = next((f for f in frames if not f[0].startswith(stdlib + os.sep)), frames[0])
-    return f"{os.path.basename(path)}:{line} in {func}"
-
-
 class _Worker:
     """One worker process: its pipes, its log, and whether the harness killed it."""
 
@@ -98,6 +57,9 @@ class _Worker:
         self.log = tempfile.TemporaryFile(mode="a+b", prefix="lstm-conformance-worker-")
         child_env = dict(os.environ, **env)
         child_env[SYS_PATH_VAR] = os.pathsep.join(p for p in sys.path if p)
+        # exec: candidates' temporary directories go here, removed with the worker even if it is killed mid-call.
+        self.scratch = tempfile.mkdtemp(prefix="lstm-conformance-worker-")
+        child_env[EXEC_TMPDIR_VAR] = self.scratch
         argv = [sys.executable, "-m", "conformance.candidates._worker", "--fds", f"{request_r},{reply_w}",
                 "--parent", str(os.getpid())]
         if memory_limit_mb:
@@ -108,6 +70,9 @@ class _Worker:
                 argv, pass_fds=(request_r, reply_w), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
                 env=child_env, start_new_session=True,
             )
+        except BaseException:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
         finally:
             os.close(request_r)
             os.close(reply_w)
@@ -158,15 +123,19 @@ class _Worker:
             return self.proc.wait()
 
     def kill(self) -> None:
-        """SIGKILL the worker and anything it started in its session; reap it (no zombies)."""
+        """SIGKILL the worker, anything it started in its session and the process groups of the programs it
+        started in sessions of their own (``exec:`` candidates); reap it (no zombies); remove its scratch directory."""
         if self.proc.poll() is None:
             self.killed_by_us = True
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            groups = own_groups_of_children(self.proc.pid)  # while they are still its children
+            for group in (self.proc.pid, *sorted(groups)):
+                try:
+                    os.killpg(group, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             self.proc.wait()
         self._close_fds()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def close(self) -> None:
         """Ask the worker to leave; kill it if it does not within the grace period."""
@@ -242,7 +211,7 @@ class SubprocessExecutor:
         info: CandidateInfo | None = None,
         start_timeout_seconds: float = START_TIMEOUT_SECONDS,
     ):
-        _check_limits(timeout_seconds, memory_limit_mb)
+        check_limits(timeout_seconds, memory_limit_mb)
         self.target = target
         self.timeout_seconds = timeout_seconds
         self.memory_limit_mb = memory_limit_mb

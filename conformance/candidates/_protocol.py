@@ -16,6 +16,7 @@ the case's dtype.  No base class: :func:`candidate` only attaches metadata.
 from __future__ import annotations
 
 import dataclasses
+import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -146,9 +147,48 @@ def info_of(fn: Any) -> CandidateInfo:
     return CandidateInfo(description=doc[0] if doc else "")
 
 
+#: Control characters (tab/newline aside) and lone surrogates: they drive terminals, break XML and
+#: cannot be written as UTF-8, so a fault's text carries them as visible escapes (``\\x1b``, ``\\ud800``).
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _visible(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def _safe_text(text: str) -> str:
+    return _UNSAFE.sub(_visible, text.replace("\r\n", "\n"))
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"TypeName: message"`` of ``exc``, never raising.
+
+    A candidate's exception is untrusted: its ``__str__`` may raise, so this falls back to
+    ``repr(exc)``, then to ``"<unprintable TypeName>"``.  The text is whole (not cut to one line).
+    """
+    name = type(exc).__name__
+    for render in (str, repr):
+        try:
+            text = render(exc)
+            if not isinstance(text, str):
+                raise TypeError(f"{render.__name__}() returned {type(text).__name__}")
+            return f"{name}: {text}"
+        except Exception:  # noqa: BLE001 - anything a hostile __str__/__repr__ raises
+            continue
+    return f"{name}: <unprintable {name}>"
+
+
+def _format_traceback(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(exc))
+    except Exception:  # noqa: BLE001 - formatting an untrusted exception must not kill the harness
+        return f"(traceback unavailable)\n{describe_exception(exc)}\n"
 
 
 def normalise_result(value: Any) -> Result:
@@ -190,7 +230,8 @@ def _mutated(original: Case, handed: Case) -> list[str]:
 def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result:
     """Call ``fn(case)`` on a private copy of the case's arrays.
 
-    An exception becomes CandidateFault("exception", one line); writing into the arrays it was
+    An exception becomes CandidateFault("exception", one line) with ``.full_message`` (the whole
+    text) and ``.traceback`` attached; writing into the arrays it was
     handed becomes CandidateFault("input_mutation"): a port that clobbers its caller's inputs,
     weights or initial state is wrong even where its numbers are right, and must never be able
     to change what the oracle computes.
@@ -203,11 +244,17 @@ def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result
     except KeyboardInterrupt:  # Ctrl-C/SIGTERM belong to the harness; sys.exit() in a candidate is its fault
         raise
     except BaseException as exc:
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-        message = _one_line(f"{type(exc).__name__}: {exc}{where}")
-        fault = CandidateFault("exception", message)
-        fault.traceback = "".join(traceback.format_exception(exc))  # type: ignore[attr-defined]
+        try:
+            tb = traceback.extract_tb(exc.__traceback__)
+            where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+        except Exception:  # noqa: BLE001
+            where = ""
+        full = describe_exception(exc)
+        fault = CandidateFault("exception", _one_line(_safe_text(f"{full}{where}")))
+        # The one-line message is cut at 300 characters; TF puts the real error at the end of a
+        # long one, so the whole text and the traceback travel with the fault (report.json keeps them).
+        fault.full_message = _safe_text(full)  # type: ignore[attr-defined]
+        fault.traceback = _safe_text(_format_traceback(exc))  # type: ignore[attr-defined]
         raise fault from exc
     changed = _mutated(case, handed)
     if changed:

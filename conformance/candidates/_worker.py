@@ -35,6 +35,9 @@ _HEADER = struct.Struct("!Q")
 _REEXEC_MARK = "_LSTM_CONFORMANCE_WORKER_REEXEC"
 #: The harness's ``sys.path``, so a worker imports targets exactly as the harness did.
 SYS_PATH_VAR = "_LSTM_CONFORMANCE_SYS_PATH"
+#: A directory the harness made for this worker and removes when it ends or kills it: ``exec:``
+#: candidates make their per-call temporary directories in it (conformance.candidates._exec).
+EXEC_TMPDIR_VAR = "_LSTM_CONFORMANCE_EXEC_TMPDIR"
 
 
 class PipeClosed(EOFError):
@@ -108,6 +111,10 @@ def _address_space() -> int:
         return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
+#: The largest finite limit setrlimit accepts from Python (rlim_t is passed as a signed 64-bit integer).
+_RLIM_MAX = 2**63 - 1
+
+
 def _limit_memory(limit_mb: int) -> None:
     """Cap the address space at what the loaded candidate holds now plus ``limit_mb``.
 
@@ -120,6 +127,8 @@ def _limit_memory(limit_mb: int) -> None:
     soft = _address_space() + limit_mb * 1024 * 1024
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
+    elif soft > _RLIM_MAX:  # more than rlim_t holds: no limit at all is what was asked for
+        soft = resource.RLIM_INFINITY
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 

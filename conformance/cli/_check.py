@@ -8,8 +8,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from conformance.candidates import MAX_MEMORY_LIMIT_MB, MAX_TIMEOUT_SECONDS
 from conformance.report import print_counterexample, progress_printer
-from conformance.spec import EXIT_USAGE, InvalidArgument
+from conformance.spec import EXIT_USAGE, MAX_TIME_LIMIT, InvalidArgument
 
 if TYPE_CHECKING:
     from conformance.outcome import CheckResult
@@ -18,24 +19,48 @@ NAME = "check"
 HELP = "check one candidate against TensorFlow's LSTMCell (exit 0 conformant, 1 nonconformant, 2 error)"
 
 
-def positive_int(text: str) -> int:
+def positive_int(text: str, maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"{text!r} must be <= {maximum}")
     return value
 
 
-def positive_float(text: str) -> float:
+def positive_float(text: str, maximum: float | None = None) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not (value > 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"{text!r} must be <= {maximum:g}")
     return value
+
+
+def int_at_most(maximum: int):
+    """argparse type: an integer from 1 to ``maximum``."""
+
+    def parse(text: str) -> int:
+        return positive_int(text, maximum)
+
+    parse.__name__ = "positive_int"
+    return parse
+
+
+def float_at_most(maximum: float):
+    """argparse type: a finite number > 0 and <= ``maximum``."""
+
+    def parse(text: str) -> float:
+        return positive_float(text, maximum)
+
+    parse.__name__ = "positive_float"
+    return parse
 
 
 #: Per-example limit of an isolated run when --timeout is not given.
@@ -55,7 +80,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="only these dtypes (repeatable; default: all the candidate supports)")
     p.add_argument("--feature", action="append", default=None, metavar="FEATURE",
                    help="only these optional features (repeatable; default: all the candidate supports)")
-    p.add_argument("--max-time", type=positive_int, default=24, metavar="T", help="longest ordinary sequence (default 24)")
+    p.add_argument("--max-time", type=int_at_most(MAX_TIME_LIMIT), default=24, metavar="T",
+                   help=f"longest ordinary sequence (default 24, at most {MAX_TIME_LIMIT})")
     p.add_argument("--no-long", action="store_true", help="never draw long (T >= 100) sequences")
     p.add_argument("--generation", choices=("seeded", "choices"), default="seeded",
                    help="seeded (default): cases from a seeded RNG, 8 per Hypothesis example, a failure minimised "
@@ -67,12 +93,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                    help="run the candidate in a worker process, so a crash, hang or memory blow-up is a finding "
                         "(implied by --timeout/--memory-limit)")
-    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=float_at_most(MAX_TIMEOUT_SECONDS), default=None, metavar="SECONDS",
                    help=f"per-example limit of an isolated run; past it the example is a hang "
-                        f"(default {DEFAULT_TIMEOUT_SECONDS:g})")
-    p.add_argument("--memory-limit", type=positive_int, default=None, metavar="MB",
-                   help="memory an isolated candidate may allocate beyond what its worker holds once loaded "
-                        "(address space; default: unlimited)")
+                        f"(default {DEFAULT_TIMEOUT_SECONDS:g}, at most {MAX_TIMEOUT_SECONDS:g})")
+    p.add_argument("--memory-limit", type=int_at_most(MAX_MEMORY_LIMIT_MB), default=None, metavar="MB",
+                   help=f"memory an isolated candidate may allocate beyond what its worker holds once loaded "
+                        f"(address space; default: unlimited; at most {MAX_MEMORY_LIMIT_MB}, 2**42)")
     p.add_argument("--format", action="append", type=report_formats, default=None, metavar="FMT[,FMT]",
                    help="report formats: json, html, junit, markdown (repeatable or comma-separated; default: all)")
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from conformance.outcome import Counterexample
 from conformance.report._json import repro_command
+from conformance.report._view_text import clean, last_line
 
 
 def progress_printer(stream=None) -> Callable[[Any], None]:
@@ -66,18 +67,24 @@ def print_step_errors(step_errors: list[float], first: int | None, out: TextIO |
 def print_counterexample(cx: Counterexample, *, verbose: bool = False, out: TextIO | None = None) -> None:
     out = out or sys.stdout
     cmp = cx.comparison
-    print(f"{cx.kind}: {cmp.message}", file=out)
+    fault = cx.evaluation.fault
+    message = clean(cmp.message)
+    print(f"{cx.kind}: {message}", file=out)
+    # The message is cut to one line; TF puts the real error at the end of a long one.
+    tail = last_line(getattr(fault, "full_message", None)) if fault is not None else ""
+    if tail and tail not in message:
+        print(f"  last line of the full message: {tail if len(tail) <= 300 else '...' + tail[-297:]}", file=out)
     print("minimized counterexample:", file=out)
     print_case(cx.case, out)
     if cmp.step_errors:
         print_step_errors(cmp.step_errors, cmp.first_divergent_step, out)
     if cmp.oracle_deviation:
-        print(f"  note: {cmp.oracle_deviation}", file=out)
+        print(f"  note: {clean(cmp.oracle_deviation)}", file=out)
     print_diagnosis(cx, out)
     if cx.repro:
-        print(f"replay: {repro_command(cx.repro, cx.target)}", file=out)
-    if verbose and cx.evaluation.fault is not None and hasattr(cx.evaluation.fault, "traceback"):
-        print(cx.evaluation.fault.traceback, file=out)
+        print(f"replay: {clean(repro_command(cx.repro, cx.target))}", file=out)
+    if verbose and fault is not None and getattr(fault, "traceback", None):
+        print(clean(fault.traceback), file=out)  # type: ignore[attr-defined]
 
 
 def print_diagnosis(cx: Counterexample, out: TextIO | None = None) -> None:
@@ -99,7 +106,7 @@ def print_diagnosis(cx: Counterexample, out: TextIO | None = None) -> None:
         print(f"localization: {cx.localization.summary}", file=out)
     for s in cx.structural:
         if s.holds is False:
-            print(f"structural property violated: {s.property}: {s.message}", file=out)
+            print(f"structural property violated: {s.property}: {clean(s.message)}", file=out)
 
 
 def print_arrays(label: str, result: Any, out=None) -> None:

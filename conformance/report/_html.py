@@ -121,7 +121,7 @@ def error_plot_svg(step_errors: Sequence[float | None], first_step: int | None, 
             ax.legend(loc="best", frameon=True, framealpha=0.9, fontsize=9)
         ax.set_xlabel("time step t")
         ax.set_ylabel("max |candidate - TF|")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(_plot_text(title), fontsize=10)
         if T <= 30:
             ax.set_xticks(steps)
         ax.margins(x=0.02)
@@ -154,7 +154,7 @@ def history_plot_svg(series: Sequence[Mapping[str, Any]]) -> str | None:
         for s in series:
             points = s.get("points") or []
             scores = [float("nan") if p.get("max_score") is None else float(p["max_score"]) for p in points]
-            label = f"{v.clean(s.get('target'))} {v.clean(s.get('feature'))}/{v.clean(s.get('dtype'))}"
+            label = _plot_text(f"{v.clean(s.get('target'))} {v.clean(s.get('feature'))}/{v.clean(s.get('dtype'))}")
             ax.plot(range(1, len(scores) + 1), scores, marker="o", markersize=4, linewidth=1.2, label=label)
         ax.axhline(1.0, color="#b3261e", linestyle="--", linewidth=1, label="tolerance (1)")
         ax.set_yscale("symlog", linthresh=1e-3)
@@ -181,10 +181,23 @@ def _prefix_ids(svg: str, prefix: str) -> str:
     return re.sub(rf'#({pattern})(?=[")])', lambda m: f"#{prefix}{m.group(1)}", svg)
 
 
+def _fault_details(cx: Mapping[str, Any]) -> str:
+    """The whole exception text and traceback, collapsed (the message is cut; TF puts the real error last)."""
+    full, tb = cx.get("full_message"), cx.get("traceback")
+    show = full and v.one_line(full) != v.one_line(cx.get("message"))
+    return ((f'<details class="full-message"><summary>Full message</summary><pre>{e(full)}</pre></details>' if show else "")
+            + (f'<details class="traceback"><summary>Traceback</summary><pre>{e(tb)}</pre></details>' if tb else ""))
+
+
+def _plot_text(text: Any) -> str:
+    """Untrusted text for a matplotlib title or label: cleaned, one line, ``$`` not read as mathtext."""
+    return v.one_line(text, 200).replace("$", r"\$")
+
+
 def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]) -> str:
     parts = [f'<section class="cx" id="cx-{index + 1}"><h2>{e(v.cx_label(cx, index, report))}</h2>']
     parts.append(f"<p><strong>{e(v.KIND_TITLES.get(cx.get('kind') or 'mismatch', cx.get('kind')))}</strong><br>"
-                 f"<code>{e(cx.get('message'))}</code></p>")
+                 f"<code>{e(cx.get('message'))}</code></p>" + _fault_details(cx))
 
     parts.append("<h3>The minimal case</h3>")
     parts.append(f"<p>Shapes: {e(v.shapes_line(cx))}. Features exercised: "

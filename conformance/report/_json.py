@@ -10,9 +10,12 @@ from typing import Any
 from conformance._version import __version__
 from conformance.judge import DEFAULT_TOLERANCES
 from conformance.outcome import CheckResult, Counterexample
-from conformance.spec import finite_or_none
+from conformance.report._view_text import safe_str, unpaired_surrogates_escaped
+from conformance.spec import finite_or_none, read_regular
 
 SCHEMA_VERSION = "1.0"
+#: Largest counterexample .json read back (they are a few KiB; a full listing stays far below).
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 #: Cases with at most this many non-zero numbers list them all in the report.
 MAX_LISTED_VALUES = 200
 
@@ -50,6 +53,23 @@ def counterexample_dict(cx: Counterexample) -> dict[str, Any]:
             "structural": [s.to_dict() for s in cx.structural],
         }
     )
+    out.update(_fault_text(cx))
+    return out
+
+
+def _fault_text(cx: Counterexample) -> dict[str, str]:
+    """``full_message`` and ``traceback`` of a fault, where the candidate's call recorded them.
+
+    ``message`` is one line cut to a few hundred characters for headlines; TF puts the real
+    error at the end of a long message, so the whole text and the traceback are kept here.
+    Lone surrogates are written as ``\\udXXX`` so the file is valid Unicode (JSON escapes the rest).
+    """
+    fault = getattr(cx.evaluation, "fault", None)
+    out: dict[str, str] = {}
+    for key in ("full_message", "traceback"):
+        text = getattr(fault, key, None) if fault is not None else None
+        if text:
+            out[key] = unpaired_surrogates_escaped(safe_str(text))
     return out
 
 
@@ -107,7 +127,7 @@ def save_counterexample(cx: Counterexample, directory: str, stem: str = "counter
     path = os.path.join(directory, f"{stem}.npz")
     cx.case.save_npz(path)
     saved = cx.with_repro(path)
-    with open(os.path.join(directory, f"{stem}.json"), "w") as fh:
+    with open(os.path.join(directory, f"{stem}.json"), "w", encoding="utf-8", errors="backslashreplace") as fh:
         json.dump(counterexample_dict(saved), fh, indent=2, sort_keys=True, allow_nan=False)
     return saved
 
@@ -116,8 +136,8 @@ def recorded(npz_path: str) -> dict[str, Any]:
     """The .json :func:`save_counterexample` wrote beside a counterexample .npz (empty when missing or unreadable)."""
     meta = os.path.splitext(npz_path)[0] + ".json"
     try:
-        with open(meta) as fh:
-            data = json.load(fh)
+        # A regular file of bounded size only: a FIFO or /dev/zero planted beside a shared case is no record.
+        data = json.loads(read_regular(meta, MAX_RECORD_BYTES))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -140,7 +160,7 @@ def write_json(report: dict[str, Any], directory: str, name: str = "report.json"
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, name)
     tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
+    with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as fh:
         json.dump(report, fh, indent=2, sort_keys=False, allow_nan=False)
         fh.write("\n")
     os.replace(tmp, path)  # a reader never sees half a report

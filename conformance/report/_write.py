@@ -54,7 +54,8 @@ def _renderer(name: str) -> Callable[[Mapping[str, Any]], str]:
 
 def _write_text(path: str, text: str) -> None:
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    # errors=: text the views missed (a lone surrogate) is written as \udXXX, never a failed write.
+    with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as fh:
         fh.write(text)
     os.replace(tmp, path)  # a reader never sees half a file
 

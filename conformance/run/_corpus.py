@@ -112,12 +112,24 @@ def add_to_corpus(cx: Any, directory: str) -> str | None:
     from conformance.report import save_counterexample
 
     stem = entry_stem(cx.target, cx.case)
-    if os.path.exists(os.path.join(directory, stem + ".npz")):
+    if _holds_case(os.path.join(directory, stem + ".npz")):
         return None
     path = save_counterexample(cx, directory, stem).repro
     assert path is not None
     _add_target(path, cx.target)
     return path
+
+
+def _holds_case(path: str) -> bool:
+    # Present only if it loads: an interrupted or failed write (a 0-byte file after ENOSPC), or
+    # anything else that took the name, is rewritten rather than trusted forever.
+    if not os.path.lexists(path):
+        return False
+    try:
+        Case.load_npz(path)
+    except InvalidArgument:
+        return False
+    return True
 
 
 def _add_target(npz_path: str, target: str | None) -> None:

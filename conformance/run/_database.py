@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import urllib.parse
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from conformance.spec import InvalidArgument
+from conformance.spec import InvalidArgument, read_regular
 
 #: Bump when the meaning of stored choices changes incompatibly (a different case strategy layout).
 KEY_VERSION = 1
 #: Prefix of every key this project writes in a Redis database (others may share the server).
 REDIS_KEY_PREFIX = b"lstm-conformance:"
+#: The largest directory-database entry :func:`open_database`'s database hands out (Hypothesis
+#: entries are choice sequences of a few hundred bytes to a few KiB; anything bigger is not one).
+MAX_ENTRY_BYTES = 1 << 20
 
 
 def database_key(
@@ -152,14 +156,50 @@ def open_database(spec: Any) -> Any:
     """None -> no database; a path -> directory database; ``redis://`` -> Redis; an ExampleDatabase as is."""
     if spec is None:
         return None
-    from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+    from hypothesis.database import ExampleDatabase
 
     if isinstance(spec, ExampleDatabase):
         return spec
     text = str(spec)
     if text.startswith("redis://"):
         return redis_database(text)
-    return DirectoryBasedExampleDatabase(text)
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise InvalidArgument(f"--db {text!r} is not a directory")
+    return _bounded_directory_class()(text)
+
+
+_BOUNDED: type | None = None
+
+
+def _bounded_directory_class() -> type:
+    # Built on first use: subclassing DirectoryBasedExampleDatabase needs Hypothesis imported.
+    global _BOUNDED
+    if _BOUNDED is not None:
+        return _BOUNDED
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    class BoundedDirectoryDatabase(DirectoryBasedExampleDatabase):
+        """A DirectoryBasedExampleDatabase whose ``fetch`` hands out only regular files of at most
+        :data:`MAX_ENTRY_BYTES`: an entry that is a FIFO, a device (a symlink to ``/dev/zero``) or
+        a huge file is skipped instead of blocking the run or reading until memory runs out."""
+
+        def __repr__(self) -> str:
+            return f"BoundedDirectoryDatabase({self.path!r})"
+
+        def fetch(self, key: bytes) -> Iterable[bytes]:
+            kp = self._key_path(key)
+            try:
+                names = os.listdir(kp)
+            except OSError:  # no entries yet, or the directory went away
+                return
+            for name in names:
+                try:
+                    yield read_regular(kp / name, MAX_ENTRY_BYTES)
+                except InvalidArgument:
+                    continue
+
+    _BOUNDED = BoundedDirectoryDatabase
+    return BoundedDirectoryDatabase
 
 
 __all__ = ["counting_database", "database_key", "describe_database", "open_database", "redis_database",

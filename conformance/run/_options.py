@@ -8,7 +8,7 @@ from typing import Any
 
 from conformance.judge import Tolerance
 from conformance.outcome import Progress
-from conformance.spec import Case, InvalidArgument, check_int
+from conformance.spec import MAX_SIZE_LIMIT, MAX_TIME_LIMIT, Case, InvalidArgument, check_int
 
 #: How a run draws cases.  "seeded": Hypothesis draws one seed per batch of SEEDED_BATCH cases,
 #: which a numpy RNG turns into cases of the same distribution as strategies.cases() (one choice
@@ -64,11 +64,16 @@ class CheckOptions:
     def __post_init__(self) -> None:
         check_int("max_examples", self.max_examples, minimum=1)
         check_int("seed", self.seed, optional=True)
-        for name in ("max_batch", "max_time", "max_units", "max_input_size", "min_time"):
-            check_int(name, getattr(self, name), minimum=1)
+        for name in ("max_time", "min_time"):
+            check_int(name, getattr(self, name), minimum=1, maximum=MAX_TIME_LIMIT)
+        for name in ("max_batch", "max_units", "max_input_size"):
+            check_int(name, getattr(self, name), minimum=1, maximum=MAX_SIZE_LIMIT)
         if self.budget_seconds is not None and not self.budget_seconds > 0:
             raise InvalidArgument(f"budget_seconds={self.budget_seconds!r} must be > 0")
         check_int("determinism_every", self.determinism_every, minimum=0)
+        from conformance.candidates import check_limits
+
+        check_limits(self.timeout_seconds, self.memory_limit_mb)
         if self.generation not in GENERATIONS:
             raise InvalidArgument(f"generation={self.generation!r} must be one of {', '.join(GENERATIONS)}")
 

@@ -131,6 +131,7 @@ class _CheckRun:
         self.loaded = loaded
         self.options = options
         self.scope: Scope = scope(loaded.info, options)  # bad options fail here, before anything runs
+        self.database = open_database(options.database)  # a bad --db too, before TensorFlow is imported
         self.judge = Judge.from_tolerances(options.tolerances)
         self.own_executor = executor is None
         self.executor = executor or make_executor(loaded, **executor_limits(options))
@@ -184,7 +185,7 @@ class _CheckRun:
             # Seed before settings: @seed alone switches the example database off, and a seeded
             # fuzz worker sharing a database must still replay (and store) failures.
             test = hypothesis.seed(self.options.seed)(test)
-        test = _settings(self.options, open_database(self.options.database))(test)
+        test = _settings(self.options, self.database)(test)
         # Key stored examples by what they mean, not by this closure's source (see conformance.run._database).
         test._hypothesis_internal_database_key = database_key(
             self.loaded.target, self.scope.features, self.scope.dtypes, self.options.generation)

@@ -14,6 +14,8 @@ from conformance.spec._config import (
     DTYPES_SIMPLEST_FIRST,
     FEATURES,
     GATE_ORDER,
+    MAX_SIZE_LIMIT,
+    MAX_TIME_LIMIT,
     PARAM_NAMES,
     LSTMConfig,
     dtype_name,
@@ -42,6 +44,7 @@ from conformance.spec._errors import (
     raise_pending_signal,
     signal_name,
 )
+from conformance.spec._files import read_regular
 from conformance.spec._reference import (
     ACTIVATION_FUNCTIONS,
     FUNCTIONS,
@@ -84,6 +87,8 @@ __all__ = [
     "InvalidArgument",
     "LSTMConfig",
     "LSTMParams",
+    "MAX_SIZE_LIMIT",
+    "MAX_TIME_LIMIT",
     "PARAM_NAMES",
     "Result",
     "SIGNALS",
@@ -103,6 +108,7 @@ __all__ = [
     "note_signal",
     "numpy_dtype",
     "raise_pending_signal",
+    "read_regular",
     "reference",
     "reference_noisy",
     "reference_trace",

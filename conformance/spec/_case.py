@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,10 @@ import numpy as np
 
 from conformance.spec._config import PARAM_NAMES, LSTMConfig, storage_dtype
 from conformance.spec._errors import InvalidArgument
+from conformance.spec._files import MAX_CASE_BYTES, atomic_write, open_regular, size_text
+
+#: The most members a case ``.npz`` may have (:meth:`Case.save_npz` writes at most 10).
+MAX_CASE_MEMBERS = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,17 +205,26 @@ class Case:
         store = storage_dtype(self.config.dtype)
         payload = {name: np.asarray(a).astype(store) for name, a in self.arrays().items()}
         payload["config"] = np.array(json.dumps(self.config.to_dict(), sort_keys=True))
-        with open(path, "wb") as fh:
+        # Through a temporary file renamed over ``path``: a full disk leaves no partial case behind,
+        # and a symlink planted at ``path`` is replaced, not written through.
+        with atomic_write(path) as fh:
             np.savez(fh, **payload)  # type: ignore[arg-type]  # numpy's stub types the first kwarg as allow_pickle
 
     @classmethod
     def load_npz(cls, path: Any) -> Case:
-        """Load a case saved by :meth:`save_npz`; raise InvalidArgument (naming the file) if it is not one."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                files = {k: data[k] for k in data.files}
-        except Exception as exc:  # zipfile, OSError, ValueError: all mean "not a readable case"
-            raise InvalidArgument(f"{path}: not a readable case file ({type(exc).__name__}: {exc})") from None
+        """Load a case saved by :meth:`save_npz`; raise InvalidArgument (naming the file) if it is not one.
+
+        Reads only a regular file (not a FIFO, a device or a symlink to one) of at most
+        :data:`MAX_CASE_BYTES`, and refuses, from the zip's central directory and each array's
+        header and before decompressing anything, members that would hold more than that together.
+        """
+        with open_regular(path, MAX_CASE_BYTES) as fh:
+            try:
+                files = _read_npz(fh, str(path))
+            except InvalidArgument:
+                raise
+            except Exception as exc:  # zipfile, OSError, ValueError: all mean "not a readable case"
+                raise InvalidArgument(f"{path}: not a readable case file ({type(exc).__name__}: {exc})") from None
         return cls.from_arrays(files, source=str(path))
 
     @classmethod
@@ -233,6 +247,38 @@ class Case:
             return case.validate()
         except InvalidArgument as exc:
             raise InvalidArgument(f"{source}: {exc}") from None
+
+
+def _read_npz(fh: Any, name: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` (what ``np.load`` gives, without pickles), read within :data:`MAX_CASE_BYTES`."""
+    limit = f"the limit of {size_text(MAX_CASE_BYTES)} (MAX_CASE_BYTES)"
+    with zipfile.ZipFile(fh) as zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_CASE_MEMBERS:
+            raise InvalidArgument(f"{name}: {len(infos)} members, over the limit of {MAX_CASE_MEMBERS}")
+        total = sum(info.file_size for info in infos)
+        if total > MAX_CASE_BYTES:
+            raise InvalidArgument(f"{name}: refusing to decompress {total} bytes, over {limit}")
+        files = {}
+        for info in infos:
+            with zf.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ValueError(f"{info.filename}: unsupported .npy format version {version}")
+                # The data follows the header inside the member: a header claiming more is a lie, and
+                # numpy would allocate what it claims before finding out.
+                claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if claimed > info.file_size:
+                    raise InvalidArgument(f"{name}: {info.filename} claims {claimed} bytes but holds "
+                                          f"{info.file_size} (limit {size_text(MAX_CASE_BYTES)})")
+            with zf.open(info) as member:
+                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                files[key] = np.lib.format.read_array(member, allow_pickle=False)
+    return files
 
 
 @dataclasses.dataclass(frozen=True)

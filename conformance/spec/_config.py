@@ -174,3 +174,8 @@ class LSTMConfig:
 
     def replace(self, **changes: Any) -> LSTMConfig:
         return dataclasses.replace(self, **changes)
+
+
+#: Upper bounds of the size options: past them a case does not fit in memory (or a run would never end).
+MAX_TIME_LIMIT = 100_000  # max_time, min_time
+MAX_SIZE_LIMIT = 4096  # max_batch, max_units, max_input_size
