@@ -33,7 +33,15 @@ from typing import Any
 from conformance._version import __version__
 from conformance.candidates import CandidateInfo, LoadedCandidate
 from conformance.judge import DEFAULT_TOLERANCES, Tolerance
-from conformance.spec import DTYPES, ConformanceError, InvalidArgument, check_int, finite_or_none, signal_name
+from conformance.spec import (
+    DTYPES,
+    ConformanceError,
+    InvalidArgument,
+    check_int,
+    finite_or_none,
+    signal_name,
+    write_text_atomic,
+)
 
 SCHEMA_VERSION = "1.0"
 #: Weight scales of the saturating column: gate pre-activations of tens, sigmoid/tanh pinned at their limits.
@@ -335,8 +343,6 @@ def write_matrix(matrix: Matrix, report_dir: str) -> tuple[str, str]:
     for name, text in (("matrix.json", json.dumps(matrix.to_dict(), indent=2, allow_nan=False) + "\n"),
                        ("matrix.md", render_markdown(matrix.to_dict()))):
         path = os.path.join(report_dir, name)
-        with open(path + ".tmp", "w") as fh:
-            fh.write(text)
-        os.replace(path + ".tmp", path)
+        write_text_atomic(path, text)
         paths.append(path)
     return paths[0], paths[1]

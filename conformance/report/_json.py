@@ -11,7 +11,7 @@ from conformance._version import __version__
 from conformance.judge import DEFAULT_TOLERANCES
 from conformance.outcome import CheckResult, Counterexample
 from conformance.report._view_text import safe_str, unpaired_surrogates_escaped
-from conformance.spec import finite_or_none, read_regular
+from conformance.spec import finite_or_none, read_regular, write_text_atomic
 
 SCHEMA_VERSION = "1.0"
 #: Largest counterexample .json read back (they are a few KiB; a full listing stays far below).
@@ -127,8 +127,8 @@ def save_counterexample(cx: Counterexample, directory: str, stem: str = "counter
     path = os.path.join(directory, f"{stem}.npz")
     cx.case.save_npz(path)
     saved = cx.with_repro(path)
-    with open(os.path.join(directory, f"{stem}.json"), "w", encoding="utf-8", errors="backslashreplace") as fh:
-        json.dump(counterexample_dict(saved), fh, indent=2, sort_keys=True, allow_nan=False)
+    write_text_atomic(os.path.join(directory, f"{stem}.json"),
+                      json.dumps(counterexample_dict(saved), indent=2, sort_keys=True, allow_nan=False))
     return saved
 
 
@@ -159,9 +159,5 @@ def recorded_target(npz_path: str) -> str | None:
 def write_json(report: dict[str, Any], directory: str, name: str = "report.json") -> str:
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, name)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as fh:
-        json.dump(report, fh, indent=2, sort_keys=False, allow_nan=False)
-        fh.write("\n")
-    os.replace(tmp, path)  # a reader never sees half a report
+    write_text_atomic(path, json.dumps(report, indent=2, sort_keys=False, allow_nan=False) + "\n")
     return path

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from conformance.spec import ConformanceError, InvalidArgument
+from conformance.spec import ConformanceError, InvalidArgument, write_text_atomic
 
 #: Format name -> file written into the report directory, in the order they are written.
 FORMATS: dict[str, str] = {
@@ -53,11 +53,7 @@ def _renderer(name: str) -> Callable[[Mapping[str, Any]], str]:
 
 
 def _write_text(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    # errors=: text the views missed (a lone surrogate) is written as \udXXX, never a failed write.
-    with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as fh:
-        fh.write(text)
-    os.replace(tmp, path)  # a reader never sees half a file
+    write_text_atomic(path, text)  # a reader never sees half a file
 
 
 def write_reports(report: Mapping[str, Any], directory: str, formats: Iterable[str] | None = None) -> dict[str, str]:

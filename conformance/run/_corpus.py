@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from conformance.report import recorded_target
-from conformance.spec import Case, InvalidArgument
+from conformance.spec import Case, InvalidArgument, write_text_atomic
 
 if TYPE_CHECKING:
     from conformance.candidates import LoadedCandidate
@@ -139,10 +139,7 @@ def _add_target(npz_path: str, target: str | None) -> None:
     with open(meta) as fh:
         data = json.load(fh)
     data.setdefault("target", target)
-    tmp = meta + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, allow_nan=False)
-    os.replace(tmp, meta)
+    write_text_atomic(meta, json.dumps(data, indent=2, sort_keys=True, allow_nan=False))
 
 
 def replay_cases(directory: str, loaded: Any, options: Any, *,

@@ -2,6 +2,7 @@
 executable spec, errors and exit statuses.  Plain numpy: no TensorFlow, Hypothesis or candidates."""
 
 from conformance.spec._case import (
+    MAX_CASE_MEMBERS,
     Case,
     InitialState,
     LSTMParams,
@@ -44,7 +45,14 @@ from conformance.spec._errors import (
     raise_pending_signal,
     signal_name,
 )
-from conformance.spec._files import read_regular
+from conformance.spec._files import (
+    MAX_CASE_BYTES,
+    atomic_write,
+    open_regular,
+    read_regular,
+    size_text,
+    write_text_atomic,
+)
 from conformance.spec._reference import (
     ACTIVATION_FUNCTIONS,
     FUNCTIONS,
@@ -87,6 +95,8 @@ __all__ = [
     "InvalidArgument",
     "LSTMConfig",
     "LSTMParams",
+    "MAX_CASE_BYTES",
+    "MAX_CASE_MEMBERS",
     "MAX_SIZE_LIMIT",
     "MAX_TIME_LIMIT",
     "PARAM_NAMES",
@@ -97,6 +107,7 @@ __all__ = [
     "TF_SEMANTICS",
     "Terminated",
     "VERDICT_EXIT",
+    "atomic_write",
     "check_int",
     "dtype_name",
     "exit_status",
@@ -107,6 +118,7 @@ __all__ = [
     "is_fault",
     "note_signal",
     "numpy_dtype",
+    "open_regular",
     "raise_pending_signal",
     "read_regular",
     "reference",
@@ -116,7 +128,9 @@ __all__ = [
     "rounded_to",
     "sigmoid",
     "signal_name",
+    "size_text",
     "softsign",
     "storage_dtype",
+    "write_text_atomic",
     "zero_state",
 ]

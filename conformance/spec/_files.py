@@ -105,4 +105,11 @@ def atomic_write(path: Any, *, fsync: bool = False) -> Iterator[IO[bytes]]:
         raise
 
 
-__all__ = ["MAX_CASE_BYTES", "atomic_write", "open_regular", "read_regular", "size_text"]
+def write_text_atomic(path: Any, text: str) -> None:
+    """:func:`atomic_write` of ``text`` as UTF-8; text that cannot be encoded (a lone surrogate) is written
+    as a ``\\udXXX`` escape, never a failed write.  Every report, record and matrix file goes through here."""
+    with atomic_write(path) as fh:
+        fh.write(text.encode("utf-8", errors="backslashreplace"))
+
+
+__all__ = ["MAX_CASE_BYTES", "atomic_write", "open_regular", "read_regular", "size_text", "write_text_atomic"]
