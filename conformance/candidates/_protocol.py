@@ -238,7 +238,9 @@ def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result
     """
     handed = _private_copy(case)
     try:
-        value = fn(handed)
+        # Converting what it returned runs the candidate's code too (``__array__``, ``__len__``,
+        # ``__getitem__`` of its own objects): a SystemExit or error raised there is its fault as well.
+        value = normalise_result(fn(handed))
     except CandidateFault:
         raise
     except KeyboardInterrupt:  # Ctrl-C/SIGTERM belong to the harness; sys.exit() in a candidate is its fault
@@ -260,7 +262,7 @@ def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result
     if changed:
         raise CandidateFault("input_mutation", f"the candidate wrote into {', '.join(changed)} of the case it was "
                                                f"given (the harness hands it a copy; its callers would not)")
-    return normalise_result(value)
+    return value
 
 
 def call_many(fn: Callable, cases: Sequence[Case]) -> list[Result | CandidateFault]:
