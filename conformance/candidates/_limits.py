@@ -9,7 +9,7 @@ import signal
 import sysconfig
 from typing import Any
 
-from conformance.spec import InvalidArgument
+from conformance.spec import InvalidArgument, check_int
 
 #: Longest per-call timeout (about 11.5 days): longer ones overflow the waits that use it.
 MAX_TIMEOUT_SECONDS = 1_000_000.0
@@ -26,12 +26,7 @@ def check_limits(timeout_seconds: Any, memory_limit_mb: Any) -> None:
         ):
             raise InvalidArgument(f"timeout_seconds={timeout_seconds!r} must be a finite number > 0 and "
                                   f"<= {MAX_TIMEOUT_SECONDS:g}, or None")
-    if memory_limit_mb is not None:
-        if isinstance(memory_limit_mb, bool) or not isinstance(memory_limit_mb, int) or not (
-            1 <= memory_limit_mb <= MAX_MEMORY_LIMIT_MB
-        ):
-            raise InvalidArgument(f"memory_limit_mb={memory_limit_mb!r} must be an integer >= 1 and "
-                                  f"<= {MAX_MEMORY_LIMIT_MB}, or None")
+    check_int("memory_limit_mb", memory_limit_mb, minimum=1, maximum=MAX_MEMORY_LIMIT_MB, optional=True)
 
 
 def own_groups_of_children(pid: int) -> set[int]:

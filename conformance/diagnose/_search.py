@@ -134,7 +134,9 @@ class _VariantScorer:
         return (trial.informative or not explained), explained, err
 
     def _judge(self, trial: _Trial, variant: Variant) -> tuple[bool, float]:
-        expected64 = variant.run(trial.case)
+        # The variant's own trace: its Result, and the cell states compare needs (computed once).
+        trace = reference_trace(trial.case, semantics=variant.semantics)
+        expected64 = trace[0]
         expected = expected64.astype(trial.case.config.np_dtype)
         # Measuring the variant's own rounding spread costs four more runs; skip it when the
         # candidate is off by more than PREFILTER_MARGIN times the spread TF itself shows here.
@@ -144,8 +146,8 @@ class _VariantScorer:
             if any(f.any() for f in fails.values()):
                 worst = max(float(np.max(e)) if e.size else 0.0 for e in errs.values())
                 return False, math.log10(min(max(worst, 1e-30), 1e30))
-            cmp = self.judge.compare(trial.case, trial.got, expected, spec=expected64,
-                                     semantics=variant.semantics, check_oracle=False)
+            cmp = self.judge.compare(trial.case, trial.got, expected, semantics=variant.semantics,
+                                     check_oracle=False, trace=trace)
         return cmp.passed, _log_error(cmp)
 
     def score(self, variant: Variant, order: Sequence[int]) -> _Score:
@@ -304,10 +306,11 @@ def _gather(case: Case, got: Result, executor: Executor, judge: Judge, count: in
 
 def _trial(case: Case, got: Result, judge: Judge, *, fresh: bool) -> _Trial:
     trace = reference_trace(case)
-    spec = trace[0]
     with np.errstate(all="ignore"):
-        baseline = judge.compare(case, got, spec.astype(case.config.np_dtype), spec=spec, check_oracle=False)
+        # One measurement of TF's rounding spread serves the baseline verdict and the prefilter.
         spread = judge.spread(case, base=trace)
+        baseline = judge.compare(case, got, trace[0].astype(case.config.np_dtype), check_oracle=False,
+                                 trace=trace, spread=spread)
     return _Trial(case, got, baseline, fresh, spread)
 
 

@@ -150,6 +150,8 @@ class Judge:
         spec: Result | None = None,
         semantics: Semantics | None = None,
         check_oracle: bool = True,
+        trace: tuple[Result, np.ndarray] | None = None,
+        spread: Spread | None = None,
     ) -> Comparison:
         """Judge ``got`` against ``expected`` (the oracle's Result; both in the case's dtype).
 
@@ -157,7 +159,9 @@ class Judge:
         measure the rounding spread, and to check the oracle itself).  ``semantics`` selects
         the spec variant whose spread is measured (the diagnosis judges a candidate against a
         convention variant this way); ``check_oracle=False`` never replaces ``expected`` by
-        the spec (for comparing a candidate with itself).
+        the spec (for comparing a candidate with itself).  A caller that already holds the
+        spec's ``reference_trace`` (Result, cells [B, T, H]) or its :class:`Spread` for these
+        semantics passes them as ``trace``/``spread`` instead of having them computed again.
         """
         form = check_result_form(case, got)
         if form is not None:
@@ -167,10 +171,12 @@ class Judge:
         oracle_deviation = None
         unjudged_from = None
         if any(f.any() for f in fails.values()):
-            trace = reference_trace(case, semantics=semantics)
+            if trace is None:
+                trace = reference_trace(case, semantics=semantics)
             if spec is None:
                 spec = trace[0]
-            spread = self.spread(case, semantics=semantics, base=(spec, trace[1]))
+            if spread is None:
+                spread = self.spread(case, semantics=semantics, base=(spec, trace[1]))
             errs, allowed, fails = self.elementwise(case, got_a, exp_a, spread.final())
             if any(f.any() for f in fails.values()):
                 steps = [first_out_of_range_step(case, spec, trace[1]),

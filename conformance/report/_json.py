@@ -20,9 +20,6 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 MAX_LISTED_VALUES = 200
 
 
-_finite = finite_or_none
-
-
 def counterexample_dict(cx: Counterexample) -> dict[str, Any]:
     """The ``counterexample`` object of report.json for a Counterexample."""
     case, cmp = cx.case, cx.comparison
@@ -32,14 +29,14 @@ def counterexample_dict(cx: Counterexample) -> dict[str, Any]:
         {
             "kind": cmp.kind,
             "message": cmp.message,
-            "max_abs_error": _finite(cmp.max_abs_error),
-            "max_rel_error": _finite(cmp.max_rel_error),
-            "max_ulp_error": _finite(cmp.max_ulp_error),
+            "max_abs_error": finite_or_none(cmp.max_abs_error),
+            "max_rel_error": finite_or_none(cmp.max_rel_error),
+            "max_ulp_error": finite_or_none(cmp.max_ulp_error),
             "first_divergent_step": cmp.first_divergent_step,
             "first_divergent_array": cmp.first_divergent_array,
-            "step_errors": [_finite(e) for e in cmp.step_errors],
+            "step_errors": [finite_or_none(e) for e in cmp.step_errors],
             # got/expected may be NaN or Inf (a non_finite finding): JSON has no such numbers.
-            "worst": {k: _finite(v) if isinstance(v, float) else v for k, v in cmp.worst.items()} if cmp.worst else None,
+            "worst": {k: finite_or_none(v) if isinstance(v, float) else v for k, v in cmp.worst.items()} if cmp.worst else None,
             "oracle_deviation": cmp.oracle_deviation,
             "values": entries if len(entries) <= MAX_LISTED_VALUES else None,
             "source": cx.source,
@@ -108,7 +105,7 @@ def build_report(result: CheckResult, *, oracle_version: str | None = None) -> d
         },
         "coverage": {"features": list(result.features), "dtypes": list(result.dtypes)},
         "tolerances": tolerances,
-        "max_abs_error": _finite(result.max_abs_error),
+        "max_abs_error": finite_or_none(result.max_abs_error),
         "counterexample": counterexample_dict(cx) if cx is not None else None,
     }
 

@@ -12,6 +12,7 @@ Nothing here imports TensorFlow; ``redis`` is imported only for ``redis://`` URL
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -109,14 +110,12 @@ def counting_database(inner: Any) -> Any:
     return _counting_class()(inner)
 
 
-_COUNTING: type | None = None
+# The database classes below are built on first use (subclassing Hypothesis' classes needs Hypothesis
+# imported, which `--help` and the pytest plugin avoid); functools.cache keeps the one class built.
 
 
+@functools.cache
 def _counting_class() -> type:
-    # Built on first use: subclassing ExampleDatabase needs Hypothesis imported.
-    global _COUNTING
-    if _COUNTING is not None:
-        return _COUNTING
     from hypothesis.database import ExampleDatabase
 
     class _Counting(ExampleDatabase):
@@ -148,7 +147,6 @@ def _counting_class() -> type:
         def move(self, src: bytes, dest: bytes, value: bytes) -> None:
             self.inner.move(src, dest, value)
 
-    _COUNTING = _Counting
     return _Counting
 
 
@@ -168,14 +166,8 @@ def open_database(spec: Any) -> Any:
     return _bounded_directory_class()(text)
 
 
-_BOUNDED: type | None = None
-
-
+@functools.cache
 def _bounded_directory_class() -> type:
-    # Built on first use: subclassing DirectoryBasedExampleDatabase needs Hypothesis imported.
-    global _BOUNDED
-    if _BOUNDED is not None:
-        return _BOUNDED
     from hypothesis.database import DirectoryBasedExampleDatabase
 
     class BoundedDirectoryDatabase(DirectoryBasedExampleDatabase):
@@ -198,7 +190,6 @@ def _bounded_directory_class() -> type:
                 except InvalidArgument:
                     continue
 
-    _BOUNDED = BoundedDirectoryDatabase
     return BoundedDirectoryDatabase
 
 
