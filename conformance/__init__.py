@@ -14,6 +14,7 @@ from conformance.outcome import CheckResult, Counterexample
 from conformance.run import CheckOptions, check, check_parallel
 from conformance.spec import (
     ACTIVATIONS,
+    DEFAULT_FEATURES,
     DTYPES,
     FEATURES,
     GATE_ORDER,
@@ -33,6 +34,7 @@ from conformance.spec import (
 
 __all__ = [
     "ACTIVATIONS",
+    "DEFAULT_FEATURES",
     "DEFAULT_TOLERANCES",
     "DTYPES",
     "FEATURES",

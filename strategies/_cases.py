@@ -1,8 +1,9 @@
 """Hypothesis strategies for configs, parameters, sequences, initial states and whole cases.
 
 Every strategy is narrowed by ``features``/``dtypes`` (what a candidate
-declares) and shrinks toward the baseline: float32, tanh, forget_bias 1.0, no
-peepholes/clip/projection, zero initial state, batch 1, time 1, size 1.
+declares; by default :data:`conformance.spec.DEFAULT_FEATURES`, the cell's options) and shrinks
+toward the baseline: float32, tanh, forget_bias 1.0, no peepholes/clip/projection, zero initial
+state, full-length batch-major rows, batch 1, time 1, size 1.
 :func:`seeded_cases` draws batches of cases of the same distribution from one
 seed each (fast, but only the seed is a choice; see strategies._draw).
 """
@@ -21,6 +22,7 @@ from hypothesis.strategies._internal.strategies import SearchStrategy
 
 from conformance.spec import (
     ACTIVATIONS,
+    DEFAULT_FEATURES,
     DTYPES,
     DTYPES_SIMPLEST_FIRST,
     FEATURES,
@@ -34,6 +36,7 @@ from conformance.spec import (
 from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES
 from strategies._checks import check_int, check_range, check_required, check_scales, check_subset
 from strategies._draw import Chooser, DataChooser, Rejected, RngChooser, draw_array, filtered, one_of_values
+from strategies._lengths import draw_lengths, fill_padding
 
 T = TypeVar("T")
 
@@ -92,9 +95,11 @@ def _draw_config(ch: Chooser, s: _ConfigSpec) -> LSTMConfig:
         num_proj = ch.integer(s.min_proj, s.max_proj)
         if use("proj_clip"):
             proj_clip = _positive_value(ch, dtype)
+    time_major = use("time_major")
     return LSTMConfig(
         num_units=num_units, input_size=input_size, forget_bias=forget_bias, use_peepholes=use_peepholes,
         cell_clip=cell_clip, num_proj=num_proj, proj_clip=proj_clip, activation=activation, dtype=dtype,
+        time_major=time_major,
     )
 
 
@@ -114,7 +119,7 @@ class _Drawn(SearchStrategy):
 
 def configs(
     *,
-    features: Collection[str] = FEATURES,
+    features: Collection[str] = DEFAULT_FEATURES,
     dtypes: Collection[str] = DTYPES,
     activations: Collection[str] = ACTIVATIONS,
     min_units: int = 1,
@@ -127,7 +132,8 @@ def configs(
 ) -> st.SearchStrategy[LSTMConfig]:
     """LSTMConfigs using only ``features`` (of :data:`conformance.FEATURES`) and ``dtypes``.
 
-    ``initial_state`` in ``features`` is accepted (it is a property of the case, see :func:`cases`).
+    ``initial_state`` and ``sequence_length`` in ``features`` are accepted (they are properties of
+    the case, see :func:`cases`); ``time_major`` draws configs with ``time_major=True`` too.
     ``require``: features (a subset of ``features``) every config uses, e.g. ``["peepholes"]``
     (``activation`` then means a non-tanh one, ``forget_bias`` one other than 1.0).
     """
@@ -147,7 +153,7 @@ def _config_spec(*, features, dtypes, activations=ACTIVATIONS, min_units=1, max_
     min_input_size, max_input_size = check_range("input_size", min_input_size, max_input_size)
     min_proj, max_proj = check_range("proj", min_proj, max_proj)
     return _ConfigSpec(features, dtypes, activations, min_units, max_units, min_input_size, max_input_size,
-                       min_proj, max_proj, require - {"initial_state"})
+                       min_proj, max_proj, require - {"initial_state", "sequence_length"})
 
 
 def params(config: LSTMConfig, *, weight_scales: tuple[float, ...] | None = None) -> st.SearchStrategy[LSTMParams]:
@@ -228,6 +234,8 @@ class _CaseSpec:
     long_times: st.SearchStrategy[int] | tuple[int, int] | None
     require_state: bool = False
     weight_scales: tuple[float, ...] | None = None
+    sequence_length: bool = False
+    require_lengths: bool = False
 
 
 def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
@@ -239,20 +247,26 @@ def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
     else:
         time = ch.integer(s.min_time, s.max_time)
     p = _draw_params(ch, config, s.weight_scales)
-    inputs = _draw_inputs(ch, config, batch, time)
+    inputs = _draw_inputs(ch, config, batch, time)  # [B, T, I]
     if s.require_state:
         state = filtered(ch, lambda: _draw_state(ch, config, batch), lambda st_: not st_.is_zero())
     elif s.initial_state and ch.boolean():
         state = _draw_state(ch, config, batch)
     else:
         state = zero_state(config, batch)
-    return Case(config, p, inputs, state)
+    lengths = None
+    if s.require_lengths or (s.sequence_length and ch.boolean()):
+        lengths = draw_lengths(ch, batch, time)
+        inputs = fill_padding(ch, inputs, lengths)
+    if config.time_major:
+        inputs = np.ascontiguousarray(inputs.transpose(1, 0, 2))
+    return Case(config, p, inputs, state, lengths)
 
 
 def cases(
     *,
     configs: st.SearchStrategy[LSTMConfig] | None = None,
-    features: Collection[str] = FEATURES,
+    features: Collection[str] = DEFAULT_FEATURES,
     dtypes: Collection[str] = DTYPES,
     min_batch: int = 1,
     max_batch: int = 4,
@@ -267,7 +281,9 @@ def cases(
     weight_scales: tuple[float, ...] | None = None,
 ) -> st.SearchStrategy[Case]:
     """Whole cases: a config (from ``configs``, else built from ``features``/``dtypes``), parameters,
-    inputs [B, T, I] and an initial state (non-zero only if ``"initial_state" in features``).
+    inputs [B, T, I] ([T, B, I] for a time-major config), an initial state (non-zero only if
+    ``"initial_state" in features``) and row lengths (only if ``"sequence_length" in features``:
+    ragged, equal, empty and one-step rows, with noise in every padded step).
 
     ``long_times`` (or None) gives the length of the occasional long sequence.
     ``require``: features every case exercises (see :func:`configs`; ``"initial_state"``
@@ -297,7 +313,8 @@ def _case_spec(*, configs, features, dtypes, min_batch, max_batch, min_time, max
                               min_input_size=min_input_size, max_input_size=max_input_size, max_proj=max_units,
                               require=require)
     return _CaseSpec(config, configs, "initial_state" in features, min_batch, max_batch, min_time, max_time,
-                     long_times, "initial_state" in require, weight_scales)
+                     long_times, "initial_state" in require, weight_scales, "sequence_length" in features,
+                     "sequence_length" in require)
 
 
 class CaseBatch(list):
@@ -314,7 +331,7 @@ class CaseBatch(list):
 def seeded_cases(
     *,
     count: int = 8,
-    features: Collection[str] = FEATURES,
+    features: Collection[str] = DEFAULT_FEATURES,
     dtypes: Collection[str] = DTYPES,
     min_batch: int = 1,
     max_batch: int = 4,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conformance import CandidateLoadError, InvalidArgument, candidate, resolve
-from conformance.spec import DTYPES, FEATURES
 from conformance.candidates import info_of
+from conformance.spec import DEFAULT_FEATURES, DTYPES, FEATURES
 
 
 def test_builtin_names_resolve_with_their_declarations():
@@ -18,7 +18,7 @@ def test_builtin_names_resolve_with_their_declarations():
 
 def test_module_attr_and_file_targets(tmp_path):
     loaded = resolve("tests.user_candidates.misc:undeclared")
-    assert loaded.source == "module" and loaded.info.features == frozenset(FEATURES)
+    assert loaded.source == "module" and loaded.info.features == frozenset(DEFAULT_FEATURES)
     path = tmp_path / "mine.py"
     path.write_text("def lstm(case):\n    raise NotImplementedError\n")
     assert resolve(f"{path}:lstm").source == "file"

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument, NoSuchExample
 
 import strategies
-from conformance.spec import reference_trace
-from conformance.spec import DTYPES, FEATURES
+from conformance.spec import DTYPES, FEATURES, reference_trace
 
 
 def find_any(strategy, condition, max_examples=2000):
@@ -36,7 +35,7 @@ def _preactivation_magnitude(case) -> float:
 
 @pytest.mark.parametrize("feature", FEATURES)
 def test_every_feature_is_reached(feature):
-    find_any(strategies.cases(max_time=3), lambda c: feature in c.features())
+    find_any(strategies.cases(max_time=3, features=FEATURES), lambda c: feature in c.features())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -179,7 +178,56 @@ def seeded(n_batches: int = 40, **kwargs) -> list:
 
 @pytest.mark.parametrize("feature", FEATURES)
 def test_seeded_cases_reach_every_feature(feature):
-    assert any(feature in c.features() for c in seeded(10, max_time=3)), f"no seeded case used {feature}"
+    assert any(feature in c.features() for c in seeded(10, max_time=3, features=FEATURES)), \
+        f"no seeded case used {feature}"
+
+
+@pytest.mark.parametrize("feature", ["sequence_length", "time_major"])
+def test_sequence_features_are_opt_in(feature):
+    """A strategy not given the sequence features draws today's cases: full length, batch-major."""
+    assert not any(feature in c.features() for c in seeded(10, max_time=3))
+    assert feature not in find(strategies.cases(features=FEATURES), lambda c: True).features()
+
+
+def _lengths_cases(n: int = 30) -> list:
+    return [c for c in seeded(n, features=["sequence_length"], max_time=6, max_batch=4) if c.sequence_length is not None]
+
+
+@pytest.mark.parametrize("name, holds", [
+    ("an empty row", lambda c: (c.lengths() == 0).any()),
+    ("a one-step row in a longer case", lambda c: c.time > 1 and (c.lengths() == 1).any()),
+    ("a full-length row beside a shorter one", lambda c: (c.lengths() == c.time).any() and (c.lengths() < c.time).any()),
+    ("all rows of one length below T", lambda c: c.batch > 1 and len(set(c.lengths())) == 1 and c.lengths()[0] < c.time),
+    ("every row shorter than T, ragged", lambda c: (c.lengths() < c.time).all() and len(set(c.lengths())) > 1),
+])
+def test_lengths_that_matter_are_drawn(name, holds):
+    assert any(holds(c) for c in _lengths_cases()), f"no drawn case has {name}"
+
+
+def test_padded_steps_hold_non_zero_inputs():
+    """A candidate that reads the padding must show it: every padded step carries noise."""
+    padded_cases = [c for c in _lengths_cases() if c.padded_steps()]
+    assert padded_cases
+    for c in padded_cases:
+        x = c.batch_major_inputs
+        for b, L in enumerate(c.lengths()):
+            assert np.all(np.any(x[b, L:] != 0, axis=-1)), f"row {b} (length {L}) has an all-zero padded step"
+
+
+def test_lengths_shrink_toward_full_length_and_time_major_toward_batch_major():
+    case = find(strategies.cases(features=["sequence_length", "time_major"], require=["sequence_length"]),
+                lambda c: True)
+    assert case.sequence_length is not None and case.padded_steps() == 0 and not case.config.time_major
+    shorter = find(strategies.cases(features=["sequence_length"], require=["sequence_length"]),
+                   lambda c: c.batch >= 2 and c.padded_steps() > 0)
+    assert shorter.batch == 2 and shorter.padded_steps() == 1, (shorter.lengths(), shorter.time)
+
+
+def test_time_major_cases_hold_inputs_time_major():
+    for c in seeded(10, features=["time_major"], max_time=5):
+        if c.config.time_major:
+            assert c.inputs.shape == (c.time, c.batch, c.config.input_size)
+            c.validate()
 
 
 def test_seeded_cases_reach_every_dtype_long_sequences_and_every_array_mode():

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import FEATURES, candidate
+from conformance import DEFAULT_FEATURES, candidate
+from conformance.candidates import InProcessExecutor, resolve
 from conformance.judge import PROPERTIES, StructuralFinding, check_structure, violated
-from conformance.candidates import resolve
-from conformance.candidates import InProcessExecutor
 from tests import wrong_impls as W
 
 
@@ -77,7 +76,7 @@ def test_random_noise_is_not_deterministic():
 
 
 def test_declarations_skip_what_they_rule_out():
-    result = _check(W.Cell, features=[f for f in FEATURES if f != "initial_state"], deterministic=False)
+    result = _check(W.Cell, features=[f for f in DEFAULT_FEATURES if f != "initial_state"], deterministic=False)
     assert result["state_carried"]["holds"] is None and "initial_state" in result["state_carried"]["message"], result
     assert result["deterministic"]["holds"] is None and "deterministic=False" in result["deterministic"]["message"]
 

@@ -14,11 +14,12 @@ outputs [B, T, P]; returned state (c [B, H], h [B, P]).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from conformance import FEATURES, candidate
+from conformance import DEFAULT_FEATURES, candidate
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
@@ -373,7 +374,7 @@ def reset_every_cell(k: int):
     return ResetEvery
 
 
-def as_candidate(cell_class: type[Cell], name: str, features=FEATURES, dtypes=("float16", "float32", "float64")):
+def as_candidate(cell_class: type[Cell], name: str, features=DEFAULT_FEATURES, dtypes=("float16", "float32", "float64")):
     """A candidate function ``fn(case) -> (outputs, (c, h))`` running ``cell_class``."""
 
     def fn(case):
@@ -449,8 +450,7 @@ pytorch_raw_port = as_candidate(PyTorchRawPort, "pytorch-raw-port", dtypes=("flo
 # ------------------------------------------------------------------ test support
 def executor_for(fn):
     """An in-process executor for a candidate function (as the runner would build one)."""
-    from conformance.candidates import InProcessExecutor
-    from conformance.candidates import LoadedCandidate, info_of
+    from conformance.candidates import InProcessExecutor, LoadedCandidate, info_of
 
     info = info_of(fn)
     return InProcessExecutor(LoadedCandidate(info.name or fn.__name__, info.name or fn.__name__, fn, info, "module"))
@@ -481,8 +481,7 @@ def dense_case(changes: dict[str, Any] | None = None, *, dtype: str = "float32",
 def spec_fails(executor):
     """``still_fails(case)`` for conformance.run._minimize: the candidate leaves the float64 spec (no TF needed)."""
     from conformance import compare
-    from conformance.spec import CandidateFault
-    from conformance.spec import reference
+    from conformance.spec import CandidateFault, reference
 
     def still_fails(case) -> bool:
         try:

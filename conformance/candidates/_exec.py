@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.candidates._protocol import ATTRIBUTE, CandidateInfo, _one_line, normalise_result
+from conformance.candidates._protocol import ATTRIBUTE, CandidateInfo, _one_line, normalise_result, to_batch_major
 from conformance.candidates._worker import EXEC_TMPDIR_VAR
 from conformance.spec import DTYPES, CandidateFault, CandidateLoadError, Case, Result, storage_dtype
 
@@ -59,13 +59,16 @@ def batch_arrays(cases: Sequence[Case], *, describe: bool = False) -> dict[str, 
         store = storage_dtype(cfg.dtype)
         for name, array in case.arrays().items():
             payload[prefix + name] = np.ascontiguousarray(array.astype(store))
+        # int64 [B]: every row's length (T for every row of a case without lengths).
+        payload[prefix + "sequence_length"] = case.lengths().astype(np.int64)
         payload[prefix + "config"] = np.array(json.dumps(cfg.to_dict(), sort_keys=True))
         payload[prefix + "dtype"] = np.array(cfg.dtype)
         payload[prefix + "activation"] = np.array(cfg.activation)
         # Numbers as 0-d int64/float64 arrays, so a C program needs no JSON parser; 0 means "not set".
         ints = {"dtype_id": DTYPES.index(cfg.dtype), "batch": case.batch, "time": case.time,
                 "input_size": cfg.input_size, "num_units": cfg.num_units, "output_size": cfg.output_size,
-                "num_proj": cfg.num_proj or 0, "use_peepholes": int(cfg.use_peepholes)}
+                "num_proj": cfg.num_proj or 0, "use_peepholes": int(cfg.use_peepholes),
+                "time_major": int(cfg.time_major), "has_sequence_length": int(case.sequence_length is not None)}
         floats = {"forget_bias": cfg.forget_bias, "cell_clip": cfg.cell_clip or 0.0, "proj_clip": cfg.proj_clip or 0.0}
         payload.update({prefix + k: np.array(v, np.int64) for k, v in ints.items()})
         payload.update({prefix + k: np.array(v, np.float64) for k, v in floats.items()})
@@ -121,7 +124,10 @@ def read_results(path: str, cases: Sequence[Case], command: str) -> list[Result 
             continue
         npd = case.config.np_dtype
         arrays = [files[prefix + n].astype(npd) for n in ("outputs", "c", "h")]
-        out.append(normalise_result((arrays[0], (arrays[1], arrays[2]))))
+        try:
+            out.append(to_batch_major(case, normalise_result((arrays[0], (arrays[1], arrays[2])))))
+        except CandidateFault as fault:
+            out.append(fault)
     return out
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from conformance.candidates._protocol import candidate
-from conformance.spec import DTYPES, Case
+from conformance.spec import DTYPES, FEATURES, Case
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -33,10 +33,11 @@ def _work_dtype(cfg) -> np.dtype:
     return np.dtype(np.float64) if cfg.dtype == "float64" else np.dtype(np.float32)
 
 
-@candidate(name="numpy-reference", dtypes=DTYPES)
+@candidate(name="numpy-reference", features=FEATURES, dtypes=DTYPES)
 @np.errstate(all="ignore")  # overflow to inf/NaN is a result the harness judges, not a warning
 def numpy_reference(case: Case):
-    """A correct plain-numpy TF LSTMCell: every option, every dtype (computes in float32 or wider)."""
+    """A correct plain-numpy TF LSTMCell under dynamic_rnn: every option, every dtype, row lengths and
+    time-major inputs (computes in float32 or wider)."""
     cfg = case.config
     work, npd = _work_dtype(cfg), cfg.np_dtype
     p = {k: v.astype(work) for k, v in case.params.arrays().items()}
@@ -45,10 +46,15 @@ def numpy_reference(case: Case):
     c = case.initial_state.c.astype(work)
     h = case.initial_state.h.astype(work)
     x = case.inputs.astype(work)
+    if cfg.time_major:
+        x = x.transpose(1, 0, 2)  # [T, B, I] -> [B, T, I]
+    # dynamic_rnn: past its length a row outputs zeros and keeps its state.
+    lengths = None if case.sequence_length is None else np.asarray(case.sequence_length)
     H, I = cfg.num_units, cfg.input_size
     xh = np.empty((case.batch, I + cfg.output_size), work)  # [x_t, h_{t-1}], refilled every step
     outputs = np.empty((case.batch, case.time, cfg.output_size), work)
     for t in range(case.time):
+        c_prev, h_prev = c, h
         xh[:, :I] = x[:, t]
         xh[:, I:] = h
         z = xh @ kernel
@@ -74,7 +80,14 @@ def numpy_reference(case: Case):
             # Round the state to the case's dtype each step, as a native-precision LSTM would.
             c = c.astype(npd).astype(work)
             h = h.astype(npd).astype(work)
-        outputs[:, t] = h
+        if lengths is not None:
+            active = (t < lengths)[:, None]
+            c, h = np.where(active, c, c_prev), np.where(active, h, h_prev)
+            outputs[:, t] = np.where(active, h, 0.0)
+        else:
+            outputs[:, t] = h
+    if cfg.time_major:
+        outputs = outputs.transpose(1, 0, 2)
     return outputs.astype(npd), (c.astype(npd), h.astype(npd))
 
 

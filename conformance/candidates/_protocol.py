@@ -2,15 +2,20 @@
 
 A candidate is any callable ``fn(case) -> (outputs, (c, h))`` with
 
-* ``case.inputs``        [B, T, I] in ``case.config.dtype``
+* ``case.inputs``        [B, T, I] in ``case.config.dtype`` ([T, B, I] when ``case.config.time_major``)
+* ``case.sequence_length`` None, or int32 [B]: row b's length (``dynamic_rnn``'s ``sequence_length``:
+                         outputs at steps ``t >= L[b]`` are zeros, the final state is the one
+                         after step ``L[b] - 1``)
 * ``case.params``        canonical TF-layout parameters (kernel [I+P, 4H] in gate
                          order i, j, f, o; bias [4H]; w_*_diag [H]; proj_kernel [H, P])
 * ``case.config``        ``num_units``, ``input_size``, ``forget_bias``, ``use_peepholes``,
                          ``cell_clip``, ``num_proj``, ``proj_clip``, ``activation``, ``dtype``
 * ``case.initial_state`` ``.c`` [B, H] and ``.h`` [B, P]
 
-returning outputs [B, T, P] and the final ``c`` [B, H] and ``h`` [B, P], all in
-the case's dtype.  No base class: :func:`candidate` only attaches metadata.
+returning outputs [B, T, P] ([T, B, P] time-major) and the final ``c`` [B, H] and ``h`` [B, P],
+all in the case's dtype.  No base class: :func:`candidate` only attaches metadata.  A candidate
+that declares nothing supports :data:`~conformance.spec.DEFAULT_FEATURES` (every cell option on
+full-length batch-major sequences): ``sequence_length`` and ``time_major`` are declared.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from conformance.spec import DTYPES, FEATURES, CandidateFault, Case, InvalidArgument, Result
+from conformance.spec import DEFAULT_FEATURES, DTYPES, FEATURES, CandidateFault, Case, InvalidArgument, Result
 
 ATTRIBUTE = "__lstm_conformance__"
 
@@ -44,7 +49,7 @@ class CandidateInfo:
     """
 
     name: str | None = None
-    features: frozenset[str] = frozenset(FEATURES)
+    features: frozenset[str] = frozenset(DEFAULT_FEATURES)
     dtypes: frozenset[str] = frozenset(DTYPES)
     description: str = ""
     max_units: int | None = None
@@ -100,7 +105,7 @@ def candidate(
     fn: Callable | None = None,
     *,
     name: str | None = None,
-    features: Iterable[str] = FEATURES,
+    features: Iterable[str] = DEFAULT_FEATURES,
     dtypes: Iterable[str] = DTYPES,
     description: str | None = None,
     max_units: int | None = None,
@@ -113,7 +118,7 @@ def candidate(
     """Declare what a candidate supports; returns the function itself, unwrapped.
 
     Usable bare (``@candidate``) or with arguments (``@candidate(features=[], dtypes=["float32"])``).
-    Without it, a callable is assumed to support the whole option space.
+    Without it, a callable is assumed to support :data:`~conformance.spec.DEFAULT_FEATURES` and every dtype.
     """
 
     def attach(f: Callable) -> Callable:
@@ -139,7 +144,7 @@ def candidate(
 
 
 def info_of(fn: Any) -> CandidateInfo:
-    """The declared :class:`CandidateInfo` of ``fn`` (the whole option space if undeclared)."""
+    """The declared :class:`CandidateInfo` of ``fn`` (DEFAULT_FEATURES and every dtype if undeclared)."""
     info = getattr(fn, ATTRIBUTE, None)
     if isinstance(info, CandidateInfo):
         return info
@@ -213,6 +218,18 @@ def normalise_result(value: Any) -> Result:
     return Result(arrays["outputs"], arrays["c"], arrays["h"])
 
 
+def to_batch_major(case: Case, result: Result) -> Result:
+    """A candidate's result in the harness's layout (outputs [B, T, P]): a time-major case's outputs
+    must be [T, B, P] and are transposed; CandidateFault("wrong_shape") when they are not."""
+    if not case.config.time_major:
+        return result
+    want = (case.time, case.batch, case.config.output_size)
+    if result.outputs.shape != want:
+        raise CandidateFault("wrong_shape", f"outputs has shape {result.outputs.shape}, expected {want} "
+                                            f"[T, B, P] (the case is time-major)")
+    return dataclasses.replace(result, outputs=result.outputs.transpose(1, 0, 2))
+
+
 def _private_copy(case: Case) -> Case:
     """The case with every array copied: what the candidate is handed, so that nothing it does
     reaches the arrays the oracle (running on another thread) and the comparison read."""
@@ -240,7 +257,7 @@ def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result
     try:
         # Converting what it returned runs the candidate's code too (``__array__``, ``__len__``,
         # ``__getitem__`` of its own objects): a SystemExit or error raised there is its fault as well.
-        value = normalise_result(fn(handed))
+        value = to_batch_major(case, normalise_result(fn(handed)))
     except CandidateFault:
         raise
     except KeyboardInterrupt:  # Ctrl-C/SIGTERM belong to the harness; sys.exit() in a candidate is its fault

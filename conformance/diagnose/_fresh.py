@@ -21,8 +21,19 @@ from conformance.spec import (
 )
 
 
-def random_case(config: LSTMConfig, batch: int, time: int, rng: np.random.Generator, *, initial_state: bool) -> Case:
-    """Dense values sized so every gate's pre-activation is O(1) (neither saturated nor zero)."""
+def random_lengths(batch: int, time: int, rng: np.random.Generator) -> np.ndarray:
+    """Ragged row lengths [B] that tell length conventions apart: row 0 full, row 1 ending mid-way,
+    row 2 (T >= 3) one step long, the rest anything from 0 to T."""
+    lengths = rng.integers(0, time + 1, batch)
+    fixed = [time, max(1, time // 2), 1]
+    lengths[: min(batch, 3)] = fixed[: min(batch, 3)]
+    return lengths.astype(np.int32)
+
+
+def random_case(config: LSTMConfig, batch: int, time: int, rng: np.random.Generator, *, initial_state: bool,
+                lengths: bool = False) -> Case:
+    """Dense values sized so every gate's pre-activation is O(1) (neither saturated nor zero); inputs in
+    the config's layout, and (``lengths``) ragged row lengths from :func:`random_lengths`."""
     I, H, P = config.input_size, config.num_units, config.output_size
     npd = config.np_dtype
 
@@ -40,7 +51,10 @@ def random_case(config: LSTMConfig, batch: int, time: int, rng: np.random.Genera
         state = InitialState(normal((batch, H), 1.0), normal((batch, P), 0.5))
     else:
         state = zero_state(config, batch)
-    return Case(config, params, normal((batch, time, I), 1.0), state)
+    inputs = normal((batch, time, I), 1.0)
+    if config.time_major:
+        inputs = np.ascontiguousarray(inputs.transpose(1, 0, 2))
+    return Case(config, params, inputs, state, random_lengths(batch, time, rng) if lengths else None)
 
 
 def _perturbed(case: Case, rng: np.random.Generator) -> Case:
@@ -137,7 +151,7 @@ def discriminating_cases(case: Case, info: CandidateInfo, *, count: int = 12, se
             else:
                 config = _enriched(cfg, info, rng, 1.0 if enriched == 0 else 0.5)
                 enriched += 1
-            trial = random_case(config, B, T, rng, initial_state=state)
+            trial = random_case(config, B, T, rng, initial_state=state, lengths=case.sequence_length is not None)
             if kind == "enriched":
                 trial = _biting_clips(trial, cfg)
         if info.supports(trial):
@@ -151,5 +165,6 @@ def structural_case(case: Case, info: CandidateInfo, *, seed: int = 0) -> Case:
     T = max(case.time, 4)
     if info.max_time is not None:
         T = max(case.time, min(T, info.max_time))
-    fresh = random_case(case.config, 3, T, rng, initial_state="initial_state" in info.features)
+    fresh = random_case(case.config, 3, T, rng, initial_state="initial_state" in info.features,
+                        lengths=case.sequence_length is not None)
     return fresh if info.supports(fresh) else case

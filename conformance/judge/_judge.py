@@ -231,7 +231,7 @@ def first_out_of_range_step(case: Case, spec: Result, cells: np.ndarray) -> int 
     p = case.params
     input_size = case.config.input_size
     k = np.abs(p.kernel.astype(np.float64))
-    x = np.abs(case.inputs.astype(np.float64))
+    x = np.abs(case.batch_major_inputs.astype(np.float64))
     m_prev = np.concatenate([case.initial_state.h.astype(np.float64)[:, None], spec.outputs[:, :-1]], axis=1)
     with np.errstate(over="ignore", invalid="ignore"):
         bound = x @ k[:input_size] + np.abs(m_prev) @ k[input_size:] + np.abs(p.bias.astype(np.float64))

@@ -63,10 +63,77 @@ UNROLL = 8
 #: the scalar options and the time-major inputs.  Shapes are in :func:`pack_case`.
 _PIECES = ("kernel", "bias", "w_i_diag", "w_f_diag", "w_o_diag", "projection/kernel", "c0", "h0",
            "forget_bias", "cell_clip", "proj_clip", "inputs")
-_WEIGHTS = frozenset(_PIECES[:6])
+WEIGHTS = frozenset(_PIECES[:6])
 _PEEPHOLES = frozenset({"w_i_diag", "w_f_diag", "w_o_diag"})
 #: The int feed: one size per piece, then these dimensions.
 _DIMS = ("rows", "gates", "units", "outputs", "batch", "blocks", "input_size")
+
+
+def make_step(tdt: Any, activation: str, peepholes: bool, projection: bool, used: set[str]) -> Any:
+    """``step(x_t [B, I], c [B, H], m [B, P], fed) -> (new c, new m)``: one call of TF's real LSTMCell
+    whose weights and scalar options are the tensors of ``fed`` (by the names the cell asks for:
+    :data:`WEIGHTS` plus ``forget_bias``, ``cell_clip``, ``proj_clip``), at whatever sizes they have.
+    The names the cell asked for are added to ``used`` (the caller checks them)."""
+    tf = import_tensorflow()
+    v1 = tf.compat.v1
+
+    def step(x_t: Any, c: Any, m: Any, fed: dict[str, Any]) -> tuple[Any, Any]:
+        def fed_weights_getter(getter: Any, *args: Any, **kwargs: Any) -> Any:
+            # Hand the cell a fed tensor instead of a variable, so each case's
+            # weights (of any size) are fed per run without assign ops or a rebuild.
+            name = kwargs["name"].rsplit("lstm_cell/", 1)[-1]
+            if name not in WEIGHTS:
+                raise RuntimeError(f"TF LSTMCell asked for an unexpected weight {name!r}")
+            used.add(name)
+            return fed[name]
+
+        with v1.variable_scope("oracle", custom_getter=fed_weights_getter), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # LSTMCell's deprecation notice: using it is the point
+            # num_units/num_proj only size the weights the getter replaces and the
+            # state_size nothing here uses: the fed arrays carry the real sizes.
+            cell = v1.nn.rnn_cell.LSTMCell(
+                1,
+                use_peepholes=peepholes,
+                cell_clip=fed["cell_clip"],
+                num_proj=1 if projection else None,
+                proj_clip=fed["proj_clip"] if projection else None,
+                forget_bias=fed["forget_bias"],
+                activation=None if activation == "tanh" else activation,
+                dtype=tdt,
+            )
+            cell.build(tf.TensorShape([None, 1]))
+            # LSTMCell.call insists on a static input width but only to check that
+            # it is known; its ops use the runtime shape (the case's I).
+            x_t.set_shape([None, 1])
+            m, (c, _) = cell(x_t, v1.nn.rnn_cell.LSTMStateTuple(c, m))
+        return c, m
+
+    return step
+
+
+def expected_weights(peepholes: bool, projection: bool) -> frozenset[str]:
+    """The weight names TF's LSTMCell of this structure asks for."""
+    return WEIGHTS - (frozenset() if peepholes else _PEEPHOLES) - (frozenset() if projection else {"projection/kernel"})
+
+
+def open_session(graph: Any, feeds: list[Any], fetches: list[Any]) -> tuple[Any, Any]:
+    """A Session for ``graph`` as the oracle runs them, and a callable ``(*feeds) -> [fetches]``."""
+    tf = import_tensorflow()
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+
+    # One thread each: workers run one process per core.  Not -1 ("run in the caller's
+    # thread"), which is a little faster but skips the flush-denormals-to-zero mode TF's
+    # own threads run in, so tiny results would differ from TF's eager cell.
+    config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+    # Grappler's remapper fuses e.g. MatMul+BiasAdd and, in float16/bfloat16, skips the
+    # rounding between them; without it every op rounds as TF's eager cell does, and the
+    # results are bit-identical to it (tests/test_oracle_perf.py).
+    config.graph_options.rewrite_options.remapping = rewriter_config_pb2.RewriterConfig.OFF
+    session = tf.compat.v1.Session(graph=graph, config=config)
+    # Session.make_callable with a feed list is Session.run with a feed_dict (~0.3 ms of
+    # Python per call); a callable made from CallableOptions runs straight in C++.
+    options = config_pb2.CallableOptions(feed=[t.name for t in feeds], fetch=[t.name for t in fetches])
+    return session, session._make_callable_from_options(options)
 
 
 class Graph:
@@ -80,8 +147,6 @@ class Graph:
 
     def __init__(self, dtype: str, activation: str, peepholes: bool = True, projection: bool = True):
         tf = import_tensorflow()
-        from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
-
         v1 = tf.compat.v1
         self.graph = tf.Graph()
         tdt = tf_dtype(tf, dtype)
@@ -89,59 +154,16 @@ class Graph:
         with self.graph.as_default():
             self.floats = v1.placeholder(tdt, [None], name="floats")
             self.ints = v1.placeholder(tf.int32, [len(_PIECES) + len(_DIMS)], name="ints")
-            pieces = dict(zip(_PIECES, tf.split(self.floats, self.ints[: len(_PIECES)], num=len(_PIECES))))
             dim = dict(zip(_DIMS, tf.unstack(self.ints[len(_PIECES) :], num=len(_DIMS))))
-            weights = {
-                "kernel": tf.reshape(pieces["kernel"], tf.stack([dim["rows"], dim["gates"]])),
-                "bias": pieces["bias"],
-                "w_i_diag": pieces["w_i_diag"],
-                "w_f_diag": pieces["w_f_diag"],
-                "w_o_diag": pieces["w_o_diag"],
-                "projection/kernel": tf.reshape(pieces["projection/kernel"], tf.stack([dim["units"], dim["outputs"]])),
-                **{k: tf.reshape(pieces[k], []) for k in ("forget_bias", "cell_clip", "proj_clip")},
-            }
-            c0 = tf.reshape(pieces["c0"], tf.stack([dim["batch"], dim["units"]]))
-            h0 = tf.reshape(pieces["h0"], tf.stack([dim["batch"], dim["outputs"]]))
-            x = tf.reshape(pieces["inputs"], tf.stack([dim["blocks"], K, dim["batch"], dim["input_size"]]))
+            weights, c0, h0, flat_inputs = fed_tensors(self.floats, self.ints[: len(_PIECES)], dim)
+            x = tf.reshape(flat_inputs, tf.stack([dim["blocks"], K, dim["batch"], dim["input_size"]]))
             used: set[str] = set()
-
-            def step(x_t: Any, c: Any, m: Any, fed: dict[str, Any]) -> tuple[Any, Any]:
-                """One call of TF's LSTMCell: (x_t [B, I], c [B, H], m [B, P]) -> (new c, new m)."""
-
-                def fed_weights_getter(getter: Any, *args: Any, **kwargs: Any) -> Any:
-                    # Hand the cell a fed tensor instead of a variable, so each case's
-                    # weights (of any size) are fed per run without assign ops or a rebuild.
-                    name = kwargs["name"].rsplit("lstm_cell/", 1)[-1]
-                    if name not in _WEIGHTS:
-                        raise RuntimeError(f"TF LSTMCell asked for an unexpected weight {name!r}")
-                    used.add(name)
-                    return fed[name]
-
-                with v1.variable_scope("oracle", custom_getter=fed_weights_getter), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # LSTMCell's deprecation notice: using it is the point
-                    # num_units/num_proj only size the weights the getter replaces and the
-                    # state_size nothing here uses: the fed arrays carry the real sizes.
-                    cell = v1.nn.rnn_cell.LSTMCell(
-                        1,
-                        use_peepholes=peepholes,
-                        cell_clip=fed["cell_clip"],
-                        num_proj=1 if projection else None,
-                        proj_clip=fed["proj_clip"] if projection else None,
-                        forget_bias=fed["forget_bias"],
-                        activation=None if activation == "tanh" else activation,
-                        dtype=tdt,
-                    )
-                    cell.build(tf.TensorShape([None, 1]))
-                    # LSTMCell.call insists on a static input width but only to check that
-                    # it is known; its ops use the runtime shape (the case's I).
-                    x_t.set_shape([None, 1])
-                    m, (c, _) = cell(x_t, v1.nn.rnn_cell.LSTMStateTuple(c, m))
-                return c, m
+            step = make_step(tdt, activation, peepholes, projection, used)
 
             # The cell's ops are traced once into a function that the loop body calls UNROLL
             # times (Grappler inlines the calls): building the graph costs one cell, not UNROLL.
             matrix, vector, scalar = (tf.TensorSpec(s, tdt) for s in ([None, None], [None], []))
-            specs = {name: matrix if name in ("kernel", "projection/kernel") else vector for name in _WEIGHTS}
+            specs = {name: matrix if name in ("kernel", "projection/kernel") else vector for name in WEIGHTS}
             specs.update(forget_bias=scalar, cell_clip=scalar, proj_clip=scalar)
             cell_step = tf.function(step, autograph=False).get_concrete_function(matrix, matrix, matrix, specs)
             emitted = tf.TensorArray(tdt, size=dim["blocks"], element_shape=tf.TensorShape([K, None, None]))
@@ -156,22 +178,9 @@ class Graph:
 
             *_, emitted = tf.while_loop(lambda b, *_: b < dim["blocks"], body, [tf.constant(0), c0, h0, emitted])
             fetch = emitted.stack()
-            wanted = _WEIGHTS - (set() if peepholes else _PEEPHOLES) - (set() if projection else {"projection/kernel"})
-            if used != wanted:  # a tf-keras change would show here, not as wrong numbers
+            if used != expected_weights(peepholes, projection):  # a tf-keras change would show here, not as wrong numbers
                 raise RuntimeError(f"TF LSTMCell created unexpected weights {sorted(used)}")
-            # One thread each: workers run one process per core.  Not -1 ("run in the caller's
-            # thread"), which is a little faster but skips the flush-denormals-to-zero mode TF's
-            # own threads run in, so tiny results would differ from TF's eager cell.
-            config = v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
-            # Grappler's remapper fuses e.g. MatMul+BiasAdd and, in float16/bfloat16, skips the
-            # rounding between them; without it every op rounds as TF's eager cell does, and the
-            # results are bit-identical to it (tests/test_oracle_perf.py).
-            config.graph_options.rewrite_options.remapping = rewriter_config_pb2.RewriterConfig.OFF
-            self.session = v1.Session(graph=self.graph, config=config)
-            # Session.make_callable with a feed list is Session.run with a feed_dict (~0.3 ms of
-            # Python per call); a callable made from CallableOptions runs straight in C++.
-            callable_options = config_pb2.CallableOptions(feed=[self.floats.name, self.ints.name], fetch=[fetch.name])
-            self._callable = self.session._make_callable_from_options(callable_options)
+            self.session, self._callable = open_session(self.graph, [self.floats, self.ints], [fetch])
 
     def run(self, floats: np.ndarray, ints: np.ndarray) -> np.ndarray:
         return self._callable(floats, ints)[0]
@@ -194,12 +203,24 @@ def pack_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
     proj_clip (+inf when unset: ``clip(x, -inf, inf) == x``), inputs time-major
     [Tpad, B, I] zero-padded to a multiple of UNROLL steps.
     """
+    B, T, I = case.batch, case.time, case.config.input_size
+    blocks = -(-T // UNROLL)
+    floats, views, sizes = pack_floats(case, blocks * UNROLL * B * I)
+    views["inputs"].reshape(blocks * UNROLL, B, I)[:T] = case.batch_major_inputs.transpose(1, 0, 2)
+    cfg = case.config
+    ints = np.array(sizes + (I + cfg.output_size, 4 * cfg.num_units, cfg.num_units, cfg.output_size, B, blocks, I),
+                    dtype=np.int32)
+    return floats, ints
+
+
+def pack_floats(case: Case, inputs_size: int) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[int, ...]]:
+    """The float feed of :data:`_PIECES` with everything but the inputs filled in (see :func:`pack_case`),
+    a view of each piece by name, and the pieces' sizes (the inputs' is ``inputs_size``)."""
     cfg = case.config
     I, H, P = cfg.input_size, cfg.num_units, cfg.output_size
-    B, T = case.batch, case.time
-    blocks = -(-T // UNROLL)
+    B = case.batch
     p = case.params
-    sizes = ((I + P) * 4 * H, 4 * H, H, H, H, H * P, B * H, B * P, 1, 1, 1, blocks * UNROLL * B * I)
+    sizes = ((I + P) * 4 * H, 4 * H, H, H, H, H * P, B * H, B * P, 1, 1, 1, inputs_size)
     floats = np.zeros(sum(sizes), dtype=cfg.np_dtype)
     views, offset = {}, 0
     for name, size in zip(_PIECES, sizes):
@@ -219,9 +240,26 @@ def pack_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
     views["forget_bias"][0] = cfg.forget_bias
     views["cell_clip"][0] = np.inf if cfg.cell_clip is None else cfg.cell_clip
     views["proj_clip"][0] = np.inf if cfg.proj_clip is None else cfg.proj_clip
-    views["inputs"].reshape(blocks * UNROLL, B, I)[:T] = case.inputs.transpose(1, 0, 2)
-    ints = np.array(sizes + (I + P, 4 * H, H, P, B, blocks, I), dtype=np.int32)
-    return floats, ints
+    return floats, views, sizes
+
+
+def fed_tensors(floats: Any, sizes: Any, dims: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any]:
+    """Graph side of :func:`pack_floats`: ``(weights, c0 [B, H], h0 [B, P], inputs (flat))`` from the float
+    feed, its piece ``sizes`` and the dimensions ``rows``, ``gates``, ``units``, ``outputs``, ``batch``."""
+    tf = import_tensorflow()
+    pieces = dict(zip(_PIECES, tf.split(floats, sizes, num=len(_PIECES))))
+    weights = {
+        "kernel": tf.reshape(pieces["kernel"], tf.stack([dims["rows"], dims["gates"]])),
+        "bias": pieces["bias"],
+        "w_i_diag": pieces["w_i_diag"],
+        "w_f_diag": pieces["w_f_diag"],
+        "w_o_diag": pieces["w_o_diag"],
+        "projection/kernel": tf.reshape(pieces["projection/kernel"], tf.stack([dims["units"], dims["outputs"]])),
+        **{k: tf.reshape(pieces[k], []) for k in ("forget_bias", "cell_clip", "proj_clip")},
+    }
+    c0 = tf.reshape(pieces["c0"], tf.stack([dims["batch"], dims["units"]]))
+    h0 = tf.reshape(pieces["h0"], tf.stack([dims["batch"], dims["outputs"]]))
+    return weights, c0, h0, pieces["inputs"]
 
 
 def unpack_result(emitted: np.ndarray, case: Case) -> Result:

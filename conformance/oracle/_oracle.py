@@ -24,10 +24,18 @@ import warnings
 import weakref
 from collections.abc import Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
 from conformance.oracle._graph import Graph, pack_case, unpack_result
+from conformance.oracle._sequence import (
+    SequenceGraph,
+    all_finite,
+    pack_sequence_case,
+    unpack_sequence_result,
+    uses_sequence_graph,
+)
 from conformance.oracle._tf import import_tensorflow, tensorflow_version, tf_dtype
 from conformance.spec import Case, ConformanceError, LSTMConfig, LSTMParams, Result, zero_state
 
@@ -106,7 +114,7 @@ class TFOracle:
     """
 
     def __init__(self) -> None:
-        self._graphs: dict[tuple, Graph] = {}
+        self._graphs: dict[tuple, Graph | SequenceGraph] = {}
         #: Cases re-run on an exact-structure cell because a neutral value met an infinity.
         self.exact_structure_runs = 0
         self.graph_builds = 0
@@ -134,25 +142,30 @@ class TFOracle:
         """The key of the graph that runs ``config``: (dtype, activation)."""
         return (config.dtype, config.activation)
 
-    def _graph(self, config: LSTMConfig, exact_structure: bool = False) -> Graph:
+    def _graph(self, config: LSTMConfig, sequence: bool, exact_structure: bool = False) -> Graph | SequenceGraph:
         key: tuple = self.key(config)
+        if sequence:
+            key = ("dynamic_rnn", *key, config.time_major)
         if exact_structure:
             key += (config.use_peepholes, config.num_proj is not None)
         g = self._graphs.get(key)
         if g is None:
-            g = Graph(*key)
+            g = SequenceGraph(*key[1:]) if sequence else Graph(*key)
             self._graphs[key] = g
             self.graph_builds += 1
         return g
 
     def graph_keys(self) -> list[tuple]:
-        """The key of every graph built so far: ``(dtype, activation)``, and
-        ``(dtype, activation, peepholes, projection)`` for an exact-structure graph (none once closed)."""
+        """The key of every graph built so far (none once closed): ``(dtype, activation)`` for the
+        fast graph, ``("dynamic_rnn", dtype, activation, time_major)`` for the sequence graph (cases
+        with lengths or time-major inputs), each followed by ``(peepholes, projection)`` for an
+        exact-structure graph."""
         return list(self._graphs)
 
-    def warm(self, configs: Iterable[LSTMConfig]) -> None:
+    def warm(self, configs: Iterable[LSTMConfig], *, sequence_length: bool = False) -> None:
         """Build the graphs ``configs`` need and run each once (the first run of a graph is
-        where TF optimises it), so that timing what follows measures examples, not set-up."""
+        where TF optimises it), so that timing what follows measures examples, not set-up.
+        ``sequence_length``: the graphs of cases with row lengths (``dynamic_rnn``'s) too."""
         for config in configs:
             I, H, P = config.input_size, config.num_units, config.output_size
             zeros = lambda *shape, dtype=config.np_dtype: np.zeros(shape, dtype)
@@ -160,6 +173,8 @@ class TFOracle:
             params = LSTMParams(kernel=zeros(I + P, 4 * H), bias=zeros(4 * H), w_i_diag=peephole, w_f_diag=peephole,
                                 w_o_diag=peephole, proj_kernel=zeros(H, P) if config.num_proj is not None else None)
             self.run(Case(config, params, zeros(1, 1, I), zero_state(config, 1)))
+            if sequence_length:
+                self.run(Case(config, params, zeros(1, 1, I), zero_state(config, 1), np.ones(1, np.int32)))
 
     def submit(self, case: Case) -> PendingRun:
         """Start :meth:`run` on the oracle's own thread and return at once.
@@ -171,10 +186,10 @@ class TFOracle:
         enter TF.
         """
         self._check_open()
-        return PendingRun(self, case, pack_case(case))
+        return PendingRun(self, case, _pack(case))
 
     def run(self, case: Case) -> Result:
-        return self._finish(case, self._emit(pack_case(case), case.config))
+        return self._finish(case, self._emit(_pack(case), case.config, uses_sequence_graph(case)))
 
     def close(self) -> None:
         """Cancel the queued runs, wait for the running one, close every graph's Session, restore the
@@ -203,11 +218,11 @@ class TFOracle:
         if self._closed:
             raise self._closed_error()
 
-    def _start(self, feeds: tuple[np.ndarray, np.ndarray], config: LSTMConfig) -> Future:
+    def _start(self, feeds: tuple[np.ndarray, np.ndarray], case: Case) -> Future:
         """Queue :meth:`_emit` on the oracle's thread; the switch interval stays short until it is done."""
         self._switch_interval.enter()
         try:
-            future = self._thread.submit(self._emit, feeds, config)
+            future = self._thread.submit(self._emit, feeds, case.config, uses_sequence_graph(case))
         except BaseException as exc:
             self._switch_interval.leave()  # nothing will run to count it down
             if self._closed:  # closed meanwhile: the executor refuses new work
@@ -217,16 +232,17 @@ class TFOracle:
         future.add_done_callback(self._switch_interval.leave)
         return future
 
-    def _emit(self, feeds: tuple[np.ndarray, np.ndarray], config: LSTMConfig) -> np.ndarray:
+    def _emit(self, feeds: tuple[np.ndarray, np.ndarray], config: LSTMConfig, sequence: bool) -> Any:
         with self._lock:
             self._check_open()
-            emitted = self._graph(config).run(*feeds)
+            emitted = self._graph(config, sequence).run(*feeds)
             self.calls += 1
         return emitted
 
-    def _finish(self, case: Case, emitted: np.ndarray) -> Result:
+    def _finish(self, case: Case, emitted: Any) -> Result:
         cfg = case.config
-        if (not cfg.use_peepholes or cfg.num_proj is None) and not np.isfinite(emitted).all():
+        sequence = uses_sequence_graph(case)
+        if (not cfg.use_peepholes or cfg.num_proj is None) and not all_finite(emitted):
             # A zero peephole times an infinite cell state, or an infinite output times the
             # identity projection's zeros, is NaN where the real cell has none: this case goes
             # to a graph of its own structure (rare: a 16-bit cell that overflows), built on
@@ -234,9 +250,14 @@ class TFOracle:
             # overflow ever need one.
             with self._lock:
                 self._check_open()
-                emitted = self._graph(cfg, exact_structure=True).run(*pack_case(case))
+                emitted = self._graph(cfg, sequence, exact_structure=True).run(*_pack(case))
                 self.exact_structure_runs += 1
-        return unpack_result(emitted, case)
+        return unpack_sequence_result(emitted, case) if sequence else unpack_result(emitted, case)
+
+
+def _pack(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """The feeds of the graph that runs ``case`` (the sequence graph for lengths or time-major inputs)."""
+    return pack_sequence_case(case) if uses_sequence_graph(case) else pack_case(case)
 
 
 class PendingRun:
@@ -248,7 +269,7 @@ class PendingRun:
     def __init__(self, oracle: TFOracle, case: Case, feeds: tuple[np.ndarray, np.ndarray]):
         self._case = case
         self._oracle = oracle
-        self._future = oracle._start(feeds, case.config)
+        self._future = oracle._start(feeds, case)
 
     def result(self) -> Result:
         try:
@@ -301,6 +322,14 @@ class EagerOracle:
             by_name["projection/kernel" if name == "proj_kernel" else name].assign(array)
         state = tf.compat.v1.nn.rnn_cell.LSTMStateTuple(tf.constant(case.initial_state.c),
                                                          tf.constant(case.initial_state.h))
+        if uses_sequence_graph(case):  # TF's dynamic_rnn, eagerly, over the exact-config cell
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out, final = tf.compat.v1.nn.dynamic_rnn(
+                    cell, tf.constant(case.inputs), sequence_length=tf.constant(case.lengths().astype(np.int32)),
+                    initial_state=state, time_major=cfg.time_major)
+            self.calls += 1
+            return unpack_sequence_result([out.numpy(), final.c.numpy(), final.h.numpy()], case)
         outputs = []
         for t in range(case.time):
             out, state = cell(tf.constant(case.inputs[:, t]), state)

@@ -64,7 +64,7 @@ def minimize(
     for _ in range(3):  # a later pass can enable an earlier one (e.g. zeroing enables a smaller batch)
         before = simplicity_key(current)
         current = _simpler_config(current, attempt, simplifications[:1])  # a simpler dtype first: it can need fewer steps
-        for step in (_fewer_rows, _fewer_steps, _later_start, _fewer_inputs, _fewer_units,
+        for step in (_fewer_rows, _fewer_steps, _later_start, _longer_rows, _fewer_inputs, _fewer_units,
                      functools.partial(_simpler_config, simplifications=simplifications), _zero_arrays,
                      _zero_entries, _round_entries):
             current = step(current, attempt)
@@ -74,9 +74,11 @@ def minimize(
 
 
 def simplicity_key(case: Case) -> tuple:
-    """The one simplicity order of cases (smaller is simpler): sizes, then non-zero numbers, features and digits."""
-    return (case.batch, case.time, case.config.input_size, case.config.num_units, case.nonzero_values(),
-            sorted(case.features()), sum(_complexity(v) for e in case.nonzero_entries() for v in [e["value"]]))
+    """The one simplicity order of cases (smaller is simpler): sizes, padded steps, then non-zero numbers,
+    features and digits."""
+    return (case.batch, case.time, case.config.input_size, case.config.num_units, case.padded_steps(),
+            case.nonzero_values(), sorted(case.features()),
+            sum(_complexity(v) for e in case.nonzero_entries() for v in [e["value"]]))
 
 
 def _first(options: Iterable[Case | None], attempt: Callable[[Case | None], bool]) -> Case | None:
@@ -151,11 +153,31 @@ def _later_start(case: Case, attempt) -> Case:
     return case
 
 
+def _longer_rows(case: Case, attempt) -> Case:
+    """Fewer padded steps: each short row made full length, else as long as it can be while the
+    case fails (a failure past a row's end needs one padded step, not many)."""
+    if case.sequence_length is None:
+        return case
+    T = case.time
+    for b in range(case.batch):
+        lo, hi = int(case.lengths()[b]), T  # lo fails (the case itself)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lengths = case.lengths().copy()
+            lengths[b] = mid
+            trial = case.with_sequence_length(lengths)
+            if attempt(trial):
+                case, lo = trial, mid
+            else:
+                hi = mid - 1
+    return case
+
+
 def _drop_input(case: Case, k: int) -> Case:
     cfg = case.config
     params = case.params.replace(kernel=np.ascontiguousarray(np.delete(case.params.kernel, k, axis=0)))
     inputs = np.ascontiguousarray(np.delete(case.inputs, k, axis=2))
-    return Case(cfg.replace(input_size=cfg.input_size - 1), params, inputs, case.initial_state)
+    return dataclasses.replace(case, config=cfg.replace(input_size=cfg.input_size - 1), params=params, inputs=inputs)
 
 
 def _fewer_inputs(case: Case, attempt) -> Case:
@@ -179,7 +201,7 @@ def _drop_unit(case: Case, u: int) -> Case:
     diag = {n: (None if (d := getattr(p, n)) is None else np.delete(d, u)) for n in ("w_i_diag", "w_f_diag", "w_o_diag")}
     params = LSTMParams(kernel=np.ascontiguousarray(kernel), bias=p.bias[cols], proj_kernel=proj, **diag)
     state = InitialState(np.ascontiguousarray(np.delete(case.initial_state.c, u, axis=1)), np.ascontiguousarray(h0))
-    return Case(cfg.replace(num_units=H - 1), params, case.inputs, state)
+    return dataclasses.replace(case, config=cfg.replace(num_units=H - 1), params=params, initial_state=state)
 
 
 def _drop_proj_output(case: Case, q: int) -> Case:
@@ -189,7 +211,7 @@ def _drop_proj_output(case: Case, q: int) -> Case:
     kernel = np.delete(p.kernel, cfg.input_size + q, axis=0)
     params = p.replace(kernel=kernel, proj_kernel=np.ascontiguousarray(np.delete(p.proj_kernel, q, axis=1)))
     state = InitialState(case.initial_state.c, np.ascontiguousarray(np.delete(case.initial_state.h, q, axis=1)))
-    return Case(cfg.replace(num_proj=cfg.num_proj - 1), params, case.inputs, state)
+    return dataclasses.replace(case, config=cfg.replace(num_proj=cfg.num_proj - 1), params=params, initial_state=state)
 
 
 def _fewer_units(case: Case, attempt) -> Case:
@@ -239,6 +261,8 @@ def _config_simplifications(dtypes: Collection[str] | None,
         ("proj_clip", when(lambda c: c.config.proj_clip is not None,
                            lambda c: dataclasses.replace(c, config=c.config.replace(proj_clip=None)))),
         ("initial_state", when(lambda c: not c.initial_state.is_zero(), _zero_state)),
+        ("sequence_length", when(lambda c: c.sequence_length is not None, lambda c: c.with_sequence_length(None))),
+        ("time_major", when(lambda c: c.config.time_major, lambda c: c.with_layout(False))),
     ]
     return [(name, simplify) for name, simplify in steps if name not in keep]
 

@@ -11,6 +11,8 @@ from conformance.spec._case import (
 )
 from conformance.spec._config import (
     ACTIVATIONS,
+    CELL_FEATURES,
+    DEFAULT_FEATURES,
     DTYPES,
     DTYPES_SIMPLEST_FIRST,
     FEATURES,
@@ -18,6 +20,7 @@ from conformance.spec._config import (
     MAX_SIZE_LIMIT,
     MAX_TIME_LIMIT,
     PARAM_NAMES,
+    SEQUENCE_FEATURES,
     LSTMConfig,
     dtype_name,
     numpy_dtype,
@@ -89,6 +92,9 @@ __all__ = [
     "EXIT_USAGE",
     "FAULT_KINDS",
     "FEATURES",
+    "CELL_FEATURES",
+    "DEFAULT_FEATURES",
+    "SEQUENCE_FEATURES",
     "FUNCTIONS",
     "GATE_ORDER",
     "InitialState",

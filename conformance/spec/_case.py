@@ -11,9 +11,15 @@ batch ``B``, time ``T``, input size ``I``, units ``H`` and output size ``P``
 * ``bias``         [4H], same gate order; ``forget_bias`` is *not* part of it
 * ``w_i_diag``, ``w_f_diag``, ``w_o_diag``  [H] peephole weights (None without peepholes)
 * ``proj_kernel``  [H, P] (None without projection)
-* ``inputs``       [B, T, I] (batch-major)
+* ``inputs``       [B, T, I] (batch-major), or [T, B, I] when ``config.time_major``
+* ``sequence_length``  None (every row runs T steps) or int32 [B], ``0 <= L[b] <= T``
 * initial state    ``c`` [B, H], ``h`` [B, P]
-* outputs          [B, T, P]; final state ``c`` [B, H], ``h`` [B, P]
+* outputs          [B, T, P] ([T, B, P] when time-major); final state ``c`` [B, H], ``h`` [B, P]
+
+Sequence lengths follow ``tf.compat.v1.nn.dynamic_rnn(cell, x, sequence_length=L)``: the
+outputs of row b at steps ``t >= L[b]`` are zeros, and its final state is the state after step
+``L[b] - 1`` (the initial state when ``L[b] == 0``).  A :class:`Result` inside the harness is
+always batch-major; a time-major candidate's outputs are transposed once, where they are received.
 """
 
 from __future__ import annotations
@@ -93,41 +99,63 @@ class InitialState:
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One conformance example: a config, its parameters, inputs [B, T, I] and an initial state.
+    """One conformance example: a config, its parameters, inputs, an initial state and row lengths.
 
-    All arrays have ``config.dtype``.  Candidates receive a Case and return
-    ``(outputs [B, T, P], (c [B, H], h [B, P]))``.
+    ``inputs`` is [B, T, I], or [T, B, I] when ``config.time_major``; ``sequence_length`` is None
+    (full length) or int32 [B].  All float arrays have ``config.dtype``.  Candidates receive a
+    Case and return ``(outputs, (c [B, H], h [B, P]))``, outputs [B, T, P] ([T, B, P] time-major).
     """
 
     config: LSTMConfig
     params: LSTMParams
     inputs: np.ndarray
     initial_state: InitialState
+    sequence_length: np.ndarray | None = None
 
     @property
     def batch(self) -> int:
-        return int(self.inputs.shape[0])
+        return int(self.inputs.shape[1 if self.config.time_major else 0])
 
     @property
     def time(self) -> int:
-        return int(self.inputs.shape[1])
+        return int(self.inputs.shape[0 if self.config.time_major else 1])
+
+    @property
+    def batch_major_inputs(self) -> np.ndarray:
+        """The inputs as [B, T, I] whatever the layout (a view when time-major)."""
+        return self.inputs.transpose(1, 0, 2) if self.config.time_major else self.inputs
+
+    def lengths(self) -> np.ndarray:
+        """Every row's length, int64 [B]: ``sequence_length``, or T for every row without one."""
+        if self.sequence_length is None:
+            return np.full(self.batch, self.time, dtype=np.int64)
+        return np.asarray(self.sequence_length, dtype=np.int64)
+
+    def padded_steps(self) -> int:
+        """How many (row, step) pairs lie past their row's end."""
+        return int(np.sum(self.time - self.lengths()))
 
     def features(self) -> frozenset[str]:
         """The :data:`FEATURES` this case exercises."""
         used = set(self.config.features())
         if not self.initial_state.is_zero():
             used.add("initial_state")
+        if self.sequence_length is not None:
+            used.add("sequence_length")
         return frozenset(used)
 
     def validate(self) -> Case:
         """Raise InvalidArgument unless all shapes and dtypes agree with the config; return self."""
         cfg = self.config
+        layout = "[time, batch, input] (time-major)" if cfg.time_major else "[batch, time, input]"
         if not isinstance(self.inputs, np.ndarray) or self.inputs.ndim != 3:
-            raise InvalidArgument(f"inputs must be a 3-d array [batch, time, input], got shape {np.shape(self.inputs)}")
-        B, T, I = self.inputs.shape
+            raise InvalidArgument(f"inputs must be a 3-d array {layout}, got shape {np.shape(self.inputs)}")
+        B, T = self.batch, self.time
         if B < 1 or T < 1:
-            raise InvalidArgument(f"inputs shape {self.inputs.shape} needs batch >= 1 and time >= 1")
-        _check_array("inputs", self.inputs, (B, T, cfg.input_size), cfg.np_dtype)
+            raise InvalidArgument(f"inputs shape {self.inputs.shape} {layout} needs batch >= 1 and time >= 1")
+        _check_array("inputs", self.inputs, (T, B, cfg.input_size) if cfg.time_major else (B, T, cfg.input_size),
+                     cfg.np_dtype)
+        _check_lengths(self.sequence_length, B, T)
         self.params.validate(cfg)
         _check_array("initial_state.c", self.initial_state.c, (B, cfg.num_units), cfg.np_dtype)
         _check_array("initial_state.h", self.initial_state.h, (B, cfg.output_size), cfg.np_dtype)
@@ -151,7 +179,7 @@ class Case:
         params = self.params.replace(**{k: v for k, v in arrays.items() if k in PARAM_NAMES})
         inputs = arrays.get("inputs", self.inputs)
         state = InitialState(c=arrays.get("c0", self.initial_state.c), h=arrays.get("h0", self.initial_state.h))
-        return Case(self.config, params, inputs, state)
+        return Case(self.config, params, inputs, state, self.sequence_length)
 
     def astype(self, dtype: str) -> Case:
         """The same numbers in another dtype (rounded where it is narrower)."""
@@ -159,17 +187,40 @@ class Case:
         npd = cfg.np_dtype
         return Case(cfg, LSTMParams(**{k: v.astype(npd) for k, v in self.params.arrays().items()}),
                     self.inputs.astype(npd),
-                    InitialState(self.initial_state.c.astype(npd), self.initial_state.h.astype(npd)))
+                    InitialState(self.initial_state.c.astype(npd), self.initial_state.h.astype(npd)),
+                    self.sequence_length)
+
+    def _with_batch_major(self, inputs: np.ndarray, sequence_length: np.ndarray | None, **changes: Any) -> Case:
+        """A copy whose inputs are ``inputs`` [B, T, I], stored in this case's layout."""
+        stored = inputs.transpose(1, 0, 2) if self.config.time_major else inputs
+        return dataclasses.replace(self, inputs=np.ascontiguousarray(stored), sequence_length=sequence_length,
+                                   **changes)
+
+    def with_layout(self, time_major: bool) -> Case:
+        """The same case with its inputs laid out time-major (``True``) or batch-major."""
+        if bool(time_major) == self.config.time_major:
+            return self
+        x = self.batch_major_inputs
+        return dataclasses.replace(self, config=self.config.replace(time_major=bool(time_major)),
+                                   inputs=np.ascontiguousarray(x.transpose(1, 0, 2) if time_major else x))
+
+    def with_sequence_length(self, lengths: Any) -> Case:
+        """A copy with row lengths ``lengths`` ([B] ints, or None for full length)."""
+        return dataclasses.replace(self, sequence_length=_as_lengths(lengths))
 
     def slice_time(self, start: int, stop: int) -> Case:
-        """The same case over time steps ``[start, stop)`` (initial state unchanged)."""
-        return dataclasses.replace(self, inputs=np.ascontiguousarray(self.inputs[:, start:stop]))
+        """The same case over time steps ``[start, stop)`` (initial state unchanged; each row's
+        length counted from ``start`` and cut at ``stop``)."""
+        lengths = None
+        if self.sequence_length is not None:
+            lengths = np.clip(self.lengths() - start, 0, stop - start).astype(np.int32)
+        return self._with_batch_major(self.batch_major_inputs[:, start:stop], lengths)
 
     def slice_batch(self, rows: Any) -> Case:
         """The same case restricted to batch rows ``rows`` (an index array or slice)."""
-        return dataclasses.replace(
-            self,
-            inputs=np.ascontiguousarray(self.inputs[rows]),
+        lengths = None if self.sequence_length is None else np.ascontiguousarray(self.sequence_length[rows])
+        return self._with_batch_major(
+            self.batch_major_inputs[rows], lengths,
             initial_state=InitialState(np.ascontiguousarray(self.initial_state.c[rows]),
                                        np.ascontiguousarray(self.initial_state.h[rows])),
         )
@@ -186,6 +237,8 @@ class Case:
             "input_size": self.config.input_size,
             "num_units": self.config.num_units,
             "output_size": self.config.output_size,
+            "time_major": self.config.time_major,
+            "sequence_length": None if self.sequence_length is None else [int(v) for v in self.sequence_length],
             "features": sorted(self.features()),
             "nonzero_values": self.nonzero_values(),
         }
@@ -205,6 +258,8 @@ class Case:
         store = storage_dtype(self.config.dtype)
         payload = {name: np.asarray(a).astype(store) for name, a in self.arrays().items()}
         payload["config"] = np.array(json.dumps(self.config.to_dict(), sort_keys=True))
+        if self.sequence_length is not None:
+            payload["sequence_length"] = np.asarray(self.sequence_length, dtype=np.int32)
         # Through a temporary file renamed over ``path``: a full disk leaves no partial case behind,
         # and a symlink planted at ``path`` is replaced, not written through.
         with atomic_write(path) as fh:
@@ -240,13 +295,40 @@ class Case:
         missing = [k for k in ("inputs", "c0", "h0", "kernel", "bias") if k not in files]
         if missing:
             raise InvalidArgument(f"{source}: missing array(s) {', '.join(missing)}")
-        arr = {k: np.asarray(v).astype(npd) for k, v in files.items() if k != "config"}
+        arr = {k: np.asarray(v).astype(npd) for k, v in files.items() if k not in ("config", "sequence_length")}
         params = LSTMParams(**{k: arr[k] for k in PARAM_NAMES if k in arr})
-        case = cls(config, params, arr["inputs"], InitialState(arr["c0"], arr["h0"]))
         try:
+            lengths = _as_lengths(files.get("sequence_length"))
+            case = cls(config, params, arr["inputs"], InitialState(arr["c0"], arr["h0"]), lengths)
             return case.validate()
         except InvalidArgument as exc:
             raise InvalidArgument(f"{source}: {exc}") from None
+
+
+def _as_lengths(lengths: Any) -> np.ndarray | None:
+    """``lengths`` as an int32 [B] array (None stays None); InvalidArgument for non-integers."""
+    if lengths is None:
+        return None
+    a = np.asarray(lengths)
+    if a.dtype.kind == "b" or (a.dtype.kind not in "iu" and not (a.dtype.kind == "f" and np.all(a == np.round(a)))):
+        raise InvalidArgument(f"sequence_length={a.tolist()!r} must be integers")
+    if a.ndim != 1:
+        raise InvalidArgument(f"sequence_length has shape {a.shape}, expected [batch]")
+    if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
+        raise InvalidArgument(f"sequence_length={a.tolist()!r} is out of range")
+    return a.astype(np.int32)
+
+
+def _check_lengths(lengths: Any, batch: int, time: int) -> None:
+    if lengths is None:
+        return
+    if not isinstance(lengths, np.ndarray) or lengths.dtype.kind not in "iu":
+        raise InvalidArgument(f"sequence_length must be an integer numpy array [batch] or None, got {lengths!r}")
+    if lengths.shape != (batch,):
+        raise InvalidArgument(f"sequence_length has shape {lengths.shape}, expected ({batch},) [batch]")
+    bad = [int(v) for v in lengths if not 0 <= v <= time]
+    if bad:
+        raise InvalidArgument(f"sequence_length={[int(v) for v in lengths]!r}: {bad[0]} is outside 0..{time} (time)")
 
 
 def _read_npz(fh: Any, name: str) -> dict[str, np.ndarray]:

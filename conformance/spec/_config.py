@@ -16,7 +16,8 @@ from conformance.spec._errors import InvalidArgument
 
 #: Every optional behaviour a candidate may declare; the baseline is none of them
 #: (forget_bias 1.0, zero initial state, tanh, no peepholes/clip/projection).
-FEATURES: tuple[str, ...] = (
+#: The cell's own options.
+CELL_FEATURES: tuple[str, ...] = (
     "forget_bias",  # forget_bias other than TF's default 1.0
     "initial_state",  # non-zero initial (c, h)
     "peepholes",
@@ -25,6 +26,15 @@ FEATURES: tuple[str, ...] = (
     "proj_clip",
     "activation",  # a cell activation other than tanh
 )
+#: How the sequence is laid out and how long each row is (``dynamic_rnn``'s options): opt-in.
+SEQUENCE_FEATURES: tuple[str, ...] = (
+    "sequence_length",  # per-row lengths: outputs past a row's end are zeros, its state stops there
+    "time_major",  # inputs [T, B, I] and outputs [T, B, P]
+)
+FEATURES: tuple[str, ...] = CELL_FEATURES + SEQUENCE_FEATURES
+#: What a candidate that declares nothing is assumed to support: every cell option, on full-length,
+#: batch-major sequences (the sequence features change the calling contract, so they are declared).
+DEFAULT_FEATURES: tuple[str, ...] = CELL_FEATURES
 
 DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
 #: The dtypes simplest first (float32 is the easiest to read): the order strategies shrink
@@ -105,6 +115,8 @@ class LSTMConfig:
     proj_clip: float | None = None
     activation: str = "tanh"
     dtype: str = "float32"
+    #: ``dynamic_rnn``'s ``time_major``: inputs [T, B, I] and outputs [T, B, P] (states stay [B, .]).
+    time_major: bool = False
 
     def __post_init__(self) -> None:
         _check_size("num_units", self.num_units)
@@ -114,8 +126,9 @@ class LSTMConfig:
         fb = self.forget_bias
         if isinstance(fb, bool) or not isinstance(fb, (int, float, np.floating, np.integer)) or not math.isfinite(fb):
             raise InvalidArgument(f"forget_bias={fb!r} must be a finite number")
-        if not isinstance(self.use_peepholes, (bool, np.bool_)):
-            raise InvalidArgument(f"use_peepholes={self.use_peepholes!r} must be True or False")
+        for flag in ("use_peepholes", "time_major"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise InvalidArgument(f"{flag}={getattr(self, flag)!r} must be True or False")
         _check_finite_positive("cell_clip", self.cell_clip)
         _check_finite_positive("proj_clip", self.proj_clip)
         if self.proj_clip is not None and self.num_proj is None:
@@ -129,6 +142,7 @@ class LSTMConfig:
         object.__setattr__(self, "input_size", int(self.input_size))
         object.__setattr__(self, "forget_bias", float(self.forget_bias))
         object.__setattr__(self, "use_peepholes", bool(self.use_peepholes))
+        object.__setattr__(self, "time_major", bool(self.time_major))
         if self.num_proj is not None:
             object.__setattr__(self, "num_proj", int(self.num_proj))
         for name in ("cell_clip", "proj_clip"):
@@ -145,7 +159,7 @@ class LSTMConfig:
         return numpy_dtype(self.dtype)
 
     def features(self) -> frozenset[str]:
-        """The :data:`FEATURES` this config uses (initial_state is a property of the case)."""
+        """The :data:`FEATURES` this config uses (initial_state and sequence_length belong to the case)."""
         used = set()
         if self.forget_bias != 1.0:
             used.add("forget_bias")
@@ -159,6 +173,8 @@ class LSTMConfig:
             used.add("proj_clip")
         if self.activation != "tanh":
             used.add("activation")
+        if self.time_major:
+            used.add("time_major")
         return frozenset(used)
 
     def to_dict(self) -> dict[str, Any]:

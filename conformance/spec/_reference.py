@@ -20,7 +20,9 @@ TF's semantics; every other setting is a convention some other LSTM (or a
 mistaken port) uses, which is how conformance.diagnose._variants describes the variants
 the diagnosis tries: a variant is a knob setting, never a second implementation.
 
-Shapes, as everywhere: inputs [B, T, I], kernel [I + P, 4H] with column blocks
+Sequence lengths are applied after the loop (:func:`_apply_lengths`): up to a row's end the
+masked recurrence is the unmasked one.  Shapes, as everywhere: inputs [B, T, I] (the spec reads
+a time-major case's inputs as such), kernel [I + P, 4H] with column blocks
 in gate order i, j, f, o, bias [4H], peepholes [H], proj_kernel [H, P];
 outputs [B, T, P], final c [B, H], h [B, P].
 """
@@ -92,6 +94,9 @@ _CHOICES: dict[str, frozenset[Any]] = {
     "proj_clip": frozenset({"after", "before", "ignored"}),
     "initial_state": frozenset({"used", "ignored", "swapped"}),
     "final_state": frozenset({"ch", "hc"}),
+    "padded_outputs": frozenset({"zeros", "repeat_last", "initial_h", "computed"}),
+    "final_state_step": frozenset({"length", "end"}),
+    "layout": frozenset({"declared", "swapped"}),
 }
 
 
@@ -123,6 +128,18 @@ class Semantics:
     * ``proj_clip``: ``"after"`` the projection (TF), ``"before"`` it, or ``"ignored"``.
     * ``initial_state``: ``"used"``, ``"ignored"`` (zeros) or ``"swapped"`` (read as (h, c)).
     * ``final_state``: ``"ch"`` (TF) or ``"hc"`` (returned swapped).
+
+    Sequence lengths (``dynamic_rnn``'s ``sequence_length``; they matter only where a row is
+    shorter than T):
+
+    * ``padded_outputs``: the outputs of row b at steps ``t >= L[b]``: ``"zeros"`` (TF);
+      ``"repeat_last"`` (the last valid output, zeros for an empty row: Keras masking);
+      ``"initial_h"``; ``"computed"`` (what the recurrence computes running on over the padding).
+    * ``final_state_step``: ``"length"`` (TF: the state after step ``L[b] - 1``) or ``"end"``
+      (after step T - 1, the recurrence having run over the padding).
+    * ``zero_length_as_one``: a row of length 0 is run as length 1.
+    * ``layout``: ``"declared"``, or ``"swapped"``: the inputs are read in the other layout
+      (time-major as batch-major or the reverse) and the outputs written in it (needs B == T).
     """
 
     gate_order: str = "ijfo"
@@ -144,6 +161,10 @@ class Semantics:
     proj_clip: str = "after"
     initial_state: str = "used"
     final_state: str = "ch"
+    padded_outputs: str = "zeros"
+    final_state_step: str = "length"
+    zero_length_as_one: bool = False
+    layout: str = "declared"
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -161,7 +182,8 @@ class Semantics:
         fbv = self.forget_bias_value
         if fbv is not None and (isinstance(fbv, bool) or not isinstance(fbv, (int, float)) or not np.isfinite(fbv)):
             raise InvalidArgument(f"forget_bias_value={fbv!r} must be None or a finite number")
-        for name in ("input_blocks_transposed", "recurrent_blocks_transposed", "coupled_input_forget"):
+        for name in ("input_blocks_transposed", "recurrent_blocks_transposed", "coupled_input_forget",
+                     "zero_length_as_one"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidArgument(f"{name}={getattr(self, name)!r} must be True or False")
 
@@ -178,6 +200,8 @@ class Semantics:
         if self.recurrent_blocks_transposed and P != H:
             return False
         if (self.initial_state == "swapped" or self.final_state == "hc") and P != H:
+            return False
+        if self.layout == "swapped" and case.batch != case.time:
             return False
         return True
 
@@ -240,9 +264,12 @@ def reference_trace(
 
     cfg = case.config
     p = {k: v.astype(np.float64) for k, v in case.params.arrays().items()}
-    x = case.inputs.astype(np.float64)
+    x = case.batch_major_inputs.astype(np.float64)
+    if s.layout == "swapped":  # rows read as steps and steps as rows (applicable() ensures B == T)
+        x = x.transpose(1, 0, 2)
     c = case.initial_state.c.astype(np.float64)
     m = case.initial_state.h.astype(np.float64)
+    c_init, m_init = c, m
     if s.initial_state == "ignored":
         c, m = np.zeros_like(c), np.zeros_like(m)
     elif s.initial_state == "swapped":
@@ -307,9 +334,41 @@ def reference_trace(
         c = c_new
         outputs[:, t] = m
         cells[:, t] = c
+    if s.layout == "swapped":
+        outputs, cells = outputs.transpose(1, 0, 2), cells.transpose(1, 0, 2)
+    if case.sequence_length is not None:
+        outputs, cells, c, m = _apply_lengths(case, s, outputs, cells, c_init, m_init)
     if s.final_state == "hc":
         return Result(outputs=outputs, c=m, h=c), cells
     return Result(outputs=outputs, c=c, h=m), cells
+
+
+def _apply_lengths(case: Case, s: Semantics, outputs: np.ndarray, cells: np.ndarray, c0: np.ndarray,
+                   m0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``dynamic_rnn``'s ``sequence_length`` applied to a recurrence run over all T steps.
+
+    Up to a row's end the masked recurrence and the unmasked one are the same computation, so
+    masking afterwards is exact: the state of row b stops at step ``L[b] - 1`` (``c0``/``m0``,
+    the state the recurrence started from, for an empty row).  Returns outputs [B, T, P],
+    cells [B, T, H] (the carried state: frozen past the end unless ``final_state_step="end"``),
+    and the final c [B, H], m [B, P].
+    """
+    B, T = outputs.shape[:2]
+    lengths = case.lengths()
+    if s.zero_length_as_one:
+        lengths = np.maximum(lengths, 1)
+    rows = np.arange(B)
+    last = np.maximum(lengths - 1, 0)
+    empty = lengths == 0
+    c_len = np.where(empty[:, None], c0, cells[rows, last])
+    m_len = np.where(empty[:, None], m0, outputs[rows, last])
+    padded = np.arange(T)[None, :] >= lengths[:, None]  # [B, T]
+    fill = {"zeros": np.zeros_like(m_len), "repeat_last": np.where(empty[:, None], 0.0, m_len), "initial_h": m0}
+    new_outputs = outputs if s.padded_outputs == "computed" else np.where(
+        padded[:, :, None], fill[s.padded_outputs][:, None, :], outputs)
+    if s.final_state_step == "end":
+        return new_outputs, cells, cells[:, -1], outputs[:, -1]
+    return new_outputs, np.where(padded[:, :, None], c_len[:, None, :], cells), c_len, m_len
 
 
 def reference(case: Case, *, semantics: Semantics | None = None) -> Result:
