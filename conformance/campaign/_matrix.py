@@ -82,6 +82,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("proj_clip", "proj_clip", "every case has a projection and clips it", feature="proj_clip"),
     Column("activation", "activation != tanh", "every case uses sigmoid, relu or softsign as the cell activation",
            feature="activation"),
+    Column("sequence_length", "sequence_length", "every case has row lengths (ragged, empty, one-step rows; noise "
+           "in the padding): dynamic_rnn's sequence_length", feature="sequence_length"),
+    Column("time_major", "time-major", "every case is time-major: inputs [T, B, I], outputs [T, B, P]",
+           feature="time_major"),
     *(Column(d, d, f"the baseline computed in {d}", dtype=d) for d in DTYPES),
     Column("long", f"T >= {LONG_MIN_TIME}", f"every sequence has {LONG_MIN_TIME}-{LONG_MAX_TIME} steps", long=True),
     Column("saturating", "saturating weights",
@@ -149,7 +153,8 @@ def unsupported_reason(info: CandidateInfo, column: Column) -> str | None:
     """Why the candidate cannot run this column (it does not declare it), or None."""
     missing = [f for f in column.features() if f not in info.features]
     if missing:
-        return f"does not declare {', '.join(missing)}"
+        why = [info.unsupported[f] for f in missing if f in info.unsupported]
+        return f"does not declare {', '.join(missing)}" + (f": {'; '.join(why)}" if why else "")
     if column.dtype is not None and column.dtype not in info.dtypes:
         return f"does not declare dtype {column.dtype}"
     if column.long and info.max_time is not None and info.max_time < LONG_MIN_TIME:

@@ -62,6 +62,8 @@ class CandidateInfo:
     #: ``accepts(case) -> bool``: a limit the library has beyond features, dtypes and sizes
     #: (e.g. torch needs proj_size < hidden_size); runs only draw cases it accepts.
     accepts: Callable[[Case], bool] | None = None
+    #: Why a feature is not supported, by feature (the matrix shows it in the feature's cell).
+    unsupported: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.features) - set(FEATURES))
@@ -73,6 +75,10 @@ class CandidateInfo:
         if not self.dtypes:
             raise InvalidArgument("dtypes=[] : a candidate must support at least one dtype")
         object.__setattr__(self, "env", dict(self.env))
+        object.__setattr__(self, "unsupported", dict(self.unsupported))
+        bad = sorted(set(self.unsupported) - set(FEATURES))
+        if bad:
+            raise InvalidArgument(f"unsupported={dict(self.unsupported)!r} names unknown features {bad}")
         object.__setattr__(self, "features", frozenset(self.features))
         object.__setattr__(self, "dtypes", frozenset(self.dtypes))
 
@@ -98,6 +104,7 @@ class CandidateInfo:
             "max_time": self.max_time,
             "deterministic": self.deterministic,
             "env": dict(self.env),
+            "unsupported": dict(self.unsupported),
         }
 
 
@@ -114,10 +121,13 @@ def candidate(
     deterministic: bool = True,
     env: Mapping[str, str] | None = None,
     accepts: Callable[[Case], bool] | None = None,
+    unsupported: Mapping[str, str] | None = None,
 ) -> Any:
     """Declare what a candidate supports; returns the function itself, unwrapped.
 
     Usable bare (``@candidate``) or with arguments (``@candidate(features=[], dtypes=["float32"])``).
+    ``unsupported``: why a feature is left out, by feature (``{"time_major": "the op is batch-major
+    only"}``), shown in the matrix.
     Without it, a callable is assumed to support :data:`~conformance.spec.DEFAULT_FEATURES` and every dtype.
     """
 
@@ -136,6 +146,7 @@ def candidate(
             deterministic=deterministic,
             env=dict(env or {}),
             accepts=accepts,
+            unsupported=dict(unsupported or {}),
         )
         setattr(f, ATTRIBUTE, info)
         return f
