@@ -232,6 +232,36 @@ def oracles(cases: list, naive_count: int) -> dict[str, Any]:
     }
 
 
+def sequences(rounds: int, examples: int, seed: int) -> dict[str, Any]:
+    """``check`` of the default distribution against the same with every case given row lengths, and with
+    every case time-major (the oracle's dynamic_rnn graph), in alternating rounds on one warm oracle;
+    plus the graph builds of all of it (lengths are fed, never a graph per length)."""
+    from conformance.oracle import TFOracle
+    from conformance.run import CheckOptions, check
+    from conformance.spec import ACTIVATIONS, DEFAULT_FEATURES, DTYPES, LSTMConfig
+
+    oracle = TFOracle()
+    oracle.warm((LSTMConfig(num_units=1, input_size=1, dtype=d, activation=a, time_major=tm)
+                 for d in DTYPES for a in ACTIVATIONS for tm in (False, True)), sequence_length=True)
+    warm_builds = oracle.graph_builds
+    kinds = {"full_length": ([], []), "sequence_length": (["sequence_length"], ["sequence_length"]),
+             "time_major": (["time_major"], ["time_major"])}
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    for r in range(rounds):
+        for name, (extra, required) in kinds.items():
+            started = time.perf_counter()
+            result = check(TARGET, CheckOptions(max_examples=-(-examples // rounds), seed=seed + r, minimize=False,
+                                                diagnose=False, features=[*DEFAULT_FEATURES, *extra],
+                                                require_features=required), oracle=oracle)
+            runs[name].append({"examples": result.examples, "seconds": time.perf_counter() - started,
+                               "verdict": result.verdict})
+    out: dict[str, Any] = {name: {"examples_per_s": sum(x["examples"] for x in done) / sum(x["seconds"] for x in done),
+                                  "runs": done} for name, done in runs.items()}
+    out.update(graph_builds_warm=warm_builds, graph_builds=oracle.graph_builds, graph_keys=len(oracle.graph_keys()))
+    oracle.close()
+    return out
+
+
 # --- workers ---------------------------------------------------------------------------------------------------
 
 
@@ -325,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="small sizes everywhere (a smoke test, not a measurement)")
     p.add_argument("--skip-workers", action="store_true")
+    p.add_argument("--sequence-examples", type=int, default=1500,
+                   help="examples of each of the full-length / lengths / time-major runs, over all rounds (default 1500)")
     p.add_argument("--json", metavar="OUT", help="write the figures here")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -336,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.examples, args.naive_examples, args.oracle_cases, args.naive_oracle_cases = 60, 8, 40, 8
         args.worker_examples, args.rss_examples, args.builds_examples = 120, 100, [30, 100]
+        args.sequence_examples = 60
         args.rounds, args.worker_rounds = 2, 1
 
     from conformance.oracle import import_tensorflow
@@ -346,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = pregenerated_cases(args.oracle_cases, args.seed)
     figures["oracle"] = oracles(cases, args.naive_oracle_cases)
     figures.update(interleaved(args.rounds, args.examples, args.naive_examples, args.seed))
+    figures["sequences"] = sequences(args.rounds, args.sequence_examples, args.seed)
     if not args.skip_workers:
         # "1": the serial default (its oracle on a second thread); "1_inline": one worker with its
         # oracle inline, as each of the two workers runs it: the workers' own scaling.
@@ -421,6 +455,13 @@ def table(f: dict[str, Any], few: int, many: int) -> str:
     lines.append(f"graph builds after {few} / {many} examples: {f[f'graph_builds_{few}']} / {f[f'graph_builds_{many}']} "
                  f"(keys: {len(f['memory']['graph_keys'])}, of which exact-structure "
                  f"{sum(len(k) > 2 for k in f['memory']['graph_keys'])})")
+    sq = f["sequences"]
+    full = sq["full_length"]["examples_per_s"]
+    lines.append(f"check with row lengths / time-major / full length, examples/s: "
+                 f"{sq['sequence_length']['examples_per_s']:.0f} / {sq['time_major']['examples_per_s']:.0f} / {full:.0f} "
+                 f"({sq['sequence_length']['examples_per_s'] / full:.2f}x / {sq['time_major']['examples_per_s'] / full:.2f}x; "
+                 f"target >= 0.8x); graph builds {sq['graph_builds_warm']} warm -> {sq['graph_builds']} after all "
+                 f"three runs")
     lines.append(f"load average before / after: {f['load_average_before']} / {f['load_average_after']}")
     return "\n".join(lines)
 

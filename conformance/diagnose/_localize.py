@@ -24,6 +24,60 @@ from conformance.spec import CandidateFault, Case, Result, finite_or_none, refer
 SERIES = ("c", "h", "outputs")
 
 
+@dataclasses.dataclass(frozen=True)
+class RowLocalization:
+    """Where one row of a case with sequence lengths diverges, relative to its length."""
+
+    row: int
+    length: int
+    #: First step whose output diverges (None: the outputs agree).
+    first_output_step: int | None
+    #: Every diverging output lies past the row's end (t >= length).
+    padded_only: bool
+    #: The row's final c or h differs.
+    final_state_differs: bool
+
+    def sentence(self) -> str:
+        b, L = self.row, self.length
+        if self.first_output_step is not None and self.padded_only:
+            text = f"row {b} diverges only at padded steps t >= L[{b}] = {L}"
+        elif self.first_output_step is not None:
+            text = f"row {b} (length {L}) diverges at step {self.first_output_step}, within its length"
+        else:
+            return f"the final state of row {b} (length {L}) differs, its outputs agree"
+        return text + (" and in its final state" if self.final_state_differs else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _state_h(case: Case, outputs: np.ndarray) -> np.ndarray:
+    """The state h [B, T, P] after each step: the output up to a row's end, frozen after it (h0 for an
+    empty row); ``outputs`` is the spec's [B, T, P] (zeros past each row's end)."""
+    if case.sequence_length is None:
+        return outputs
+    lengths = case.lengths()
+    h0 = case.initial_state.h.astype(np.float64)
+    rows = np.arange(case.batch)
+    last = np.where((lengths > 0)[:, None], outputs[rows, np.maximum(lengths - 1, 0)], h0)
+    padded = np.arange(case.time)[None, :] >= lengths[:, None]
+    return np.where(padded[:, :, None], last[:, None, :], outputs)
+
+
+def _rows(case: Case, fails: Mapping[str, np.ndarray], ran: list[int]) -> tuple[RowLocalization, ...]:
+    """Per-row localization of a case with lengths (empty for full-length cases and agreeing rows)."""
+    if case.sequence_length is None:
+        return ()
+    T = case.time
+    out = []
+    for b, L in enumerate(case.lengths()):
+        steps = np.nonzero(fails["outputs"][b].any(axis=-1))[0]
+        final = T - 1 in ran and bool(fails["c"][b, T - 1].any() or fails["h"][b, T - 1].any())
+        if steps.size or final:
+            out.append(RowLocalization(b, int(L), int(steps[0]) if steps.size else None,
+                                       bool(steps.size) and bool(steps[0] >= L), final))
+    return tuple(out)
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +98,13 @@ class Localization:
     note: str | None
     summary: str
     case: str = "minimized counterexample"
+    #: For a case with sequence lengths: each diverging row, relative to its length.
+    rows: tuple[RowLocalization, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "case": self.case,
+            "rows": [r.to_dict() for r in self.rows],
             "first_divergent_step": self.first_divergent_step,
             "first_divergent": list(self.first_divergent),
             "first_steps": dict(self.first_steps),
@@ -85,7 +142,8 @@ def localize(
     spec, cells = trace
     T = case.time
     spread = judge.spread(case, base=trace).per_step()
-    expected = {"outputs": spec.outputs.astype(npd), "c": cells.astype(npd), "h": spec.outputs.astype(npd)}
+    expected = {"outputs": spec.outputs.astype(npd), "c": cells.astype(npd),
+                "h": _state_h(case, spec.outputs).astype(npd)}
     errs, _, fails = judge.elementwise(case, {"outputs": got.outputs, "c": expected["c"], "h": expected["h"]},
                                        expected, spread)
     out_fail_steps = np.nonzero(fails["outputs"].any(axis=(0, 2)))[0]
@@ -125,6 +183,9 @@ def localize(
     non_finite = [n for n in SERIES for t in range(T)
                   if step_errors[n][t] is None and (n == "outputs" or t in ran)]
     summary = _summary(first, first_arrays, first_steps, T, ran, fault)
+    rows = _rows(case, fails, ran)
+    if rows:
+        summary += "; " + "; ".join(r.sentence() for r in rows[:3]) + ("; ..." if len(rows) > 3 else "")
     if non_finite:
         summary += f"; non-finite values in {', '.join(sorted(set(non_finite)))}"
     return Localization(
@@ -136,6 +197,7 @@ def localize(
         non_finite=tuple(sorted(set(non_finite))),
         note=fault,
         summary=summary,
+        rows=rows,
     )
 
 

@@ -119,6 +119,22 @@ def _first_failure(fails: Mapping[str, np.ndarray], T: int) -> tuple[int, str, t
     return T - 1, name, tuple(int(i) for i in np.argwhere(fails[name])[0])
 
 
+def describe_element(case: Case, array: str, index: tuple[int, ...]) -> str:
+    """``array[index]`` as the candidate sees it, with its step, row and row length: ``outputs[1, 2, 0]
+    (time step 2, row 1 of length 1: past the row's end)``; ``index`` is batch-major (``[b, t, p]``
+    for outputs, ``[b, k]`` for c and h); a time-major case's outputs are shown ``[t, b, p]``."""
+    b = int(index[0])
+    lengths = case.lengths() if case.sequence_length is not None else None
+    row = "" if lengths is None else f", row {b} of length {int(lengths[b])}"
+    if array != "outputs":
+        return f"{array}{list(index)} (final state{row})"
+    t = int(index[1])
+    shown = [t, b, *index[2:]] if case.config.time_major else list(index)
+    layout = "time-major, " if case.config.time_major else ""
+    padded = ": past the row's end, where TF outputs 0" if lengths is not None and t >= lengths[b] else ""
+    return f"outputs{shown} ({layout}time step {t}{row}{padded})"
+
+
 def summarise(case: Case, got_a: Mapping[str, np.ndarray], exp_a: Mapping[str, np.ndarray],
               errs: Mapping[str, np.ndarray], allowed: Mapping[str, np.ndarray], fails: Mapping[str, np.ndarray],
               oracle_deviation: str | None, unjudged_from_step: int | None = None) -> Comparison:
@@ -164,7 +180,7 @@ def summarise(case: Case, got_a: Mapping[str, np.ndarray], exp_a: Mapping[str, n
         (~np.isfinite(np.asarray(got_a[k], dtype=np.float64)) & np.isfinite(np.asarray(exp_a[k], dtype=np.float64))).any()
         for k in ARRAYS
     ) else "mismatch"
-    where = f"{first_array}{list(index)}" + (f" (time step {first_step})" if first_array == "outputs" else " (final state)")
+    where = describe_element(case, first_array, index)
     message = (
         f"{where}: got {g:.6g}, expected {e:.6g} (|diff| {abs(g - e):.3g} > allowed "
         f"{float(allowed[first_array][index]):.3g}); max abs error {max_abs:.3g}"

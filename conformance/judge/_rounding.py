@@ -37,14 +37,18 @@ class Spread:
     cells: np.ndarray
     c: np.ndarray
     h: np.ndarray
+    #: The case has row lengths: a row's state h past its end is its last output, not this step's.
+    frozen_rows: bool = False
 
     def final(self) -> dict[str, np.ndarray]:
         """The spread of what a candidate returns: outputs, final c and h (the verdict's)."""
         return {"outputs": self.outputs, "c": self.c, "h": self.h}
 
     def per_step(self) -> dict[str, np.ndarray]:
-        """The spread of each step's state: outputs, c [B, T, H] and h (= the step's output) [B, T, P]."""
-        return {"outputs": self.outputs, "c": self.cells, "h": self.outputs}
+        """The spread of each step's state: outputs, c [B, T, H] and h [B, T, P] (the step's output; with row
+        lengths the largest of the steps so far, since a row's h past its end is an earlier step's output)."""
+        h = np.maximum.accumulate(self.outputs, axis=1) if self.frozen_rows and self.outputs.size else self.outputs
+        return {"outputs": self.outputs, "c": self.cells, "h": h}
 
 
 class _Stacked:
@@ -105,4 +109,5 @@ def measure_spread(
         cells=_per_step(_deviation(noisy_cells, cells)),
         c=np.full_like(c, c.max()) if c.size else c,
         h=np.full_like(h, h.max()) if h.size else h,
+        frozen_rows=case.sequence_length is not None,
     )

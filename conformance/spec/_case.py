@@ -157,8 +157,13 @@ class Case:
                      cfg.np_dtype)
         _check_lengths(self.sequence_length, B, T)
         self.params.validate(cfg)
-        _check_array("initial_state.c", self.initial_state.c, (B, cfg.num_units), cfg.np_dtype)
-        _check_array("initial_state.h", self.initial_state.h, (B, cfg.output_size), cfg.np_dtype)
+        try:
+            _check_array("initial_state.c", self.initial_state.c, (B, cfg.num_units), cfg.np_dtype)
+            _check_array("initial_state.h", self.initial_state.h, (B, cfg.output_size), cfg.np_dtype)
+        except InvalidArgument as exc:
+            if np.shape(self.initial_state.c)[:1] == (B,):
+                raise
+            raise InvalidArgument(f"{exc} (batch {B} is read from inputs {self.inputs.shape} laid out {layout})") from None
         for name, array in self.arrays().items():
             if not np.all(np.isfinite(array.astype(np.float64))):
                 raise InvalidArgument(f"{name} holds non-finite values")
