@@ -45,8 +45,10 @@ E2E_MODULES = frozenset({
     "test_cli_check",           # the CLI via subprocess, TF oracle
     "test_corpus",              # `fuzz` via the CLI
     "test_diagnose",            # the CLI with the real TF oracle, isolated workers
+    "test_diagnose_lengths",    # the CLI and check() with the real TF oracle (row lengths, time-major)
     "test_diagnose_libraries",  # drives real torch and onnxruntime
     "test_exec",                # gcc and exec: candidates
+    "test_exec_sequence",       # exec: candidates with lengths and time-major inputs, the CLI
     "test_faults",              # isolation workers, TF oracle, a fuzz wall-clock budget
     "test_fuzz",                # `fuzz` via the CLI, wall-clock budgets
     "test_fuzz_merge",          # `merge` via the CLI
@@ -57,6 +59,7 @@ E2E_MODULES = frozenset({
     "test_matrix",              # TF oracle
     "test_oracle",              # TF oracle
     "test_oracle_perf",         # TF oracle
+    "test_oracle_sequence",     # TF oracle (dynamic_rnn), eager TF
     "test_parallel",            # worker processes, TF oracle
     "test_plugin",              # pip install in a subprocess, the CLI
     "test_plugin_pytester",     # nested pytest in a subprocess running the TF oracle
@@ -64,6 +67,7 @@ E2E_MODULES = frozenset({
     "test_redis",               # redis-server, fuzz workers
     "test_regressions",         # TF oracle
     "test_reports",             # the CLI via subprocess
+    "test_reports_sequence",    # the CLI via subprocess, headless chromium
     "test_repro",               # the CLI via subprocess
 })
 

@@ -226,7 +226,10 @@ class ExecCandidate:
         result = self.call_many([case])[0]
         if isinstance(result, CandidateFault):
             raise result
-        return result.outputs, (result.c, result.h)
+        # call_many's Results are batch-major; a single call answers in the case's own layout, as any
+        # candidate does (call_candidate turns a time-major answer round once).
+        outputs = result.outputs.transpose(1, 0, 2) if case.config.time_major else result.outputs
+        return outputs, (result.c, result.h)
 
     # --- describe ---------------------------------------------------------------------
     def _describe(self) -> CandidateInfo:

@@ -10,6 +10,7 @@ import numpy as np
 
 from conformance.outcome import Counterexample
 from conformance.report._json import repro_command
+from conformance.report._view_seq import is_padding, layout_text, lengths_text, padding_note
 from conformance.report._view_text import clean, last_line
 
 
@@ -33,23 +34,39 @@ def format_config(config: Any) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in d.items())
 
 
+def _lengths(case: Any) -> list[int] | None:
+    lengths = getattr(case, "sequence_length", None)
+    return None if lengths is None else [int(n) for n in lengths]
+
+
 def print_case(case: Any, out=None) -> None:
-    """Config, shapes and every non-zero number of a case."""
+    """Config, shapes, layout and row lengths, and every non-zero number of a case (padding marked)."""
     out = out or sys.stdout
     cfg = case.config
+    time_major, lengths = bool(getattr(cfg, "time_major", False)), _lengths(case)
     print(f"  config: {format_config(cfg)}", file=out)
     print(f"  shapes: batch={case.batch} time={case.time} input_size={cfg.input_size} "
           f"num_units={cfg.num_units} output_size={cfg.output_size}", file=out)
+    layout = layout_text(time_major)
+    if layout:
+        print(f"  layout: {layout}", file=out)
+    if lengths is not None:
+        print(f"  sequence_length: {lengths_text(lengths, case.time)}", file=out)
     entries = case.nonzero_entries()
-    print(f"  non-zero values ({len(entries)}; every other number is 0):", file=out)
+    where = f"; inputs indexed [{'t, b, i' if time_major else 'b, t, i'}]" if time_major or lengths is not None else ""
+    print(f"  non-zero values ({len(entries)}; every other number is 0{where}):", file=out)
     for e in entries[:60]:
         idx = ", ".join(str(i) for i in e["index"])
-        print(f"    {e['array']}[{idx}] = {e['value']:.9g}", file=out)
+        pad = "   (padding: past the row's end, must be ignored)" if is_padding(
+            e["array"], e["index"], time_major, lengths) else ""
+        print(f"    {e['array']}[{idx}] = {e['value']:.9g}{pad}", file=out)
     if len(entries) > 60:
         print(f"    ... {len(entries) - 60} more (see the .npz)", file=out)
 
 
-def print_step_errors(step_errors: list[float], first: int | None, out: TextIO | None = None) -> None:
+def print_step_errors(step_errors: list[float], first: int | None, out: TextIO | None = None,
+                      lengths: list[int] | None = None) -> None:
+    """Max abs error per step; the first divergence and, with row ``lengths``, padded steps marked."""
     out = out or sys.stdout
     print("  max abs error of outputs per time step:", file=out)
     shown: list[float | None] = list(step_errors) if len(step_errors) <= 20 else [*step_errors[:10], None, *step_errors[-5:]]
@@ -60,6 +77,8 @@ def print_step_errors(step_errors: list[float], first: int | None, out: TextIO |
             t = len(step_errors) - 5
             continue
         mark = "   <- first divergence" if first is not None and t == first else ""
+        pad = padding_note(lengths, t)
+        mark += f"   ({pad})" if pad else ""
         print(f"    t={t:<4d} {e:.3g}{mark}", file=out)
         t += 1
 
@@ -77,7 +96,7 @@ def print_counterexample(cx: Counterexample, *, verbose: bool = False, out: Text
     print("minimized counterexample:", file=out)
     print_case(cx.case, out)
     if cmp.step_errors:
-        print_step_errors(cmp.step_errors, cmp.first_divergent_step, out)
+        print_step_errors(cmp.step_errors, cmp.first_divergent_step, out, lengths=_lengths(cx.case))
     if cmp.oracle_deviation:
         print(f"  note: {clean(cmp.oracle_deviation)}", file=out)
     print_diagnosis(cx, out)

@@ -10,18 +10,15 @@ messages) is untrusted and passes through :func:`html.escape`.
 from __future__ import annotations
 
 import html
-import io
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from conformance.report import _view as v
+from conformance.report._html_plots import PLOT_NEEDS_MATPLOTLIB, error_plot_svg, history_plot_svg
 
 #: No scripts, no network: styles inline, images only as data: URIs (the SVG plots are inline anyway).
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
-PLOT_NEEDS_MATPLOTLIB = ("The error-per-step plot needs matplotlib, which is not installed "
-                         "(pip install 'lstm-conformance[reports]'); the table next to this note has the same numbers.")
 
 _CSS = """
 :root { --bad: #b3261e; --good: #1e7d32; --warn: #9a6700; --ink: #1d1d1f; --muted: #5f6368; --line: #d0d4d9; }
@@ -83,115 +80,12 @@ def _facts(pairs: Sequence[tuple[str, Any]]) -> str:
     return f'<table class="facts"><tbody>{rows}</tbody></table>'
 
 
-def error_plot_svg(step_errors: Sequence[float | None], first_step: int | None, atol: float | None,
-                   *, title: str, salt: str = "") -> str | None:
-    """Max abs error of outputs per time step as an inline ``<svg>``; None when matplotlib is missing.
-
-    Bars for short sequences, a line for long ones; the first divergent step is red;
-    the dtype's ``atol`` is drawn for scale.  Symlog keeps exact zeros visible next to large errors.
-    """
-    try:
-        import matplotlib
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    errors = [float("nan") if x is None else float(x) for x in step_errors]
-    T = len(errors)
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "lstm-conformance", "font.size": 10}):
-        fig = Figure(figsize=(7.2, 2.8), dpi=100)
-        ax = fig.add_subplot()
-        steps = list(range(T))
-        colors = ["#b3261e" if first_step is not None and t == first_step else
-                  ("#e8a39d" if first_step is not None and t > first_step else "#7a8c99") for t in steps]
-        first_ok = first_step is not None and 0 <= first_step < T
-        if T <= 60:
-            ax.bar(steps, errors, color=colors, width=0.7)
-        else:
-            ax.plot(steps, errors, color="#7a8c99", linewidth=1.2)
-        if first_ok and first_step is not None:  # drawn again on top so the legend can name it
-            ax.plot([first_step], [errors[first_step]], "v", color="#b3261e", markersize=8,
-                    label=f"first divergence (t={first_step})", linestyle="none")
-        finite = [x for x in errors if x == x and x not in (float("inf"),)]
-        positive = [x for x in finite if x > 0]
-        if positive and max(positive) / max(min(positive), 1e-300) > 1e3:
-            ax.set_yscale("symlog", linthresh=max(min(positive), atol or 0.0, 1e-300))
-        if atol:
-            ax.axhline(atol, color="#1e7d32", linestyle="--", linewidth=1, label=f"tolerance atol = {atol:g}")
-        if atol or first_ok:
-            ax.legend(loc="best", frameon=True, framealpha=0.9, fontsize=9)
-        ax.set_xlabel("time step t")
-        ax.set_ylabel("max |candidate - TF|")
-        ax.set_title(_plot_text(title), fontsize=10)
-        if T <= 30:
-            ax.set_xticks(steps)
-        ax.margins(x=0.02)
-        return _inline_svg(fig, f"plot{salt}-", "error per time step")
-
-
-def _inline_svg(fig: Any, id_prefix: str, label: str) -> str:
-    """A matplotlib Figure as an ``<svg>`` element to inline into the page (ids made unique)."""
-    fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    svg = buf.getvalue()
-    svg = svg[svg.index("<svg"):]  # drop the XML declaration and DOCTYPE: it is inlined into HTML
-    svg = _prefix_ids(svg, id_prefix)
-    return svg.replace("<svg ", f'<svg role="img" aria-label="{e(label)}" ', 1)
-
-
-def history_plot_svg(series: Sequence[Mapping[str, Any]]) -> str | None:
-    """The fuzz error history: each slice's largest error / allowed error per run, as an inline
-    ``<svg>`` (1 is the tolerance: a climb toward it is accuracy drifting); None without matplotlib."""
-    try:
-        import matplotlib
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        return None
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "lstm-conformance", "font.size": 10}):
-        fig = Figure(figsize=(7.2, 3.0), dpi=100)
-        ax = fig.add_subplot()
-        for s in series:
-            points = s.get("points") or []
-            scores = [float("nan") if p.get("max_score") is None else float(p["max_score"]) for p in points]
-            label = _plot_text(f"{v.clean(s.get('target'))} {v.clean(s.get('feature'))}/{v.clean(s.get('dtype'))}")
-            ax.plot(range(1, len(scores) + 1), scores, marker="o", markersize=4, linewidth=1.2, label=label)
-        ax.axhline(1.0, color="#b3261e", linestyle="--", linewidth=1, label="tolerance (1)")
-        ax.set_yscale("symlog", linthresh=1e-3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("fuzz run (oldest first)")
-        ax.set_ylabel("max error / allowed")
-        ax.set_title("error history per target, feature and dtype", fontsize=10)
-        if len(series) <= 8:
-            ax.legend(loc="best", frameon=True, framealpha=0.9, fontsize=8)
-        return _inline_svg(fig, "history-", "error history per fuzz run")
-
-
-def _prefix_ids(svg: str, prefix: str) -> str:
-    """Make every id of an inline SVG (and each reference to it) unique to this plot.
-
-    matplotlib numbers its elements per figure (``figure_1``, ``line2d_1``...), so two
-    plots inlined in one page would otherwise share ids and clip each other.
-    """
-    ids = set(re.findall(r'\bid="([^"]+)"', svg))
-    if not ids:
-        return svg
-    pattern = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
-    svg = re.sub(rf'\bid="({pattern})"', lambda m: f'id="{prefix}{m.group(1)}"', svg)
-    return re.sub(rf'#({pattern})(?=[")])', lambda m: f"#{prefix}{m.group(1)}", svg)
-
-
 def _fault_details(cx: Mapping[str, Any]) -> str:
     """The whole exception text and traceback, collapsed (the message is cut; TF puts the real error last)."""
     full, tb = cx.get("full_message"), cx.get("traceback")
     show = full and v.one_line(full) != v.one_line(cx.get("message"))
     return ((f'<details class="full-message"><summary>Full message</summary><pre>{e(full)}</pre></details>' if show else "")
             + (f'<details class="traceback"><summary>Traceback</summary><pre>{e(tb)}</pre></details>' if tb else ""))
-
-
-def _plot_text(text: Any) -> str:
-    """Untrusted text for a matplotlib title or label: cleaned, one line, ``$`` not read as mathtext."""
-    return v.one_line(text, 200).replace("$", r"\$")
 
 
 def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]) -> str:
@@ -202,16 +96,20 @@ def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]
     parts.append("<h3>The minimal case</h3>")
     parts.append(f"<p>Shapes: {e(v.shapes_line(cx))}. Features exercised: "
                  f"{e(v.join(cx.get('features') or [], 'none (baseline)'))}.</p>")
+    for key, text in v.case_lines(cx):
+        parts.append(f'<p class="{key}"><strong>{e(key)}:</strong> {e(text)}</p>')
     config = v.config_items(cx)
     parts.append(_table([k for k, _ in config], [[val for _, val in config]], cls="config"))
     values = v.nonzero_values(cx)
     if values is None:
         parts.append(f"<p>{e(cx.get('nonzero_values'))} non-zero numbers: too many to list; see the .npz.</p>")
     else:
+        layout = "inputs [T, B, I], indexed [t, b, i]" if v.cx_time_major(cx) else "inputs [B, T, I]"
         parts.append(f"<p>Every number of the case not listed here is 0 ({len(values)} non-zero value(s); "
-                     "kernel [I+P, 4H] and bias [4H] in gate order i, j, f, o):</p>")
-        parts.append(_table(["element", "value", "meaning"],
-                            [(r["element"], r["value"], r["meaning"]) for r in values],
+                     f"kernel [I+P, 4H] and bias [4H] in gate order i, j, f, o; {e(layout)}):</p>")
+        pad = ["padding"] * (v.cx_lengths(cx) is not None)
+        parts.append(_table(["element", "value", "meaning", *pad],
+                            [(r["element"], r["value"], r["meaning"], *(r[c] for c in pad)) for r in values],
                             cls="values", num_cols=(1,)))
 
     parts.append("<h3>Error per time step</h3>")
@@ -219,7 +117,7 @@ def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]
     if errors:
         atol = ((report.get("tolerances") or {}).get((cx.get("config") or {}).get("dtype")) or {}).get("atol")
         who = cx.get("candidate") or v.subject(report)
-        svg = error_plot_svg(errors, cx.get("first_divergent_step"), atol, salt=str(index),
+        svg = error_plot_svg(errors, cx.get("first_divergent_step"), atol, salt=str(index), lengths=v.cx_lengths(cx),
                              title=f"{who} vs TensorFlow LSTMCell ({(cx.get('config') or {}).get('dtype', '')})")
         plot = f'<div class="plot">{svg}</div>' if svg else f'<p class="plot-missing">{e(PLOT_NEEDS_MATPLOTLIB)}</p>'
         table = _table(["t", "max abs error of outputs", ""], v.step_error_rows(cx), cls="steps", num_cols=(1,))

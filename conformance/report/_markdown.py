@@ -61,6 +61,7 @@ def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]
         "",
         f"**Minimal case:** {md(v.shapes_line(cx))}; dtype {md((cx.get('config') or {}).get('dtype'))}; "
         f"features exercised: {md(v.join(cx.get('features') or [], 'none (baseline)'))}.",
+        *(f"- **{md(k)}:** {md(val)}" for k, val in v.case_lines(cx)),
         "",
     ]
     values = v.nonzero_values(cx)
@@ -69,12 +70,15 @@ def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]
     else:
         out.append(f"Every other number is 0 ({len(values)} non-zero):")
         out.append("")
-        out.append(_table(["element", "value", "meaning"], [(r["element"], r["value"], r["meaning"]) for r in values[:30]]))
+        pad = ["padding"] * (v.cx_lengths(cx) is not None)
+        out.append(_table(["element", "value", "meaning", *pad],
+                          [(r["element"], r["value"], r["meaning"], *(r[c] for c in pad)) for r in values[:30]]))
         if len(values) > 30:
             out.append(f"\n… {len(values) - 30} more in the report.")
     if cx.get("step_errors"):
-        steps = ", ".join(f"t={t}: {err}" + (" ←" if note else "") for t, err, note in v.step_error_rows(cx, 16)
-                          if t != "...")
+        steps = ", ".join(f"t={t}: {err}" + (" ←" if "first divergence" in note else "")
+                          + (" (padding)" if "padding" in note else "")
+                          for t, err, note in v.step_error_rows(cx, 16) if t != "...")
         out += ["", f"**Max abs error of outputs per step:** {md(steps)}"]
     snippet = v.replay_snippet(cx, report)
     if snippet:

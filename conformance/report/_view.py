@@ -44,6 +44,16 @@ from conformance.report._view_case import (
     where_failed,
     why_failed,
 )
+from conformance.report._view_seq import (
+    case_lines,
+    cx_lengths,
+    cx_time_major,
+    is_padding,
+    layout_text,
+    lengths_text,
+    padded_rows,
+    padding_note,
+)
 from conformance.report._view_text import clean, join, num, one_line
 
 VERDICT_WORDS = {
@@ -222,6 +232,13 @@ def _run_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
+def _case_note(cx: Mapping[str, Any]) -> str:
+    """" (case: time-major; sequence_length [2, 0])" when the case has a layout or lengths to name."""
+    notes = (["time-major"] if cx_time_major(cx) else []) + (
+        [f"sequence_length {cx_lengths(cx)}"] if cx_lengths(cx) is not None else [])
+    return f" (case: {'; '.join(notes)})" if notes else ""
+
+
 def _check_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     who = subject(report)
     coverage = report.get("coverage") or {}
@@ -230,7 +247,7 @@ def _check_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     cxs = counterexamples(report)
     failing: dict[str, str] = {}
     for cx in cxs:
-        cause = f"{cx.get('kind') or 'mismatch'}: {one_line(cx.get('message'))}"
+        cause = f"{cx.get('kind') or 'mismatch'}: {one_line(cx.get('message'))}" + _case_note(cx)
         used = [clean(f) for f in cx.get("features") or []] or ["baseline"]
         for f in used:
             failing.setdefault(f"feature:{f}", cause)
@@ -239,7 +256,8 @@ def _check_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             failing.setdefault(f"dtype:{clean(dtype)}", cause)
     detail = ""
     if cxs:
-        detail = "\n".join(filter(None, [what_failed(cxs[0]), "where: " + where_failed(cxs[0]),
+        case = "; ".join([shapes_line(cxs[0])] + [f"{k}: {val}" for k, val in case_lines(cxs[0])])
+        detail = "\n".join(filter(None, [what_failed(cxs[0]), "case: " + case, "where: " + where_failed(cxs[0]),
                                          "why: " + why_failed(cxs[0]), "replay: " + (replay_command(cxs[0]) or "")]))
     error = report.get("error") if report.get("verdict") == "error" else None
     out = []
@@ -265,12 +283,15 @@ __all__ = [
     "RUN_COLUMNS",
     "VERDICT_WORDS",
     "candidate_names",
+    "case_lines",
     "cell_status",
     "clean",
     "config_items",
     "counterexamples",
     "cx_label",
+    "cx_lengths",
     "cx_target",
+    "cx_time_major",
     "describe_entry",
     "diagnosis_rows",
     "diagnosis_state",
@@ -279,12 +300,17 @@ __all__ = [
     "flat_value",
     "headline",
     "how_to_fix",
+    "is_padding",
     "join",
+    "layout_text",
+    "lengths_text",
     "matrix_table",
     "minimal_case_line",
     "nonzero_values",
     "num",
     "one_line",
+    "padded_rows",
+    "padding_note",
     "record_table",
     "replay_command",
     "replay_snippet",

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from conformance.report._view_seq import cx_lengths, cx_time_major, is_padding, padding_note
 from conformance.report._view_text import clean, num, one_line
 from conformance.spec import GATE_ORDER, LSTMConfig
 
@@ -54,7 +55,8 @@ def describe_entry(entry: Mapping[str, Any], cx: Mapping[str, Any]) -> str:
     """What one canonical array element means, e.g. ``bias[1]`` -> "gate j, unit 0".
 
     Layout (conformance.spec._case): kernel [I+P, 4H] rows x then h, column blocks i, j, f, o;
-    bias [4H]; w_*_diag [H]; proj_kernel [H, P]; inputs [B, T, I]; c0 [B, H]; h0 [B, P].
+    bias [4H]; w_*_diag [H]; proj_kernel [H, P]; inputs [B, T, I] ([T, B, I] time-major); c0 [B, H]; h0 [B, P].
+    An input past its row's end is marked as padding.
     """
     name, index = entry.get("array"), list(entry.get("index") or [])
     H, I = cx.get("num_units"), cx.get("input_size")
@@ -68,7 +70,11 @@ def describe_entry(entry: Mapping[str, Any], cx: Mapping[str, Any]) -> str:
             src = f"input x[{row}]" if row < I else f"recurrent h[{row - I}]"
             return f"{src} -> gate {GATE_ORDER[col // H]}, unit {col % H}"
         if name == "inputs" and len(index) == 3:
-            return f"batch {index[0]}, time step {index[1]}, feature {index[2]}"
+            tm, lengths = cx_time_major(cx), cx_lengths(cx)
+            t, b = (index[0], index[1]) if tm else (index[1], index[0])
+            pad = (f" (padding: t >= L[{b}] = {lengths[b]}, must be ignored)"
+                   if lengths is not None and is_padding(name, index, tm, lengths) else "")
+            return f"batch {b}, time step {t}, feature {index[2]}{pad}"
         if name in ("c0", "h0") and len(index) == 2:
             return f"initial {name[0]} of batch {index[0]}, unit {index[1]}"
         if name in ("w_i_diag", "w_f_diag", "w_o_diag") and len(index) == 1:
@@ -106,6 +112,9 @@ def minimal_case_line(cx: Mapping[str, Any]) -> str:
              f"{cx.get('num_units')} unit(s), {clean(cfg.get('dtype'))}"
              + (f", {', '.join(options)}" if options else
                 ", default options (forget_bias=1, tanh, no peepholes, clipping or projection)"))
+    lengths = cx_lengths(cx)
+    if lengths is not None:
+        sizes += f", sequence_length {lengths} (steps t >= L[b] are padding)"
     values = cx.get("values")
     if values is None:
         return f"{sizes}; {cx.get('nonzero_values')} non-zero numbers (see below)"
@@ -130,6 +139,9 @@ def where_failed(cx: Mapping[str, Any]) -> str:
     elif array == "outputs":
         before = {0: "; it diverges from the very first step", 1: "; step 0 agrees"}.get(step, f"; steps 0-{step - 1} agree")
         where = f"outputs, first at time step {step} of {T} (steps counted from 0){before}"
+        pad = padding_note(cx_lengths(cx), step) if isinstance(step, int) else ""
+        if pad:
+            where += f"; step {step} is {pad} (t >= L[b]), where TF outputs 0"
     else:
         where = f"the final state {clean(array)} (after time step {step})"
     loc = cx.get("localization")
@@ -234,6 +246,9 @@ def replay_snippet(cx: Mapping[str, Any], report: Mapping[str, Any]) -> str | No
         return None
     target = cx_target(cx, report)
     load = _candidate_import(target)
+    tm, lengths = cx_time_major(cx), cx_lengths(cx)
+    x_shape, out_shape = ("[T, B, I] (time-major)", "[T, B, P] (time-major)") if tm else ("[B, T, I]", "[B, T, P]")
+    has_lengths = "case.sequence_length is None" if lengths is None else f"case.sequence_length.tolist() == {lengths}"
     lines = [
         "# Reproduce without the harness or TensorFlow: numpy + the candidate only.",
         "import numpy as np",
@@ -241,14 +256,20 @@ def replay_snippet(cx: Mapping[str, Any], report: Mapping[str, Any]) -> str | No
         *load,
         "",
         f"with np.load({str(path)!r}, allow_pickle=False) as f:",
-        "    case = Case.from_arrays({k: f[k] for k in f.files})  # config + inputs [B, T, I], c0, h0, kernel, bias, ...",
-        "outputs, (c, h) = candidate(case)  # outputs [B, T, P], c [B, H], h [B, P]",
+        f"    case = Case.from_arrays({{k: f[k] for k in f.files}})  # config + inputs {x_shape}, sequence_length, "
+        "c0, h0, kernel, bias, ...",
+        "# The layout and the row lengths of the report's case (padded steps t >= L[b] must be ignored):",
+        f"assert case.config.time_major is {tm} and {has_lengths}",
+        f"outputs, (c, h) = candidate(case)  # outputs {out_shape}, c [B, H], h [B, P]",
     ]
     worst = cx.get("worst")
     if isinstance(worst, Mapping) and worst.get("array") in ("outputs", "c", "h") and worst.get("index") is not None:
-        idx = ", ".join(str(int(i)) for i in worst["index"])
+        index = [int(i) for i in worst["index"]]
         var = worst["array"]
-        lines.append(f"print({var}[{idx}], 'TensorFlow LSTMCell gives', {float(worst.get('expected') or 0.0):.9g})")
+        if tm and var == "outputs" and len(index) == 3:  # the report's index is batch-major [b, t, p]
+            index = [index[1], index[0], index[2]]
+        lines.append(f"print({var}[{', '.join(map(str, index))}], 'TensorFlow LSTMCell gives', "
+                     f"{float(worst.get('expected') or 0.0):.9g})")
     else:
         lines.append("print(outputs, c, h)")
     return "\n".join(lines)
@@ -265,9 +286,12 @@ def _candidate_import(target: str | None) -> list[str]:
 
 
 def step_error_rows(cx: Mapping[str, Any], limit: int = 40) -> list[tuple[str, str, str]]:
-    """(t, max abs error, note) rows; long sequences keep the start, the divergence and the end."""
+    """(t, max abs error, note) rows; long sequences keep the start, the divergence and the end.
+
+    The note names the first divergence and the rows a step is padding for (t >= L[b])."""
     errors = cx.get("step_errors") or []
     first = cx.get("first_divergent_step")
+    lengths = cx_lengths(cx)
     keep = set(range(min(len(errors), limit // 2))) | set(range(max(0, len(errors) - limit // 4), len(errors)))
     if isinstance(first, int):
         keep |= set(range(max(0, first - 2), min(len(errors), first + 3)))
@@ -276,17 +300,23 @@ def step_error_rows(cx: Mapping[str, Any], limit: int = 40) -> list[tuple[str, s
     for t in sorted(keep):
         if t != last + 1:
             rows.append(("...", "", ""))
-        rows.append((str(t), num(errors[t], 3), "first divergence" if t == first else ""))
+        note = ["first divergence"] if t == first else []
+        note += [padding_note(lengths, t)]
+        rows.append((str(t), num(errors[t], 3), "; ".join(n for n in note if n)))
         last = t
     return rows
 
 
 
 def nonzero_values(cx: Mapping[str, Any]) -> list[dict[str, str]] | None:
-    """Rows ``{"element", "value", "meaning"}`` of the minimal case, or None if too many were listed."""
+    """Rows ``{"element", "value", "meaning", "padding"}`` of the minimal case, or None if too many were listed.
+
+    ``padding`` is "padding" for an input past its row's end (to be ignored), else ""."""
     values = cx.get("values")
     if values is None:
         return None
-    return [{"element": entry_name(e), "value": num(e.get("value"), 9), "meaning": describe_entry(e, cx)}
+    tm, lengths = cx_time_major(cx), cx_lengths(cx)
+    return [{"element": entry_name(e), "value": num(e.get("value"), 9), "meaning": describe_entry(e, cx),
+             "padding": "padding" if is_padding(e.get("array"), list(e.get("index") or []), tm, lengths) else ""}
             for e in values]
 
