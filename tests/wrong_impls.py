@@ -7,8 +7,10 @@ wrong implementation is a subclass that gets exactly one piece wrong the way a
 real port does.  ``WRONG`` maps each catalogue variant's name to the wrong
 implementation it should be diagnosed as, and to the config that exposes it.
 
-Shapes: inputs [B, T, I]; kernel [I + P, 4H] in gate order i, j, f, o; bias [4H];
-outputs [B, T, P]; returned state (c [B, H], h [B, P]).
+Shapes: inputs [B, T, I] ([T, B, I] time-major); kernel [I + P, 4H] in gate order i, j, f, o;
+bias [4H]; outputs [B, T, P] ([T, B, P] time-major); returned state (c [B, H], h [B, P]).
+:class:`Cell` runs the sequence as ``dynamic_rnn`` does (row b's outputs are zeros at t >= L[b],
+its state stops after step L[b] - 1); the sequence variants' classes get one piece of that wrong.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ _ACTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 class Cell:
-    """TF's LSTMCell, computed in float64, returned in the case's dtype."""
+    """TF's LSTMCell under dynamic_rnn, computed in float64, returned in the case's dtype."""
+
+    #: The features the candidate built from this class declares (see :func:`as_candidate`).
+    features: tuple[str, ...] = DEFAULT_FEATURES
 
     def __init__(self, case):
         self.case = case
@@ -105,6 +110,28 @@ class Cell:
     def final(self, c, h):
         return c, h
 
+    # --- the sequence: layout and row lengths (dynamic_rnn) -------------------------
+    def batch_major(self):
+        """The inputs as [B, T, I] (a time-major case's [T, B, I] transposed)."""
+        x = self.case.inputs.astype(np.float64)
+        return x.transpose(1, 0, 2) if self.cfg.time_major else x
+
+    def laid_out(self, outputs):
+        """Outputs [B, T, P] in the case's layout ([T, B, P] when time-major)."""
+        return outputs.transpose(1, 0, 2) if self.cfg.time_major else outputs
+
+    def lengths(self):
+        """Row lengths [B], or None (every row runs all T steps)."""
+        return None if self.case.sequence_length is None else np.asarray(self.case.sequence_length, np.int64)
+
+    def carry(self, active, c_prev, h_prev, c_new, h_new):
+        """The state carried to the next step: a finished row keeps its state."""
+        return np.where(active[:, None], c_new, c_prev), np.where(active[:, None], h_new, h_prev)
+
+    def emit(self, t, active, h_new):
+        """outputs[:, t]: zeros past a row's end."""
+        return np.where(active[:, None], h_new, 0.0)
+
     # --- the loop --------------------------------------------------------------------
     def step(self, x, c, h):
         i, j, f, o = self.split(self.preactivation(x, h))
@@ -119,15 +146,24 @@ class Cell:
 
     def run(self):
         c, h = self.initial()
-        x = self.case.inputs.astype(np.float64)
+        x = self.batch_major()
+        rows, steps = x.shape[0], x.shape[1]
+        lengths = self.lengths()
+        if lengths is None:
+            lengths = np.full(rows, steps)
+        self.history = []  # the carried (c, h) after every step
         outputs = []
-        for t in range(self.case.time):
+        for t in range(steps):
             c, h = self.before_step(t, c, h)
-            c, h = self.step(x[:, t], c, h)
-            outputs.append(h)
+            c_new, h_new = self.step(x[:, t], c, h)
+            active = t < lengths
+            outputs.append(self.emit(t, active, h_new))
+            c, h = self.carry(active, c, h, c_new, h_new)
+            self.history.append((c, h))
         npd = self.cfg.np_dtype
         first, second = self.final(c, h)
-        return np.stack(outputs, axis=1).astype(npd), (first.astype(npd), second.astype(npd))
+        outputs = self.laid_out(np.stack(outputs, axis=1))
+        return outputs.astype(npd), (first.astype(npd), second.astype(npd))
 
 
 # ------------------------------------------------------------------ forget bias
@@ -361,6 +397,95 @@ class FinalStateHC(Cell):
         return h, c
 
 
+# ------------------------------------------------------------------ sequence lengths and layout
+LENGTH_FEATURES = DEFAULT_FEATURES + ("sequence_length",)
+
+
+class PaddedOutputsRepeatLast(Cell):
+    """Keras-style masking: a masked step outputs the previous step's output (zeros before any)."""
+
+    features = LENGTH_FEATURES
+
+    def emit(self, t, active, h_new):
+        if t == 0:
+            self.previous_output = np.zeros_like(h_new)
+        self.previous_output = np.where(active[:, None], h_new, self.previous_output)
+        return self.previous_output
+
+
+class PaddedOutputsInitialH(Cell):
+    """The output buffer starts as the initial h broadcast over time and is only written while a row runs."""
+
+    features = LENGTH_FEATURES
+
+    def emit(self, t, active, h_new):
+        return np.where(active[:, None], h_new, self.case.initial_state.h.astype(np.float64))
+
+
+class RunThenGatherFinalState(Cell):
+    """Runs every row over all T steps (padding fed) and gathers each row's final state at step L - 1
+    (the PyTorch idiom ``out[range(B), L - 1]``), but never zeroes the padded outputs."""
+
+    features = LENGTH_FEATURES
+
+    def carry(self, active, c_prev, h_prev, c_new, h_new):
+        return c_new, h_new
+
+    def emit(self, t, active, h_new):
+        return h_new
+
+    def final(self, c, h):
+        c0, h0 = self.initial()
+        cs = np.stack([c0] + [s[0] for s in self.history], axis=1)  # [B, T + 1, H]: index L is after step L - 1
+        hs = np.stack([h0] + [s[1] for s in self.history], axis=1)
+        lengths = self.lengths()
+        at = np.full(cs.shape[0], cs.shape[1] - 1) if lengths is None else lengths
+        rows = np.arange(cs.shape[0])
+        return cs[rows, at], hs[rows, at]
+
+
+class MaskedOutputsStateAtEnd(Cell):
+    """Zeroes the padded outputs (a mask multiplied in) but lets the recurrence run on over the
+    padding, returning the state after step T - 1."""
+
+    features = LENGTH_FEATURES
+
+    def carry(self, active, c_prev, h_prev, c_new, h_new):
+        return c_new, h_new
+
+
+class SequenceLengthIgnored(Cell):
+    """Never looks at case.sequence_length: every row runs all T steps over the padding."""
+
+    features = LENGTH_FEATURES
+
+    def lengths(self):
+        return None
+
+
+class EmptyRowsRunOneStep(Cell):
+    """Clamps the lengths to >= 1 (as pack_padded_sequence demands) before masking."""
+
+    features = LENGTH_FEATURES
+
+    def lengths(self):
+        lengths = super().lengths()
+        return None if lengths is None else np.maximum(lengths, 1)
+
+
+class TimeMajorConfused(Cell):
+    """Declares time_major but reads inputs as [B, T, I] whatever the layout, and returns the outputs so
+    (fails with a shape error unless B == T)."""
+
+    features = DEFAULT_FEATURES + ("sequence_length", "time_major")
+
+    def batch_major(self):
+        return self.case.inputs.astype(np.float64)
+
+    def laid_out(self, outputs):
+        return outputs
+
+
 # ------------------------------------------------------------------ outside the catalogue
 def reset_every_cell(k: int):
     """Zeroes c and h before every k-th step (a stateful-streaming bug): not a convention variant."""
@@ -374,8 +499,11 @@ def reset_every_cell(k: int):
     return ResetEvery
 
 
-def as_candidate(cell_class: type[Cell], name: str, features=DEFAULT_FEATURES, dtypes=("float16", "float32", "float64")):
-    """A candidate function ``fn(case) -> (outputs, (c, h))`` running ``cell_class``."""
+def as_candidate(cell_class: type[Cell], name: str, features=None, dtypes=("float16", "float32", "float64")):
+    """A candidate function ``fn(case) -> (outputs, (c, h))`` running ``cell_class`` (declaring
+    ``features``, by default the class's own :attr:`Cell.features`)."""
+    if features is None:
+        features = cell_class.features
 
     def fn(case):
         return cell_class(case).run()
@@ -387,6 +515,9 @@ def as_candidate(cell_class: type[Cell], name: str, features=DEFAULT_FEATURES, d
 # ------------------------------------------------------------------ the table the tests use
 #: variant name -> (wrong Cell class, config changes that expose it)
 PEEPHOLES = {"use_peepholes": True}
+#: Row lengths for T = 4 (dense_case's default): a full row and a short one; and with an empty row.
+RAGGED = (4, 2)
+RAGGED_WITH_EMPTY = (4, 2, 0)
 WRONG: dict[str, tuple[type[Cell], dict[str, Any]]] = {
     "forget_bias_missing": (ForgetBiasMissing, {}),
     "forget_bias_doubled": (ForgetBiasDoubled, {}),
@@ -422,6 +553,14 @@ WRONG: dict[str, tuple[type[Cell], dict[str, Any]]] = {
     "initial_state_ignored": (InitialStateIgnored, {}),
     "initial_state_swapped": (InitialStateSwapped, {}),
     "final_state_hc": (FinalStateHC, {}),
+    # Sequence variants: ``sequence_length`` and ``batch``/``time`` are case keys (see dense_case).
+    "padded_outputs_repeat_last": (PaddedOutputsRepeatLast, {"sequence_length": RAGGED}),
+    "padded_outputs_initial_h": (PaddedOutputsInitialH, {"sequence_length": RAGGED}),
+    "padded_outputs_computed": (RunThenGatherFinalState, {"sequence_length": RAGGED}),
+    "final_state_at_end": (MaskedOutputsStateAtEnd, {"sequence_length": RAGGED}),
+    "sequence_length_ignored": (SequenceLengthIgnored, {"sequence_length": RAGGED}),
+    "empty_rows_run_one_step": (EmptyRowsRunOneStep, {"sequence_length": RAGGED_WITH_EMPTY}),
+    "time_major_confused": (TimeMajorConfused, {"time_major": True, "batch": 3, "time": 3}),
 }
 for _order in ("".join(p) for p in itertools.permutations("ijfo")):
     if _order != "ijfo":
@@ -445,6 +584,9 @@ class PyTorchRawPort(gate_order_cell("ifjo")):
 #: Module-level candidates for CLI tests (targets ``tests.wrong_impls:NAME``).
 reset_every_3 = as_candidate(reset_every_cell(3), "reset-every-3", dtypes=("float32",))
 pytorch_raw_port = as_candidate(PyTorchRawPort, "pytorch-raw-port", dtypes=("float32",))
+padded_repeat_last = as_candidate(PaddedOutputsRepeatLast, "padded-repeat-last", dtypes=("float32", "float64"))
+final_state_at_t = as_candidate(MaskedOutputsStateAtEnd, "final-state-at-t", dtypes=("float32", "float64"))
+lengths_ignored = as_candidate(SequenceLengthIgnored, "lengths-ignored", dtypes=("float32", "float64"))
 
 
 # ------------------------------------------------------------------ test support
@@ -456,13 +598,28 @@ def executor_for(fn):
     return InProcessExecutor(LoadedCandidate(info.name or fn.__name__, info.name or fn.__name__, fn, info, "module"))
 
 
+#: Keys of ``dense_case``'s ``changes`` that describe the case rather than its config.
+CASE_KEYS = ("sequence_length", "batch", "time")
+
+
 def dense_case(changes: dict[str, Any] | None = None, *, dtype: str = "float32", seed: int = 0, batch: int = 2,
                time: int = 4, initial_state: bool = True):
-    """A case with dense normal values: config num_units=2, input_size=3 updated by ``changes``."""
+    """A case with dense normal values: config num_units=2, input_size=3 updated by ``changes``.
+
+    ``changes`` may also hold case keys (:data:`CASE_KEYS`): ``batch`` and ``time`` override the
+    arguments, ``sequence_length`` gives the row lengths (and the batch size, if ``batch`` is not
+    given).  A ``time_major`` config gets its inputs laid out [T, B, I]; the padding holds values.
+    """
     from conformance import Case, InitialState, LSTMConfig, LSTMParams
 
+    changes = dict(changes or {})
+    lengths = changes.pop("sequence_length", None)
+    if lengths is not None:
+        batch = len(lengths)
+    batch = changes.pop("batch", batch)
+    time = changes.pop("time", time)
     rng = np.random.default_rng(seed)
-    cfg = LSTMConfig(**{"num_units": 2, "input_size": 3, "dtype": dtype, **(changes or {})})
+    cfg = LSTMConfig(**{"num_units": 2, "input_size": 3, "dtype": dtype, **changes})
     I, H, P, npd = cfg.input_size, cfg.num_units, cfg.output_size, cfg.np_dtype
 
     def normal(shape, scale=0.8):
@@ -475,7 +632,11 @@ def dense_case(changes: dict[str, Any] | None = None, *, dtype: str = "float32",
         state = InitialState(normal((batch, H), 1.0), normal((batch, P), 0.5))
     else:
         state = InitialState(np.zeros((batch, H), npd), np.zeros((batch, P), npd))
-    return Case(cfg, params, normal((batch, time, I), 1.0), state)
+    inputs = normal((batch, time, I), 1.0)  # [B, T, I]
+    if cfg.time_major:
+        inputs = np.ascontiguousarray(inputs.transpose(1, 0, 2))
+    case = Case(cfg, params, inputs, state, None if lengths is None else np.asarray(lengths, np.int32))
+    return case.validate()
 
 
 def spec_fails(executor):
