@@ -64,7 +64,7 @@ def minimize(
     for _ in range(3):  # a later pass can enable an earlier one (e.g. zeroing enables a smaller batch)
         before = simplicity_key(current)
         current = _simpler_config(current, attempt, simplifications[:1])  # a simpler dtype first: it can need fewer steps
-        for step in (_fewer_rows, _fewer_steps, _later_start, _longer_rows, _fewer_inputs, _fewer_units,
+        for step in (_fewer_rows, _fewer_steps, _smaller_square, _later_start, _longer_rows, _fewer_inputs, _fewer_units,
                      functools.partial(_simpler_config, simplifications=simplifications), _zero_arrays,
                      _zero_entries, _round_entries):
             current = step(current, attempt)
@@ -140,6 +140,18 @@ def _fewer_steps(case: Case, attempt) -> Case:
         else:
             lo = mid + 1
     return case.slice_time(0, hi) if hi < case.time else case
+
+
+def _smaller_square(case: Case, attempt) -> Case:
+    """Batch and time down together while they are equal: a failure that needs B == T (rows and steps
+    confused) survives no single-axis step, but a smaller square still shows it."""
+    while case.batch == case.time > 1:
+        n = case.batch - 1
+        trial = case.slice_batch(slice(0, n)).slice_time(0, n)
+        if not attempt(trial):
+            break
+        case = trial
+    return case
 
 
 def _later_start(case: Case, attempt) -> Case:
