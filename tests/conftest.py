@@ -40,6 +40,7 @@ def oracle():
 #: belongs here; the guard below fails a ``unit`` test that imports TensorFlow.
 E2E_MODULES = frozenset({
     "test_adapters",            # torch/jax/onnx/keras/TF adapters against the TF oracle; keras in a subprocess
+    "test_adapters_sequence",   # the adapters with row lengths and time-major cases against the TF oracle
     "test_bad_input",           # the CLI via subprocess
     "test_browser",             # headless chromium
     "test_cli_check",           # the CLI via subprocess, TF oracle

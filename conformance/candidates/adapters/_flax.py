@@ -10,6 +10,14 @@ Mapping (docs/mapping.md): Flax gates are i, f, g, o (g = TF's j); the carry is 
 
 ``activation_fn`` is the cell activation; ``gate_fn`` stays sigmoid.  No peepholes,
 clipping or projection.  JAX runs with 64-bit types enabled so float64 is float64.
+
+Sequence lengths and layout (docs/mapping.md): ``nnx.RNN.__call__`` takes ``seq_lengths``
+([B] ints) and ``time_major``; both are passed as they are.  Flax's contract for
+``seq_lengths`` (flax 0.12.8, ``flax/nnx/nn/recurrent.py``): the scan runs every row over
+all T steps, and only the returned *carry* is gathered at step ``L[b] - 1``
+(``_select_last_carry``); the outputs past a row's end are whatever the cell computed on
+the padding (not zeros), and a row of length 0 gathers index -1, the carry after step
+T - 1.  The adapter does not patch either; the harness reports them.
 """
 
 from __future__ import annotations
@@ -32,7 +40,13 @@ from conformance.candidates.adapters._layout import (
 )
 from conformance.spec import DTYPES, Case
 
-FEATURES = ["forget_bias", "initial_state", "activation"]
+FEATURES = ["forget_bias", "initial_state", "activation", "sequence_length", "time_major"]
+UNSUPPORTED = {
+    "peepholes": "Flax's LSTM cells have no peephole connections",
+    "cell_clip": "Flax's LSTM cells have no cell-state clipping",
+    "projection": "Flax's LSTM cells have no projection",
+    "proj_clip": "Flax's LSTM cells have no projection",
+}
 _built = BoundedCache()
 
 #: nnx.LSTMCell's per-gate Linear names: (input side, recurrent side) by TF gate name.
@@ -40,7 +54,8 @@ _LSTMCELL_LINEARS = {"i": ("ii", "hi"), "f": ("if_", "hf"), "j": ("ig", "hg"), "
 
 
 def _build(case: Case, cell_class: str) -> tuple[Any, Any]:
-    """An ``nnx.RNN`` over the cell, and a jitted ``run(state, x, c0, h0) -> ((c, h), outputs)``."""
+    """An ``nnx.RNN`` over the cell, and a jitted ``run(state, x, c0, h0, seq_lengths) -> ((c, h), outputs)``
+    (``seq_lengths`` None or int [B]; the RNN is time-major when the case is)."""
     jax = import_jax()
     from flax import nnx
 
@@ -50,11 +65,11 @@ def _build(case: Case, cell_class: str) -> tuple[Any, Any]:
     zeros = nnx.initializers.zeros
     cell = cls(cfg.input_size, cfg.num_units, activation_fn=activation(cfg.activation), dtype=cfg.dtype,
                param_dtype=cfg.dtype, kernel_init=zeros, recurrent_kernel_init=zeros, rngs=nnx.Rngs(0))
-    rnn = nnx.RNN(cell, return_carry=True)  # batch-major [B, T, I]
+    rnn = nnx.RNN(cell, return_carry=True, time_major=cfg.time_major)  # [B, T, I], or [T, B, I] time-major
     graphdef, _ = nnx.split(rnn)
 
-    def run(state, x, c0, h0):
-        return nnx.merge(graphdef, state)(x, initial_carry=(c0, h0))
+    def run(state, x, c0, h0, seq_lengths):
+        return nnx.merge(graphdef, state)(x, initial_carry=(c0, h0), seq_lengths=seq_lengths)
 
     return rnn, jax.jit(run)
 
@@ -83,23 +98,24 @@ def _run(case: Case, cell_class: str):
     from flax import nnx
 
     cfg = case.config
-    rnn, run = _built.get((cell_class, cfg.input_size, cfg.num_units, cfg.activation, cfg.dtype),
+    rnn, run = _built.get((cell_class, cfg.input_size, cfg.num_units, cfg.activation, cfg.dtype, cfg.time_major),
                           lambda: _build(case, cell_class))
     _set_params(rnn.cell, case, cell_class)
     jnp = jax.numpy
+    lengths = None if case.sequence_length is None else jnp.asarray(case.sequence_length)
     (c, h), outputs = run(nnx.state(rnn), jnp.asarray(case.inputs), jnp.asarray(case.initial_state.c),
-                          jnp.asarray(case.initial_state.h))
+                          jnp.asarray(case.initial_state.h), lengths)
     check_computed_dtype(case, outputs.dtype.name)
     return finish(case, np.asarray(outputs), np.asarray(c), np.asarray(h))
 
 
-@candidate(features=FEATURES, dtypes=DTYPES)
+@candidate(features=FEATURES, dtypes=DTYPES, unsupported=UNSUPPORTED)
 def flax_lstmcell(case: Case):
     """Flax nnx.LSTMCell (one Linear per gate) scanned by nnx.RNN, jitted, on CPU."""
     return _run(case, "LSTMCell")
 
 
-@candidate(features=FEATURES, dtypes=DTYPES)
+@candidate(features=FEATURES, dtypes=DTYPES, unsupported=UNSUPPORTED)
 def flax_optimized_lstmcell(case: Case):
     """Flax nnx.OptimizedLSTMCell (fused gate kernels) scanned by nnx.RNN, jitted, on CPU."""
     return _run(case, "OptimizedLSTMCell")

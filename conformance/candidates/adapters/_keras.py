@@ -8,6 +8,20 @@ the layer returns ``[outputs, h, c]``.  ``activation`` maps to the layer's
 ``activation``; ``recurrent_activation`` is set to ``"sigmoid"`` explicitly (tf-keras
 v1 layers default to hard_sigmoid).  No peepholes, clipping or projection.
 
+Sequence lengths and layout (docs/mapping.md): row lengths are passed as the layer's
+documented ``mask`` argument (True at ``t < L[b]``), the boolean a ``Masking`` layer would
+compute.  Keras' masking contract differs from ``dynamic_rnn``'s: at a masked step the
+state is carried and the *output repeats the previous output* where TF writes zeros
+(before a row's first valid step: zeros on the TensorFlow and torch backends, the initial
+h on the JAX backend); the adapter does not patch that (the harness reports
+it, variant ``padded_outputs_repeat_last``).  ``zero_output_for_mask=True`` (an RNN
+argument) would zero them; it is not the default, so it is not used.  Keras 3's LSTM
+has no ``time_major`` (inputs are [batch, timesteps, feature]): unsupported.  tf-keras'
+LSTM takes ``time_major=True``; its mask must then be [timesteps, batch] (the layout a
+``Masking`` layer computes from time-major inputs), though the call docstring says
+[batch, timesteps]: a [batch, timesteps] mask fails in ``SelectV2`` (for B == T it
+would be read transposed).
+
 Keras 3 reads ``KERAS_BACKEND`` once, when ``keras`` is first imported, so each
 backend is its own candidate declaring the variable; the harness sets it before
 the first call or gives the candidate a process of its own.
@@ -32,8 +46,25 @@ from conformance.candidates.adapters._layout import (
 )
 from conformance.spec import DTYPES, Case
 
-FEATURES = ["forget_bias", "initial_state", "activation"]
+FEATURES = ["forget_bias", "initial_state", "activation", "sequence_length"]
+_CELL_UNSUPPORTED = {
+    "peepholes": "Keras' LSTM has no peephole connections",
+    "cell_clip": "Keras' LSTM has no cell-state clipping",
+    "projection": "Keras' LSTM has no projection",
+    "proj_clip": "Keras' LSTM has no projection",
+}
+KERAS3_UNSUPPORTED = dict(_CELL_UNSUPPORTED, time_major="keras.layers.LSTM (Keras 3) has no time_major "
+                                                         "argument: inputs are [batch, timesteps, feature]")
 _layers = BoundedCache()
+
+
+def length_mask(case: Case) -> np.ndarray | None:
+    """The Keras mask for the case's row lengths: bool, True at steps ``t < L[b]``, in the inputs'
+    layout ([B, T], or [T, B] time-major; what ``keras.layers.Masking`` computes); None without lengths."""
+    if case.sequence_length is None:
+        return None
+    mask = np.arange(case.time)[None, :] < case.lengths()[:, None]
+    return np.ascontiguousarray(mask.T) if case.config.time_major else mask
 
 
 def _keras_weights(case: Case) -> dict[str, np.ndarray]:
@@ -47,7 +78,8 @@ def _keras_weights(case: Case) -> dict[str, np.ndarray]:
 def _layer_kwargs(case: Case) -> dict[str, Any]:
     cfg = case.config
     # Zero initialisers: the weights are overwritten anyway, and the default orthogonal
-    # initialiser (a QR) has no float16/bfloat16 kernel on several backends.
+    # initialiser (a QR) has no float16/bfloat16 kernel on several backends.  The mask's
+    # zero_output_for_mask stays at its default (False): the layer's documented behaviour.
     return dict(units=cfg.num_units, activation=cfg.activation, recurrent_activation="sigmoid", use_bias=True,
                 unit_forget_bias=False, return_sequences=True, return_state=True, dtype=cfg.dtype,
                 kernel_initializer="zeros", recurrent_initializer="zeros", bias_initializer="zeros")
@@ -79,8 +111,8 @@ def _build_keras3(case: Case, backend: str) -> Any:
 
     # Eager calls re-trace the layer's lax.scan every time (~0.5 s); a jitted
     # stateless call compiles once per input shape.
-    def run(trainable, non_trainable, x, h0, c0):
-        outputs, _ = layer.stateless_call(trainable, non_trainable, x, initial_state=[h0, c0])
+    def run(trainable, non_trainable, x, h0, c0, mask):
+        outputs, _ = layer.stateless_call(trainable, non_trainable, x, initial_state=[h0, c0], mask=mask)
         return outputs
 
     return layer, jax.jit(run)
@@ -98,32 +130,34 @@ def _run_keras3(case: Case, backend: str):
     weights = _keras_weights(case)
     by_name = {v.path.rsplit("/", 1)[-1]: v for v in layer.trainable_variables}
     x, h0, c0 = tensor(case.inputs), tensor(case.initial_state.h), tensor(case.initial_state.c)
+    mask_array = length_mask(case)
+    mask = None if mask_array is None else keras.ops.convert_to_tensor(mask_array, dtype="bool")
     if jitted is not None:
         trainable = [tensor(weights[v.path.rsplit("/", 1)[-1]]) for v in layer.trainable_variables]
         non_trainable = [v.value for v in layer.non_trainable_variables]
-        outputs, h, c = jitted(trainable, non_trainable, x, h0, c0)
+        outputs, h, c = jitted(trainable, non_trainable, x, h0, c0, mask)
     else:
         for name, value in weights.items():
             by_name[name].assign(tensor(value))
-        outputs, h, c = layer(x, initial_state=[h0, c0])
+        outputs, h, c = layer(x, initial_state=[h0, c0], mask=mask)
     check_computed_dtype(case, keras.backend.standardize_dtype(outputs.dtype))
     to_np = keras.ops.convert_to_numpy
     return finish(case, to_np(outputs), to_np(c), to_np(h))
 
 
-@candidate(features=FEATURES, dtypes=DTYPES, env={"KERAS_BACKEND": "tensorflow"})
+@candidate(features=FEATURES, dtypes=DTYPES, env={"KERAS_BACKEND": "tensorflow"}, unsupported=KERAS3_UNSUPPORTED)
 def keras3_tensorflow(case: Case):
     """Keras 3 keras.layers.LSTM on the TensorFlow backend (CPU)."""
     return _run_keras3(case, "tensorflow")
 
 
-@candidate(features=FEATURES, dtypes=DTYPES, env={"KERAS_BACKEND": "jax"})
+@candidate(features=FEATURES, dtypes=DTYPES, env={"KERAS_BACKEND": "jax"}, unsupported=KERAS3_UNSUPPORTED)
 def keras3_jax(case: Case):
     """Keras 3 keras.layers.LSTM on the JAX backend (CPU, jitted stateless call)."""
     return _run_keras3(case, "jax")
 
 
-@candidate(features=FEATURES, dtypes=DTYPES, env={"KERAS_BACKEND": "torch"})
+@candidate(features=FEATURES, dtypes=DTYPES, env={"KERAS_BACKEND": "torch"}, unsupported=KERAS3_UNSUPPORTED)
 def keras3_torch(case: Case):
     """Keras 3 keras.layers.LSTM on the PyTorch backend (CPU)."""
     return _run_keras3(case, "torch")
@@ -135,19 +169,19 @@ def _build_tf_keras(case: Case) -> Any:
     import_tensorflow()
     import tf_keras
 
-    layer = tf_keras.layers.LSTM(**_layer_kwargs(case))
+    layer = tf_keras.layers.LSTM(time_major=case.config.time_major, **_layer_kwargs(case))
     layer.build((None, None, case.config.input_size))
     return layer
 
 
-@candidate(features=FEATURES, dtypes=DTYPES)
+@candidate(features=FEATURES + ["time_major"], dtypes=DTYPES, unsupported=_CELL_UNSUPPORTED)
 def tf_keras_lstm(case: Case):
-    """tf-keras (Keras 2) tf_keras.layers.LSTM on CPU."""
+    """tf-keras (Keras 2) tf_keras.layers.LSTM (time_major=True for time-major cases, a mask for lengths) on CPU."""
     from conformance.oracle import import_tensorflow
 
     tf = import_tensorflow()
     cfg = case.config
-    layer = _layers.get(("tf_keras", cfg.input_size, cfg.num_units, cfg.activation, cfg.dtype),
+    layer = _layers.get(("tf_keras", cfg.input_size, cfg.num_units, cfg.activation, cfg.dtype, cfg.time_major),
                         lambda: _build_tf_keras(case))
 
     def tensor(a: np.ndarray) -> Any:
@@ -157,8 +191,10 @@ def tf_keras_lstm(case: Case):
     layer.cell.kernel.assign(tensor(weights["kernel"]))
     layer.cell.recurrent_kernel.assign(tensor(weights["recurrent_kernel"]))
     layer.cell.bias.assign(tensor(weights["bias"]))
+    mask = length_mask(case)
     outputs, h, c = layer(tensor(case.inputs), initial_state=[tensor(case.initial_state.h),
-                                                             tensor(case.initial_state.c)])
+                                                             tensor(case.initial_state.c)],
+                          mask=None if mask is None else tf.constant(mask))
     check_computed_dtype(case, outputs.dtype.name)
     to_np = lambda t: tf.cast(t, "float32").numpy() if cfg.dtype == "bfloat16" else t.numpy()
     return finish(case, to_np(outputs), to_np(c), to_np(h))

@@ -6,6 +6,16 @@ Mapping (docs/mapping.md): torch gates are i, f, g, o; ``weight_ih_l0`` [4H, I] 
 ``bias_hh_l0`` is zero (torch adds the two); ``weight_hr_l0`` [P, H] is
 ``proj_kernel`` transposed.  torch has no peepholes, cell clip or projection clip,
 and its projection needs ``proj_size < hidden_size``.
+
+Sequence lengths and layout (docs/mapping.md): ``torch-lstm`` packs the inputs with
+``pack_padded_sequence(x, lengths, batch_first=not time_major, enforce_sorted=False)`` and
+unpacks with ``pad_packed_sequence(..., total_length=T)`` (padding value 0); the returned
+``(h_n, c_n)`` of a packed sequence is each row's state after its last step.  Packing rejects
+a length of 0 (``RuntimeError: Length of all samples has to be greater than 0``), so a case
+with an empty row is not drawn for it (``accepts``): torch cannot express it, and changing
+the 0 to 1 would be the adapter's invention.  Time-major cases run with ``batch_first=False``.
+``torch-lstmcell`` is one step: the loop indexes the time axis of either layout, as torch's
+own LSTMCell example does ([T, B, I]); row lengths have no LSTMCell contract (unsupported).
 """
 
 from __future__ import annotations
@@ -66,16 +76,34 @@ def _projection_fits(case: Case) -> bool:
     return case.config.num_proj is None or case.config.num_proj < case.config.num_units
 
 
-@candidate(features=["forget_bias", "initial_state", "projection"], dtypes=DTYPES, accepts=_projection_fits)
+def _torch_lstm_accepts(case: Case) -> bool:
+    """What nn.LSTM can express: proj_size < hidden_size, and (packed) no row of length 0.
+
+    ``pack_padded_sequence`` raises for a length of 0; dynamic_rnn returns zeros and the initial
+    state for such a row.  torch has no way to say it, so such cases are not drawn (a length
+    clamped to 1 would run a step TF does not: the ``empty_rows_run_one_step`` variant).
+    """
+    return _projection_fits(case) and (case.sequence_length is None or bool(np.all(case.sequence_length > 0)))
+
+
+TORCH_LSTM_FEATURES = ["forget_bias", "initial_state", "projection", "sequence_length", "time_major"]
+
+
+@candidate(features=TORCH_LSTM_FEATURES, dtypes=DTYPES, accepts=_torch_lstm_accepts,
+           unsupported={"peepholes": "torch.nn.LSTM has no peephole connections",
+                        "cell_clip": "torch.nn.LSTM has no cell-state clipping",
+                        "proj_clip": "torch.nn.LSTM has no projection clipping",
+                        "activation": "torch.nn.LSTM's cell activation is fixed to tanh"})
 def torch_lstm(case: Case):
-    """torch.nn.LSTM (batch_first; proj_size for num_proj < num_units) on CPU, in the case's dtype."""
+    """torch.nn.LSTM (proj_size for num_proj < num_units; packed for row lengths) on CPU, in the case's dtype."""
     torch = _torch()
     cfg = case.config
     dtype = _torch_dtype(cfg.dtype)
     proj = cfg.num_proj or 0
-    lstm = _modules.get(("LSTM", cfg.input_size, cfg.num_units, proj, cfg.dtype),
-                        lambda: torch.nn.LSTM(cfg.input_size, cfg.num_units, batch_first=True, proj_size=proj,
-                                              dtype=dtype))
+    batch_first = not cfg.time_major
+    lstm = _modules.get(("LSTM", cfg.input_size, cfg.num_units, proj, cfg.dtype, batch_first),
+                        lambda: torch.nn.LSTM(cfg.input_size, cfg.num_units, batch_first=batch_first,
+                                              proj_size=proj, dtype=dtype))
     w_ih, w_hh, bias = _gate_weights(case, dtype)
     with torch.no_grad():
         lstm.weight_ih_l0.copy_(w_ih)
@@ -88,14 +116,30 @@ def torch_lstm(case: Case):
         c0 = _tensor(case.initial_state.c, dtype)[None]  # [layers=1, B, H]
         with warnings.catch_warnings():  # "LSTM with projections is not supported with oneDNN": it falls back
             warnings.simplefilter("ignore", UserWarning)
-            outputs, (h, c) = lstm(_tensor(case.inputs, dtype), (h0, c0))
+            x = _tensor(case.inputs, dtype)
+            if case.sequence_length is None:
+                outputs, (h, c) = lstm(x, (h0, c0))
+            else:
+                rnn = torch.nn.utils.rnn
+                lengths = torch.from_numpy(case.sequence_length.astype(np.int64))  # a CPU int64 tensor
+                packed = rnn.pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+                packed_out, (h, c) = lstm(packed, (h0, c0))  # h, c come back in the caller's row order
+                outputs, _ = rnn.pad_packed_sequence(packed_out, batch_first=batch_first, padding_value=0.0,
+                                                     total_length=case.time)
     check_computed_dtype(case, outputs.dtype)
     return finish(case, _numpy(outputs), _numpy(c[0]), _numpy(h[0]))
 
 
-@candidate(features=["forget_bias", "initial_state"], dtypes=DTYPES)
+@candidate(features=["forget_bias", "initial_state", "time_major"], dtypes=DTYPES,
+           unsupported={"sequence_length": "nn.LSTMCell is a single step with no notion of row lengths; "
+                                           "masking the loop would be the adapter's code, not torch's",
+                        "peepholes": "torch.nn.LSTMCell has no peephole connections",
+                        "cell_clip": "torch.nn.LSTMCell has no cell-state clipping",
+                        "projection": "torch.nn.LSTMCell has no projection (proj_size is nn.LSTM only)",
+                        "proj_clip": "torch.nn.LSTMCell has no projection",
+                        "activation": "torch.nn.LSTMCell's cell activation is fixed to tanh"})
 def torch_lstmcell(case: Case):
-    """torch.nn.LSTMCell stepped over time on CPU, in the case's dtype."""
+    """torch.nn.LSTMCell stepped over time (either layout) on CPU, in the case's dtype."""
     torch = _torch()
     cfg = case.config
     dtype = _torch_dtype(cfg.dtype)
@@ -109,10 +153,11 @@ def torch_lstmcell(case: Case):
         cell.bias_hh.zero_()
         h, c = _tensor(case.initial_state.h, dtype), _tensor(case.initial_state.c, dtype)
         x = _tensor(case.inputs, dtype)
+        time_axis = 0 if cfg.time_major else 1
         outputs = []
         for t in range(case.time):
-            h, c = cell(x[:, t], (h, c))
+            h, c = cell(x.select(time_axis, t), (h, c))
             outputs.append(h)
-        stacked = torch.stack(outputs, dim=1)
+        stacked = torch.stack(outputs, dim=time_axis)
     check_computed_dtype(case, stacked.dtype)
     return finish(case, _numpy(stacked), _numpy(c), _numpy(h))
