@@ -131,7 +131,7 @@ def describe_element(case: Case, array: str, index: tuple[int, ...]) -> str:
     t = int(index[1])
     shown = [t, b, *index[2:]] if case.config.time_major else list(index)
     layout = "time-major, " if case.config.time_major else ""
-    padded = ": past the row's end, where TF outputs 0" if lengths is not None and t >= lengths[b] else ""
+    padded = ": past the row's end" if lengths is not None and t >= lengths[b] else ""
     return f"outputs{shown} ({layout}time step {t}{row}{padded})"
 
 

@@ -142,12 +142,16 @@ class TFOracle:
         """The key of the graph that runs ``config``: (dtype, activation)."""
         return (config.dtype, config.activation)
 
-    def _graph(self, config: LSTMConfig, sequence: bool, exact_structure: bool = False) -> Graph | SequenceGraph:
+    def _graph_key(self, config: LSTMConfig, sequence: bool, exact_structure: bool = False) -> tuple:
         key: tuple = self.key(config)
         if sequence:
             key = ("dynamic_rnn", *key, config.time_major)
         if exact_structure:
             key += (config.use_peepholes, config.num_proj is not None)
+        return key
+
+    def _graph(self, config: LSTMConfig, sequence: bool, exact_structure: bool = False) -> Graph | SequenceGraph:
+        key = self._graph_key(config, sequence, exact_structure)
         g = self._graphs.get(key)
         if g is None:
             g = SequenceGraph(*key[1:]) if sequence else Graph(*key)
@@ -186,7 +190,20 @@ class TFOracle:
         enter TF.
         """
         self._check_open()
+        # TensorFlow is imported, and a graph built, here in the caller's thread, never on the oracle's
+        # thread while the caller runs a candidate: a candidate built on TF (tf-keras layers, a converter)
+        # shares TF's and tf-keras' process-wide state, which a concurrent import or graph build corrupts
+        # ("Registering two gradient with name ...", "Your Layer or Model is in an invalid state").
+        # The oracle's thread only runs graphs that exist.
+        self._ensure_graph(case.config, uses_sequence_graph(case))
         return PendingRun(self, case, _pack(case))
+
+    def _ensure_graph(self, config: LSTMConfig, sequence: bool) -> None:
+        import_tensorflow()
+        if self._graph_key(config, sequence) not in self._graphs:
+            with self._lock:
+                self._check_open()
+                self._graph(config, sequence)
 
     def run(self, case: Case) -> Result:
         return self._finish(case, self._emit(_pack(case), case.config, uses_sequence_graph(case)))

@@ -8,15 +8,26 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import warnings
 from typing import Any
 
 #: Cache: the imported ``tensorflow`` module, or None until :func:`import_tensorflow` first runs.
 _tf: Any = None
+_import_lock = threading.Lock()  # one import at a time (two threads importing TF at once corrupt its registries)
 
 
 def import_tensorflow() -> Any:
-    """Import TensorFlow once, with the legacy (tf-keras) cells available."""
+    """Import TensorFlow once, with the legacy (tf-keras) cells available (thread-safe: a second
+    thread asking meanwhile waits for the first import instead of starting its own)."""
+    global _tf
+    if _tf is not None:
+        return _tf
+    with _import_lock:
+        return _import_tensorflow()
+
+
+def _import_tensorflow() -> Any:
     global _tf
     if _tf is None:
         # In TF >= 2.16 tf.compat.v1.nn.rnn_cell needs tf-keras; set before the import.
