@@ -30,9 +30,9 @@ MEASURED: dict[tuple[str, str], tuple[str, str | None]] = {
     ("tf-keras-lstm", "sequence_length"): ("nonconformant", "padded_outputs_repeat_last"),
     ("tf-keras-lstm", "time_major"): ("conformant", None),
     # nnx.RNN's seq_lengths only gathers the carry: outputs past the end are computed over the padding.
-    ("flax-lstmcell", "sequence_length"): ("nonconformant", "padded_outputs_computed"),
+    ("flax-lstmcell", "sequence_length"): ("nonconformant", "empty_rows_last_step_state"),
     ("flax-lstmcell", "time_major"): ("conformant", None),
-    ("flax-optimized-lstmcell", "sequence_length"): ("nonconformant", "padded_outputs_computed"),
+    ("flax-optimized-lstmcell", "sequence_length"): ("nonconformant", "empty_rows_last_step_state"),
     ("flax-optimized-lstmcell", "time_major"): ("conformant", None),
     # From a zero initial state; with one, an empty row's final state differs (test below).
     ("onnxruntime-lstm", "sequence_length"): ("conformant", None),
@@ -113,6 +113,8 @@ def test_onnxruntime_empty_row_loses_the_initial_state(name, oracle):
     result = check(name, _options(name, ["sequence_length", "initial_state"], ["sequence_length", "initial_state"], 30),
                    oracle=oracle)
     assert result.verdict == "nonconformant", f"{result.verdict} after {result.examples} examples"
+    names = [m.variant for m in result.counterexample.diagnosis]
+    assert names and names[0] == "empty_rows_zero_state", f"diagnosis {names}"
 
 
 @pytest.mark.parametrize("name", [pytest.param("torch-lstm", marks=requires("torch-lstm"))])

@@ -473,6 +473,38 @@ class EmptyRowsRunOneStep(Cell):
         return None if lengths is None else np.maximum(lengths, 1)
 
 
+class EmptyRowsZeroState(Cell):
+    """Masks correctly, but builds the returned state from the rows that ran: an empty row gets zeros
+    (what onnxruntime's LSTM returns in Y_h/Y_c for sequence_lens 0)."""
+
+    features = LENGTH_FEATURES
+
+    def final(self, c, h):
+        lengths = self.lengths()
+        if lengths is None:
+            return c, h
+        ran = (lengths > 0)[:, None]
+        return np.where(ran, c, 0.0), np.where(ran, h, 0.0)
+
+
+class GatherAtLengthMinusOne(Cell):
+    """Lets the state run over the padding (outputs masked) and gathers each row's final state from
+    the per-step history at index L - 1 with Python indexing: L = 0 wraps to the last step."""
+
+    features = LENGTH_FEATURES
+
+    def carry(self, active, c_prev, h_prev, c_new, h_new):
+        return c_new, h_new
+
+    def final(self, c, h):
+        lengths = self.lengths()
+        if lengths is None:
+            return c, h
+        rows = range(len(lengths))
+        return (np.stack([self.history[int(L) - 1][0][b] for b, L in zip(rows, lengths)]),
+                np.stack([self.history[int(L) - 1][1][b] for b, L in zip(rows, lengths)]))
+
+
 class TimeMajorConfused(Cell):
     """Declares time_major but reads inputs as [B, T, I] whatever the layout, and returns the outputs so
     (fails with a shape error unless B == T)."""
@@ -560,6 +592,8 @@ WRONG: dict[str, tuple[type[Cell], dict[str, Any]]] = {
     "final_state_at_end": (MaskedOutputsStateAtEnd, {"sequence_length": RAGGED}),
     "sequence_length_ignored": (SequenceLengthIgnored, {"sequence_length": RAGGED}),
     "empty_rows_run_one_step": (EmptyRowsRunOneStep, {"sequence_length": RAGGED_WITH_EMPTY}),
+    "empty_rows_zero_state": (EmptyRowsZeroState, {"sequence_length": RAGGED_WITH_EMPTY}),
+    "empty_rows_last_step_state": (GatherAtLengthMinusOne, {"sequence_length": RAGGED_WITH_EMPTY}),
     "time_major_confused": (TimeMajorConfused, {"time_major": True, "batch": 3, "time": 3}),
 }
 for _order in ("".join(p) for p in itertools.permutations("ijfo")):

@@ -376,6 +376,18 @@ _BUILTIN += [
          explanation="a row of length 0 is run for one step (a length clamped to >= 1, as packing "
                      "libraries require); dynamic_rnn returns zeros and the initial state for it",
          fix="a row with sequence_length 0 outputs zeros at every step and returns its initial state unchanged"),
+    dict(name="empty_rows_zero_state", family="empty_row_state", knobs={"empty_row_state": "zeros"},
+         needs=_LENGTHS,
+         explanation="a row of length 0 returns a zero final state; dynamic_rnn returns its initial state "
+                     "(onnxruntime's LSTM does this)",
+         fix="for a row with sequence_length 0 return the initial (c, h) unchanged"),
+    dict(name="empty_rows_last_step_state", family="empty_row_state", knobs={"empty_row_state": "last_step"},
+         needs=_LENGTHS,
+         explanation="a row of length 0 returns the state after step T - 1 (the final state is gathered at "
+                     "index L - 1, which wraps to -1; Flax's nnx.RNN does this); dynamic_rnn returns its "
+                     "initial state",
+         fix="gather the final state at L - 1 only for L > 0; a row with sequence_length 0 keeps its initial "
+             "(c, h)"),
     dict(name="time_major_confused", family="layout", knobs={"layout": "swapped"}, needs=("time_major",),
          explanation="the time-major inputs [T, B, I] are read as batch-major [B, T, I] (and the outputs "
                      "written so): rows and steps swapped; shows as such when B == T, as a shape error otherwise",

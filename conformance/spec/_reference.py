@@ -97,6 +97,7 @@ _CHOICES: dict[str, frozenset[Any]] = {
     "padded_outputs": frozenset({"zeros", "repeat_last", "initial_h", "computed"}),
     "final_state_step": frozenset({"length", "end"}),
     "layout": frozenset({"declared", "swapped"}),
+    "empty_row_state": frozenset({"initial", "zeros", "last_step"}),
 }
 
 
@@ -138,6 +139,8 @@ class Semantics:
     * ``final_state_step``: ``"length"`` (TF: the state after step ``L[b] - 1``) or ``"end"``
       (after step T - 1, the recurrence having run over the padding).
     * ``zero_length_as_one``: a row of length 0 is run as length 1.
+    * ``empty_row_state``: the final state of a row of length 0: ``"initial"`` (TF), ``"zeros"``,
+      or ``"last_step"`` (the state after step T - 1: an index ``L - 1 = -1`` that wraps around).
     * ``layout``: ``"declared"``, or ``"swapped"``: the inputs are read in the other layout
       (time-major as batch-major or the reverse) and the outputs written in it (needs B == T).
     """
@@ -164,6 +167,7 @@ class Semantics:
     padded_outputs: str = "zeros"
     final_state_step: str = "length"
     zero_length_as_one: bool = False
+    empty_row_state: str = "initial"
     layout: str = "declared"
 
     def __post_init__(self) -> None:
@@ -360,8 +364,14 @@ def _apply_lengths(case: Case, s: Semantics, outputs: np.ndarray, cells: np.ndar
     rows = np.arange(B)
     last = np.maximum(lengths - 1, 0)
     empty = lengths == 0
-    c_len = np.where(empty[:, None], c0, cells[rows, last])
-    m_len = np.where(empty[:, None], m0, outputs[rows, last])
+    if s.empty_row_state == "initial":
+        c_empty, m_empty = c0, m0
+    elif s.empty_row_state == "zeros":
+        c_empty, m_empty = np.zeros_like(c0), np.zeros_like(m0)
+    else:
+        c_empty, m_empty = cells[:, -1], outputs[:, -1]
+    c_len = np.where(empty[:, None], c_empty, cells[rows, last])
+    m_len = np.where(empty[:, None], m_empty, outputs[rows, last])
     padded = np.arange(T)[None, :] >= lengths[:, None]  # [B, T]
     fill = {"zeros": np.zeros_like(m_len), "repeat_last": np.where(empty[:, None], 0.0, m_len), "initial_h": m0}
     new_outputs = outputs if s.padded_outputs == "computed" else np.where(
