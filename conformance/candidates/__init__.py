@@ -1,7 +1,14 @@
 """Candidates: the Protocol, the declaring decorator, and resolution of target strings."""
 
 from conformance.candidates._exec import ExecCandidate, exec_candidate
-from conformance.candidates._executor import Executor, InProcessExecutor, env_conflicts, make_executor
+from conformance.candidates._executor import (
+    CandidateExited,
+    Executor,
+    InProcessExecutor,
+    candidate_call_guard,
+    env_conflicts,
+    make_executor,
+)
 from conformance.candidates._limits import (
     MAX_MEMORY_LIMIT_MB,
     MAX_TIMEOUT_SECONDS,
@@ -41,6 +48,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Builtin",
     "Candidate",
+    "CandidateExited",
     "CandidateInfo",
     "ExecCandidate",
     "Executor",
@@ -50,6 +58,7 @@ __all__ = [
     "call_candidate",
     "call_many",
     "candidate",
+    "candidate_call_guard",
     "env_conflicts",
     "exec_candidate",
     "info_of",

@@ -6,8 +6,13 @@ Both raise :class:`CandidateFault` for misbehaviour other than wrong numbers.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Protocol
+import random
+from collections.abc import Iterator
+from typing import Any, NoReturn, Protocol
+
+import numpy as np
 
 from conformance.candidates._protocol import CandidateInfo, call_candidate
 from conformance.candidates._registry import LoadedCandidate
@@ -49,7 +54,8 @@ class InProcessExecutor:
         self.info = loaded.info
 
     def run(self, case: Case) -> Result:
-        return call_candidate(self.loaded.fn, case)
+        with candidate_call_guard():
+            return call_candidate(self.loaded.fn, case)
 
     def close(self) -> None:
         pass
@@ -59,6 +65,39 @@ class InProcessExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class CandidateExited(BaseException):
+    """Raised in place of ``os._exit`` while an in-process candidate runs (call_candidate makes it a fault)."""
+
+
+def _exit_is_a_fault(status: Any = 0) -> NoReturn:
+    raise CandidateExited(f"the candidate called os._exit({status!r}), which would end the harness without a "
+                          f"verdict (run it with --isolate to see what it does on its own)")
+
+
+@contextlib.contextmanager
+def candidate_call_guard() -> Iterator[None]:
+    """What an in-process candidate call runs under, and puts back afterwards:
+
+    * fresh entropy in ``random`` and ``np.random``'s global state: Hypothesis seeds both the same
+      way for every example, which would make a candidate's randomness repeat itself (a port wrong
+      one time in a hundred at random would be right, or wrong, every time); the states Hypothesis
+      set are restored after the call;
+    * ``os._exit`` raises :class:`CandidateExited` (a fault of the candidate) instead of ending the
+      harness with no verdict and no report.
+    """
+    saved_random, saved_np = random.getstate(), np.random.get_state()
+    saved_exit = os._exit
+    random.seed(os.urandom(16))
+    np.random.seed(int.from_bytes(os.urandom(4), "little"))
+    os._exit = _exit_is_a_fault
+    try:
+        yield
+    finally:
+        os._exit = saved_exit
+        random.setstate(saved_random)
+        np.random.set_state(saved_np)
 
 
 def make_executor(loaded: LoadedCandidate, *, isolate: bool = False, **limits: object) -> Executor:

@@ -45,3 +45,41 @@ def wrong_dtype(case):
 @candidate(features=[], dtypes=["float32"])
 def returns_garbage(case):
     return "not a tuple"
+
+
+@candidate(name="sometimes-wrong", dtypes=["float32"], features=[])
+def sometimes_wrong(case):
+    """Right, except one call in 30 at random (np.random), when it drops the forget bias (issue 17 item 5)."""
+    import numpy as np
+
+    from conformance.candidates import resolve
+
+    outputs, (c, h) = resolve("numpy-reference").fn(case)
+    if np.random.random() < 1 / 30:
+        return resolve("seed-missing-forget-bias").fn(case)
+    return outputs, (c, h)
+
+
+@candidate(name="sometimes-wrong-stdlib", dtypes=["float32"], features=[])
+def sometimes_wrong_stdlib(case):
+    """As sometimes-wrong, with the standard library's random."""
+    import random
+
+    from conformance.candidates import resolve
+
+    if random.random() < 1 / 30:
+        return resolve("seed-missing-forget-bias").fn(case)
+    return resolve("numpy-reference").fn(case)
+
+
+@candidate(name="exits", dtypes=["float32"], features=[])
+def exits(case):
+    """Calls os._exit(0) on its third call (issue 17 item 6)."""
+    import os
+
+    exits.calls = getattr(exits, "calls", 0) + 1
+    if exits.calls >= 3:
+        os._exit(0)
+    from conformance.candidates import resolve
+
+    return resolve("numpy-reference").fn(case)
