@@ -50,3 +50,19 @@ def test_os_exit_in_a_candidate_is_a_finding_with_a_report(tmp_path):
     assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
     cx = json.loads((tmp_path / "report.json").read_text())["counterexample"]
     assert cx["kind"] == "exception" and "os._exit(0)" in cx["message"], cx["message"]
+
+
+def test_in_process_and_isolated_candidates_see_one_tf_environment(tmp_path):
+    """Issue 17 item 7: TF_USE_LEGACY_KERAS, TF_ENABLE_ONEDNN_OPTS and TF_CPP_MIN_LOG_LEVEL as the oracle
+    imports TF, in both modes (a user's own setting wins in both)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_USE_LEGACY_KERAS", "TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")}
+    messages = {}
+    for mode in ("--no-isolate", "--isolate"):
+        out = tmp_path / mode.strip("-")
+        proc = run_cli("check", "tests.user_candidates.misc:env_probe", "--max-examples", "5", "--no-long", mode,
+                       "--no-diagnose", "--report-dir", str(out), "-q", env=env)
+        assert proc.returncode == 1, f"{mode}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
+        messages[mode] = json.loads((out / "report.json").read_text())["counterexample"]["message"]
+    assert "TF_USE_LEGACY_KERAS=1 TF_ENABLE_ONEDNN_OPTS=0 TF_CPP_MIN_LOG_LEVEL=3" in messages["--no-isolate"], messages
+    assert messages["--isolate"].split(" at ")[0] == messages["--no-isolate"].split(" at ")[0], messages

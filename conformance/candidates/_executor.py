@@ -16,6 +16,7 @@ import numpy as np
 
 from conformance.candidates._protocol import CandidateInfo, call_candidate
 from conformance.candidates._registry import LoadedCandidate
+from conformance.oracle import apply_tf_environment
 from conformance.spec import CandidateLoadError, Case, Result
 
 
@@ -46,7 +47,9 @@ class InProcessExecutor:
                 f"candidate {loaded.name!r} needs {dict(loaded.info.env)} but this process has "
                 f"{', '.join(conflicts)}; run it isolated (--isolate)"
             )
-        # Set before the candidate's framework is first imported (it reads them at import).
+        # Set before the candidate's framework is first imported (it reads them at import): TF's environment
+        # as the oracle imports TF (a worker gets the same, conformance.candidates._isolation), then its own.
+        apply_tf_environment()
         os.environ.update(loaded.info.env)
         self.loaded = loaded
         self.name = loaded.name

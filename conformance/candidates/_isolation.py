@@ -38,6 +38,7 @@ from conformance.candidates._limits import (
     signal_description,
 )
 from conformance.candidates._worker import EXEC_TMPDIR_VAR, SYS_PATH_VAR, PipeClosed, ReplyTimeout, receive, send
+from conformance.oracle import tf_environment
 from conformance.spec import CandidateFault, CandidateLoadError, Case, Result
 
 #: How long a worker may take to import and resolve its candidate (frameworks import slowly on loaded machines).
@@ -55,7 +56,8 @@ class _Worker:
         self.reply_r, reply_w = os.pipe()
         # Append mode: the worker writes at the end whatever the harness reads or truncates.
         self.log = tempfile.TemporaryFile(mode="a+b", prefix="lstm-conformance-worker-")
-        child_env = dict(os.environ, **env)
+        # The environment an in-process candidate sees (TF's, as the oracle imports it), then its own.
+        child_env = dict(os.environ, **tf_environment(), **env)
         child_env[SYS_PATH_VAR] = os.pathsep.join(p for p in sys.path if p)
         # exec: candidates' temporary directories go here, removed with the worker even if it is killed mid-call.
         self.scratch = tempfile.mkdtemp(prefix="lstm-conformance-worker-")

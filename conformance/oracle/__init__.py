@@ -19,7 +19,13 @@ from conformance.oracle._protocol import (
     PendingResult,
     SubmittingOracle,
 )
-from conformance.oracle._tf import import_tensorflow, tensorflow_version
+from conformance.oracle._tf import (
+    TF_ENVIRONMENT,
+    apply_tf_environment,
+    import_tensorflow,
+    tensorflow_version,
+    tf_environment,
+)
 
 __all__ = [
     "EagerOracle",
@@ -31,6 +37,9 @@ __all__ = [
     "UNROLL",
     "default_oracle",
     "import_tensorflow",
+    "apply_tf_environment",
+    "tf_environment",
+    "TF_ENVIRONMENT",
     "pack_case",
     "reset_default_oracle",
     "tensorflow_version",

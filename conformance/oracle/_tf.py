@@ -17,6 +17,24 @@ _tf: Any = None
 _import_lock = threading.Lock()  # one import at a time (two threads importing TF at once corrupt its registries)
 
 
+#: The environment TensorFlow is imported under, unless the user set these variables: tf-keras for the
+#: legacy cells (TF >= 2.16), C++ logging quiet, TF's standard Eigen CPU kernels rather than oneDNN's
+#: (see _import_tensorflow).  Candidates get the same, in-process or in a worker (tf_environment).
+TF_ENVIRONMENT: dict[str, str] = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
+                                  "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def tf_environment() -> dict[str, str]:
+    """:data:`TF_ENVIRONMENT` with whatever the user set in this process's environment instead."""
+    return {k: os.environ.get(k, v) for k, v in TF_ENVIRONMENT.items()}
+
+
+def apply_tf_environment() -> None:
+    """Set :data:`TF_ENVIRONMENT`'s defaults in this process (variables already set are kept)."""
+    for k, v in TF_ENVIRONMENT.items():
+        os.environ.setdefault(k, v)
+
+
 def import_tensorflow() -> Any:
     """Import TensorFlow once, with the legacy (tf-keras) cells available (thread-safe: a second
     thread asking meanwhile waits for the first import instead of starting its own)."""
@@ -30,15 +48,13 @@ def import_tensorflow() -> Any:
 def _import_tensorflow() -> Any:
     global _tf
     if _tf is None:
-        # In TF >= 2.16 tf.compat.v1.nn.rnn_cell needs tf-keras; set before the import.
-        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        # TF's standard (Eigen) CPU kernels rather than oneDNN's, unless the user chose: oneDNN
-        # JIT-compiles and caches a kernel per float16/bfloat16 matmul *shape* (TF keeps up to
-        # 1024 per dtype, ~0.3 MB each), and a harness draws new shapes all the time, so RSS
-        # climbed by ~300 MB per 16-bit dtype and every new shape cost a compile.  Either way the
-        # oracle is bit-identical to TF's eager cell in the same process (tests/test_oracle_perf.py).
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        # In TF >= 2.16 tf.compat.v1.nn.rnn_cell needs tf-keras; set before the import.  oneDNN: TF's
+        # standard (Eigen) CPU kernels unless the user chose: oneDNN JIT-compiles and caches a kernel per
+        # float16/bfloat16 matmul *shape* (TF keeps up to 1024 per dtype, ~0.3 MB each), and a harness
+        # draws new shapes all the time, so RSS climbed by ~300 MB per 16-bit dtype and every new shape
+        # cost a compile.  Either way the oracle is bit-identical to TF's eager cell in the same process
+        # (tests/test_oracle_perf.py).
+        apply_tf_environment()
         with _quiet_stderr(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import tensorflow as tf

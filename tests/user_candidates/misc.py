@@ -83,3 +83,12 @@ def exits(case):
     from conformance.candidates import resolve
 
     return resolve("numpy-reference").fn(case)
+
+
+@candidate(name="env-probe", dtypes=["float32"], features=[])
+def env_probe(case):
+    """Fails, saying what TF environment it runs in (issue 17 item 7: the same in-process and isolated)."""
+    import os
+
+    names = ("TF_USE_LEGACY_KERAS", "TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")
+    raise RuntimeError("env " + " ".join(f"{n}={os.environ.get(n)}" for n in names))
