@@ -64,6 +64,15 @@ def render_markdown(data: dict[str, Any]) -> str:
         lines += ["## Cells the harness could not run", ""]
         lines += [f"- `{t['name']}` × {c['title']}: {_escape(cell.get('reason', ''))}" for t, c, cell in errors]
         lines.append("")
+    unsupported = [(t, c, cells[t["name"]][c["id"]]) for t in data["targets"] for c in columns
+                   if cells.get(t["name"], {}).get(c["id"], {}).get("status") == "unsupported"]
+    if unsupported:
+        lines += ["## Unsupported cells, and why", ""]
+        for target in data["targets"]:
+            why = [f"{c['title']} ({_escape(cell.get('reason', ''))})" for t, c, cell in unsupported if t is target]
+            if why:
+                lines.append(f"- `{target['name']}`: " + "; ".join(why))
+        lines.append("")
     lines += ["## Columns", ""]
     lines += [f"- **{c['title']}** (`{c['id']}`): {c['description']}" for c in columns]
     lines += ["", "## Candidates", ""]
