@@ -1,7 +1,8 @@
 """Hypothesis strategies for LSTM conformance cases (no TensorFlow, no candidates)."""
 
 from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES, lstm_arrays
-from strategies._cases import CaseBatch, cases, configs, initial_states, input_sequences, params, seeded_cases
+from strategies._cases import cases, configs, initial_states, input_sequences, params
+from strategies._seeded import CaseBatch, seeded_cases
 
 __all__ = [
     "CaseBatch",

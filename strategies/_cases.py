@@ -29,14 +29,16 @@ from conformance.spec import (
     Case,
     InitialState,
     LSTMConfig,
+    LSTMLayer,
     LSTMParams,
     rounded_to,
     zero_state,
 )
 from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES
-from strategies._checks import check_int, check_range, check_required, check_scales, check_subset
-from strategies._draw import Chooser, DataChooser, Rejected, RngChooser, draw_array, filtered, one_of_values
+from strategies._checks import check_range, check_required, check_scales, check_subset
+from strategies._draw import Chooser, DataChooser, draw_array, filtered, one_of_values
 from strategies._lengths import draw_lengths, fill_padding
+from strategies._topology import draw_topology
 
 T = TypeVar("T")
 
@@ -153,7 +155,7 @@ def _config_spec(*, features, dtypes, activations=ACTIVATIONS, min_units=1, max_
     min_input_size, max_input_size = check_range("input_size", min_input_size, max_input_size)
     min_proj, max_proj = check_range("proj", min_proj, max_proj)
     return _ConfigSpec(features, dtypes, activations, min_units, max_units, min_input_size, max_input_size,
-                       min_proj, max_proj, require - {"initial_state", "sequence_length"})
+                       min_proj, max_proj, require - {"initial_state", "sequence_length", "stacked", "bidirectional"})
 
 
 def params(config: LSTMConfig, *, weight_scales: tuple[float, ...] | None = None) -> st.SearchStrategy[LSTMParams]:
@@ -236,6 +238,10 @@ class _CaseSpec:
     weight_scales: tuple[float, ...] | None = None
     sequence_length: bool = False
     require_lengths: bool = False
+    stacked: bool = False
+    require_stacked: bool = False
+    bidirectional: bool = False
+    require_bidirectional: bool = False
 
 
 def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
@@ -260,7 +266,17 @@ def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
         inputs = fill_padding(ch, inputs, lengths)
     if config.time_major:
         inputs = np.ascontiguousarray(inputs.transpose(1, 0, 2))
-    return Case(config, p, inputs, state, lengths)
+    upper: tuple[LSTMLayer, ...] = ()
+    backward: tuple[LSTMLayer, ...] = ()
+    if s.stacked or s.bidirectional:
+        if s.config is None:
+            ch.reject()  # a network's further cells are drawn from a config spec, not a configs strategy
+        upper, backward = draw_topology(
+            ch, config, batch, config_spec=s.config, stacked=s.stacked, require_stacked=s.require_stacked,
+            bidirectional=s.bidirectional, require_bidirectional=s.require_bidirectional,
+            initial_state=s.initial_state, draw_config=_draw_config,
+            draw_params=lambda ch_, cfg: _draw_params(ch_, cfg, s.weight_scales), draw_state=_draw_state)
+    return Case(config, p, inputs, state, lengths, upper, backward)
 
 
 def cases(
@@ -314,80 +330,5 @@ def _case_spec(*, configs, features, dtypes, min_batch, max_batch, min_time, max
                               require=require)
     return _CaseSpec(config, configs, "initial_state" in features, min_batch, max_batch, min_time, max_time,
                      long_times, "initial_state" in require, weight_scales, "sequence_length" in features,
-                     "sequence_length" in require)
-
-
-class CaseBatch(list):
-    """The cases :func:`seeded_cases` drew from one seed (a list; ``seed`` says which)."""
-
-    def __init__(self, seed: int, cases: list[Case]):
-        super().__init__(cases)
-        self.seed = seed
-
-    def __repr__(self) -> str:  # a failing batch is printed: its seed says it all, not 16 cases' arrays
-        return f"CaseBatch(seed={self.seed}, {len(self)} cases)"
-
-
-def seeded_cases(
-    *,
-    count: int = 8,
-    features: Collection[str] = DEFAULT_FEATURES,
-    dtypes: Collection[str] = DTYPES,
-    min_batch: int = 1,
-    max_batch: int = 4,
-    min_time: int = 1,
-    max_time: int = 24,
-    long_sequences: bool = True,
-    min_long_time: int = 100,
-    max_long_time: int = 160,
-    min_units: int = 1,
-    max_units: int = 16,
-    min_input_size: int = 1,
-    max_input_size: int = 16,
-    require: Collection[str] = (),
-    weight_scales: tuple[float, ...] | None = None,
-) -> st.SearchStrategy[CaseBatch]:
-    """Lists (:class:`CaseBatch`) of ``count`` cases drawn from :func:`cases`' distribution by a seeded RNG.
-
-    One Hypothesis choice (a 64-bit seed) per list instead of ~30-60 per case: many
-    times faster to generate, and the same seed always gives the same cases (so a
-    stored failure replays), but shrinking the seed does not simplify a case.  Use it
-    where something else minimises a failing case (the runner's ``conformance.run._minimize``);
-    :func:`cases` is the strategy whose every choice shrinks.  ``long_sequences``: one
-    case in eight is ``min_long_time..max_long_time`` steps long.  The other arguments
-    are :func:`cases`'.
-    """
-    count = check_int("count", count, minimum=1)
-    if not isinstance(long_sequences, bool):
-        raise InvalidArgument(f"long_sequences={long_sequences!r} must be True or False")
-    min_long_time, max_long_time = check_range("long_time", min_long_time, max_long_time)
-    spec = _case_spec(configs=None, features=features, dtypes=dtypes, min_batch=min_batch, max_batch=max_batch,
-                      min_time=min_time, max_time=max_time,
-                      long_times=(min_long_time, max_long_time) if long_sequences else None,
-                      min_units=min_units, max_units=max_units, min_input_size=min_input_size,
-                      max_input_size=max_input_size, require=require, weight_scales=weight_scales)
-    return _SeededCases(spec, count)
-
-
-class _SeededCases(SearchStrategy):
-    def __init__(self, spec: _CaseSpec, count: int):
-        super().__init__()
-        self.spec, self.count = spec, count
-
-    def __repr__(self) -> str:
-        return f"seeded_cases(count={self.count!r}, {self.spec})"
-
-    def do_draw(self, data: Any) -> CaseBatch:
-        seed = data.draw_integer(0, 2**64 - 1)
-        chooser = RngChooser(np.random.default_rng(seed))
-        drawn = []
-        for _ in range(self.count):
-            for _attempt in range(100):  # a filter (required non-zero state, big kernel) refused: draw again
-                try:
-                    drawn.append(_draw_case(chooser, self.spec))
-                    break
-                except Rejected:
-                    continue
-            else:
-                data.mark_invalid("no case satisfied the filters in 100 draws")
-        return CaseBatch(seed, drawn)
+                     "sequence_length" in require, "stacked" in features, "stacked" in require,
+                     "bidirectional" in features, "bidirectional" in require)

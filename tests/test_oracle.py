@@ -121,7 +121,7 @@ def stuck_runs(oracle: TFOracle, monkeypatch) -> tuple[threading.Event, threadin
     """Replace the oracle's TF run with one that waits for ``release``, then fails (no TF needed)."""
     started, release = threading.Event(), threading.Event()
 
-    def stuck_then_fail(feeds, config, sequence):
+    def stuck_then_fail(feeds, key):
         started.set()
         assert release.wait(30), "the test never released the run"
         raise RuntimeError("TF failed")

@@ -28,7 +28,16 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from conformance.spec import DEFAULT_FEATURES, DTYPES, FEATURES, CandidateFault, Case, InvalidArgument, Result
+from conformance.spec import (
+    DEFAULT_FEATURES,
+    DTYPES,
+    FEATURES,
+    CandidateFault,
+    Case,
+    InvalidArgument,
+    Result,
+    cell_prefix,
+)
 
 ATTRIBUTE = "__lstm_conformance__"
 
@@ -207,6 +216,17 @@ def _format_traceback(exc: BaseException) -> str:
         return f"(traceback unavailable)\n{describe_exception(exc)}\n"
 
 
+def _as_array(label: str, a: Any) -> np.ndarray:
+    if not isinstance(a, np.ndarray):
+        try:
+            a = np.asarray(a)
+        except Exception:
+            raise CandidateFault("wrong_shape", f"{label} is a {type(a).__name__}, not an array") from None
+    if a.dtype == object:
+        raise CandidateFault("wrong_dtype", f"{label} has dtype object, expected a float array")
+    return a
+
+
 def normalise_result(value: Any) -> Result:
     """``(outputs, (c, h))`` -> Result, or CandidateFault("wrong_shape", ...) naming what is off."""
     try:
@@ -216,17 +236,47 @@ def normalise_result(value: Any) -> Result:
         raise CandidateFault(
             "wrong_shape", f"returned {type(value).__name__}, expected a tuple (outputs, (c, h))"
         ) from None
-    arrays = {}
-    for label, a in (("outputs", outputs), ("c", c), ("h", h)):
-        if not isinstance(a, np.ndarray):
-            try:
-                a = np.asarray(a)
-            except Exception:
-                raise CandidateFault("wrong_shape", f"{label} is a {type(a).__name__}, not an array") from None
-        if a.dtype == object:
-            raise CandidateFault("wrong_dtype", f"{label} has dtype object, expected a float array")
-        arrays[label] = a
-    return Result(arrays["outputs"], arrays["c"], arrays["h"])
+    return Result(_as_array("outputs", outputs), _as_array("c", c), _as_array("h", h))
+
+
+#: What a candidate returns for a network of several cells (docs: README, "Stacked and bidirectional").
+NETWORK_RETURN = ("forward stack: (outputs, ((c_1, h_1), ..., (c_K, h_K))); bidirectional: "
+                  "((outputs_fw, outputs_bw), (((c, h)_fw, (c, h)_bw) for each layer)), outputs of the top layer")
+
+
+def normalise_for(case: Case, value: Any) -> Result:
+    """What a candidate returned for ``case`` -> Result (batch order as returned; see :func:`to_batch_major`).
+
+    One forward layer: ``(outputs, (c, h))``.  Otherwise :data:`NETWORK_RETURN`: the top layer's outputs
+    and every cell's final state, layer by layer, forward before backward.
+    """
+    if case.single_cell:
+        return normalise_result(value)
+    layers = case.num_layers
+    try:
+        outputs, states = value
+        states = tuple(states)
+        if case.bidirectional:
+            out_fw, out_bw = outputs
+            pairs = [tuple(pair) for layer in states for pair in tuple(layer)]
+            per_layer = [len(tuple(layer)) for layer in states]
+            if per_layer != [2] * layers:
+                raise ValueError(f"{per_layer} states per layer")
+        else:
+            out_fw, out_bw, pairs = outputs, None, [tuple(pair) for pair in states]
+        if len(pairs) != len(case.cells()) or any(len(p) != 2 for p in pairs):
+            raise ValueError(f"{len(pairs)} (c, h) pairs for {len(case.cells())} cells")
+    except (TypeError, ValueError) as exc:
+        raise CandidateFault("wrong_shape", f"returned {type(value).__name__} that is not, for {layers} layer(s)"
+                                            f"{' bidirectional' if case.bidirectional else ''}: {NETWORK_RETURN} "
+                                            f"({exc})") from None
+    arrays = {"outputs": _as_array("outputs", out_fw)}
+    if out_bw is not None:
+        arrays["outputs_bw"] = _as_array("outputs_bw", out_bw)
+    for (k, d, _), (c, h) in zip(case.cells(), pairs):
+        prefix = cell_prefix(k, d)
+        arrays[prefix + "c"], arrays[prefix + "h"] = _as_array(prefix + "c", c), _as_array(prefix + "h", h)
+    return Result.from_arrays(arrays)
 
 
 def to_batch_major(case: Case, result: Result) -> Result:
@@ -234,11 +284,15 @@ def to_batch_major(case: Case, result: Result) -> Result:
     must be [T, B, P] and are transposed; CandidateFault("wrong_shape") when they are not."""
     if not case.config.time_major:
         return result
-    want = (case.time, case.batch, case.config.output_size)
-    if result.outputs.shape != want:
-        raise CandidateFault("wrong_shape", f"outputs has shape {result.outputs.shape}, expected {want} "
-                                            f"[T, B, P] (the case is time-major)")
-    return dataclasses.replace(result, outputs=result.outputs.transpose(1, 0, 2))
+    arrays = result.arrays()
+    for name, shape in case.result_shapes().items():
+        if name.startswith("outputs"):
+            B, T, P = shape
+            if arrays[name].shape != (T, B, P):
+                raise CandidateFault("wrong_shape", f"{name} has shape {arrays[name].shape}, expected {(T, B, P)} "
+                                                    f"[T, B, P] (the case is time-major)")
+            arrays[name] = arrays[name].transpose(1, 0, 2)
+    return Result.from_arrays(arrays)
 
 
 def _private_copy(case: Case) -> Case:
@@ -268,7 +322,7 @@ def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result
     try:
         # Converting what it returned runs the candidate's code too (``__array__``, ``__len__``,
         # ``__getitem__`` of its own objects): a SystemExit or error raised there is its fault as well.
-        value = to_batch_major(case, normalise_result(fn(handed)))
+        value = to_batch_major(case, normalise_for(case, fn(handed)))
     except CandidateFault:
         raise
     except KeyboardInterrupt:  # Ctrl-C/SIGTERM belong to the harness; sys.exit() in a candidate is its fault

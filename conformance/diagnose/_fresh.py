@@ -14,6 +14,7 @@ from conformance.spec import (
     Case,
     InitialState,
     LSTMConfig,
+    LSTMLayer,
     LSTMParams,
     reference,
     reference_trace,
@@ -55,6 +56,19 @@ def random_case(config: LSTMConfig, batch: int, time: int, rng: np.random.Genera
     if config.time_major:
         inputs = np.ascontiguousarray(inputs.transpose(1, 0, 2))
     return Case(config, params, inputs, state, random_lengths(batch, time, rng) if lengths else None)
+
+
+def random_network(like: Case, batch: int, time: int, rng: np.random.Generator, *, initial_state: bool) -> Case:
+    """A case of ``like``'s network (every cell's config, the layers and directions) with fresh dense values."""
+    lengths = like.sequence_length is not None
+
+    def fresh(cell: LSTMLayer) -> LSTMLayer:
+        one = random_case(cell.config, batch, time, rng, initial_state=initial_state)
+        return LSTMLayer(cell.config, one.params, one.initial_state)
+
+    first = random_case(like.config, batch, time, rng, initial_state=initial_state, lengths=lengths)
+    return dataclasses.replace(first, upper=tuple(fresh(c) for c in like.upper),
+                               backward=tuple(fresh(c) for c in like.backward))
 
 
 def _perturbed(case: Case, rng: np.random.Generator) -> Case:
@@ -141,7 +155,10 @@ def discriminating_cases(case: Case, info: CandidateInfo, *, count: int = 12, se
     for k in range(count):
         kind = plan[k % len(plan)]
         state = wants_state and (not case.initial_state.is_zero() or k % 2 == 0)
-        if kind == "perturbed":
+        if not case.single_cell:  # a network keeps its cells' configs: fresh values, or the case perturbed
+            trial = _perturbed(case, rng) if kind == "perturbed" else random_network(case, B, T, rng,
+                                                                                     initial_state=state)
+        elif kind == "perturbed":
             trial = _perturbed(case, rng)
         else:
             if kind == "same":
@@ -165,6 +182,9 @@ def structural_case(case: Case, info: CandidateInfo, *, seed: int = 0) -> Case:
     T = max(case.time, 4)
     if info.max_time is not None:
         T = max(case.time, min(T, info.max_time))
-    fresh = random_case(case.config, 3, T, rng, initial_state="initial_state" in info.features,
-                        lengths=case.sequence_length is not None)
+    if not case.single_cell:
+        fresh = random_network(case, 3, T, rng, initial_state="initial_state" in info.features)
+    else:
+        fresh = random_case(case.config, 3, T, rng, initial_state="initial_state" in info.features,
+                            lengths=case.sequence_length is not None)
     return fresh if info.supports(fresh) else case

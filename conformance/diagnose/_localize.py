@@ -18,7 +18,7 @@ import numpy as np
 
 from conformance.candidates import Executor
 from conformance.judge import DEFAULT_JUDGE, Judge
-from conformance.spec import CandidateFault, Case, Result, finite_or_none, reference_trace
+from conformance.spec import CandidateFault, Case, Result, cell_label, cell_prefix, finite_or_none, reference_trace
 
 #: Arrays in the order they are named when several diverge at the same step.
 SERIES = ("c", "h", "outputs")
@@ -62,6 +62,27 @@ def _state_h(case: Case, outputs: np.ndarray) -> np.ndarray:
     last = np.where((lengths > 0)[:, None], outputs[rows, np.maximum(lengths - 1, 0)], h0)
     padded = np.arange(case.time)[None, :] >= lengths[:, None]
     return np.where(padded[:, :, None], last[:, None, :], outputs)
+
+
+def _cells(case: Case, got: Result, spec: Result, judge: Judge, spread_final: Mapping[str, np.ndarray]) -> str:
+    """For a network: which cells' final states (and which directions' top outputs) diverge, in words."""
+    if case.single_cell:
+        return ""
+    npd = case.config.np_dtype
+    expected = {k: v.astype(npd) for k, v in spec.arrays().items()}
+    _, _, fails = judge.elementwise(case, got.arrays(), expected, spread_final)
+    bad: list[str] = []
+    good: list[str] = []
+    for k, d, _ in case.cells():
+        prefix = cell_prefix(k, d)
+        (bad if fails[prefix + "c"].any() or fails[prefix + "h"].any() else good).append(cell_label(k, d))
+    text = (f"final state of {', '.join(bad)} diverges" if bad else "every cell's final state agrees")
+    if good and bad:
+        text += f"; {', '.join(good)} agree{'s' if len(good) == 1 else ''}"
+    if "outputs_bw" in fails:
+        fw, bw = bool(fails["outputs"].any()), bool(fails["outputs_bw"].any())
+        text += f"; top layer outputs: forward {'diverges' if fw else 'agrees'}, backward {'diverges' if bw else 'agrees'}"
+    return text
 
 
 def _rows(case: Case, fails: Mapping[str, np.ndarray], ran: list[int]) -> tuple[RowLocalization, ...]:
@@ -141,7 +162,8 @@ def localize(
     trace = reference_trace(case)
     spec, cells = trace
     T = case.time
-    spread = judge.spread(case, base=trace).per_step()
+    measured = judge.spread(case, base=trace)
+    spread = measured.per_step()
     expected = {"outputs": spec.outputs.astype(npd), "c": cells.astype(npd),
                 "h": _state_h(case, spec.outputs).astype(npd)}
     errs, _, fails = judge.elementwise(case, {"outputs": got.outputs, "c": expected["c"], "h": expected["h"]},
@@ -183,6 +205,9 @@ def localize(
     non_finite = [n for n in SERIES for t in range(T)
                   if step_errors[n][t] is None and (n == "outputs" or t in ran)]
     summary = _summary(first, first_arrays, first_steps, T, ran, fault)
+    cell_text = _cells(case, got, spec, judge, spread_final=measured.final())
+    if cell_text:
+        summary += "; " + cell_text
     rows = _rows(case, fails, ran)
     if rows:
         summary += "; " + "; ".join(r.sentence() for r in rows[:3]) + ("; ..." if len(rows) > 3 else "")

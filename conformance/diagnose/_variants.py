@@ -341,58 +341,9 @@ _BUILTIN += [
          fix="return (outputs, (c, h)) with c the cell state [B, H] and h the output state [B, P]"),
 ]
 
-_LENGTHS = ("sequence_length",)
-_PADDED_FIX = ("past row b's length (t >= sequence_length[b]) write zeros to outputs[b, t] and carry the state "
-               "unchanged, as dynamic_rnn does")
-_BUILTIN += [
-    dict(name="padded_outputs_repeat_last", family="padded_outputs", knobs={"padded_outputs": "repeat_last"},
-         needs=_LENGTHS,
-         explanation="past a row's end the outputs repeat the row's last valid output (Keras masking "
-                     "semantics); dynamic_rnn writes zeros there",
-         fix=_PADDED_FIX),
-    dict(name="padded_outputs_initial_h", family="padded_outputs", knobs={"padded_outputs": "initial_h"},
-         needs=_LENGTHS,
-         explanation="past a row's end the outputs hold the initial h; dynamic_rnn writes zeros there",
-         fix=_PADDED_FIX),
-    dict(name="padded_outputs_computed", family="padded_outputs", knobs={"padded_outputs": "computed"},
-         needs=_LENGTHS,
-         explanation="past a row's end the outputs are left as whatever the recurrence computes over the "
-                     "padding (never zeroed), though the final state stops at the row's end",
-         fix=_PADDED_FIX),
-    dict(name="final_state_at_end", family="final_state_step", knobs={"final_state_step": "end"},
-         needs=_LENGTHS,
-         explanation="the final state is the one after step T - 1: the recurrence ran on over the padding; "
-                     "dynamic_rnn returns row b's state after step sequence_length[b] - 1",
-         fix="stop updating row b's (c, h) at t >= sequence_length[b] (or gather the state at step L[b] - 1; "
-             "the initial state for L[b] = 0)"),
-    dict(name="sequence_length_ignored", family="sequence_length",
-         knobs={"padded_outputs": "computed", "final_state_step": "end"}, needs=_LENGTHS,
-         explanation="sequence_length is ignored: every row runs all T steps, padding fed as input; outputs "
-                     "past the end are not zeroed and the final state is taken at step T - 1",
-         fix="pass the lengths on (pack the sequence, or mask): outputs past row b's end are zeros and its "
-             "final state is the one after step sequence_length[b] - 1"),
-    dict(name="empty_rows_run_one_step", family="zero_length", knobs={"zero_length_as_one": True},
-         needs=_LENGTHS,
-         explanation="a row of length 0 is run for one step (a length clamped to >= 1, as packing "
-                     "libraries require); dynamic_rnn returns zeros and the initial state for it",
-         fix="a row with sequence_length 0 outputs zeros at every step and returns its initial state unchanged"),
-    dict(name="empty_rows_zero_state", family="empty_row_state", knobs={"empty_row_state": "zeros"},
-         needs=_LENGTHS,
-         explanation="a row of length 0 returns a zero final state; dynamic_rnn returns its initial state "
-                     "(onnxruntime's LSTM does this)",
-         fix="for a row with sequence_length 0 return the initial (c, h) unchanged"),
-    dict(name="empty_rows_last_step_state", family="empty_row_state", knobs={"empty_row_state": "last_step"},
-         needs=_LENGTHS,
-         explanation="a row of length 0 returns the state after step T - 1 (the final state is gathered at "
-                     "index L - 1, which wraps to -1; Flax's nnx.RNN does this); dynamic_rnn returns its "
-                     "initial state",
-         fix="gather the final state at L - 1 only for L > 0; a row with sequence_length 0 keeps its initial "
-             "(c, h)"),
-    dict(name="time_major_confused", family="layout", knobs={"layout": "swapped"}, needs=("time_major",),
-         explanation="the time-major inputs [T, B, I] are read as batch-major [B, T, I] (and the outputs "
-                     "written so): rows and steps swapped; shows as such when B == T, as a shape error otherwise",
-         fix="with time_major the inputs are [T, B, I]: x_t = inputs[t]; return outputs [T, B, P]"),
-]
+from conformance.diagnose._variants_network import NETWORK_VARIANTS  # noqa: E402  (the catalogue continues there)
+
+_BUILTIN += NETWORK_VARIANTS
 
 for _entry in _BUILTIN:
     register_variant(**_entry)

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.judge._tolerance import ARRAYS
-from conformance.spec import Case, Result, numpy_dtype
+from conformance.spec import Case, Result, label_of, numpy_dtype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,19 +60,23 @@ def _ulp(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _validate_shapes(case: Case, got: Result) -> tuple[str, str] | None:
-    cfg = case.config
-    B, T, H, P = case.batch, case.time, cfg.num_units, cfg.output_size
-    want = {"outputs": (B, T, P), "c": (B, H), "h": (B, P)}
+    want = case.result_shapes()
+    arrays = got.arrays()
     for name, shape in want.items():
-        arr = got.arrays()[name]
-        if arr.shape != shape:
-            return "wrong_shape", f"{name} has shape {arr.shape}, expected {shape} [B, T, P]/[B, H]/[B, P]"
-    npd = cfg.np_dtype
-    for name in ARRAYS:
-        arr = got.arrays()[name]
-        if arr.dtype != npd:
-            return "wrong_dtype", f"{name} has dtype {arr.dtype}, expected {npd.name} (the case's dtype)"
+        if name not in arrays:
+            return "wrong_shape", f"no {name} returned (expected {shape})"
+        if arrays[name].shape != shape:
+            return "wrong_shape", f"{name} has shape {arrays[name].shape}, expected {shape} [B, T, P]/[B, H]/[B, P]"
+    npd = case.config.np_dtype
+    for name in want:
+        if arrays[name].dtype != npd:
+            return "wrong_dtype", f"{name} has dtype {arrays[name].dtype}, expected {npd.name} (the case's dtype)"
     return None
+
+
+def per_step(a: np.ndarray) -> bool:
+    """Whether a Result array is per time step ([B, T, P]: outputs) rather than a final state ([B, H])."""
+    return np.ndim(a) == 3
 
 
 def check_result_form(case: Case, got: Result) -> Comparison | None:
@@ -85,18 +88,21 @@ def check_result_form(case: Case, got: Result) -> Comparison | None:
 
 
 def first_failing_step(case: Case, fails: Mapping[str, np.ndarray]) -> int | None:
-    steps = np.nonzero(fails["outputs"].any(axis=(0, 2)))[0]
-    if steps.size:
-        return int(steps[0])
-    return case.time - 1 if fails["c"].any() or fails["h"].any() else None
+    steps = [int(np.nonzero(f.any(axis=(0, 2)))[0][0]) for f in fails.values() if per_step(f) and f.any()]
+    if steps:
+        return min(steps)
+    return case.time - 1 if any(f.any() for f in fails.values()) else None
 
 
 def judged_elements(case: Case, from_step: int) -> dict[str, np.ndarray]:
-    out = np.ones((case.batch, case.time, case.config.output_size), dtype=bool)
-    out[:, from_step:] = False
-    # The final state belongs to the last step, which is at or after from_step.
-    return {"outputs": out, "c": np.zeros((case.batch, case.config.num_units), dtype=bool),
-            "h": np.zeros((case.batch, case.config.output_size), dtype=bool)}
+    out = {}
+    for name, shape in case.result_shapes().items():
+        mask = np.zeros(shape, dtype=bool)
+        if len(shape) == 3:
+            mask[:, :from_step] = True
+        # A final state belongs to the last step, which is at or after from_step.
+        out[name] = mask
+    return out
 
 
 def apply_mask(errs: dict[str, np.ndarray], allowed: dict[str, np.ndarray], fails: dict[str, np.ndarray],
@@ -109,13 +115,13 @@ def apply_mask(errs: dict[str, np.ndarray], allowed: dict[str, np.ndarray], fail
 
 def _first_failure(fails: Mapping[str, np.ndarray], T: int) -> tuple[int, str, tuple[int, ...]]:
     """(step, array, index) of the first failing element in time: outputs are per step; the final
-    c/h belong to the last step.  ``fails`` must hold at least one failure."""
-    out_fail_steps = np.nonzero(fails["outputs"].any(axis=(0, 2)))[0]
-    if out_fail_steps.size:
-        step = int(out_fail_steps[0])
-        sub = np.argwhere(fails["outputs"][:, step])[0]
-        return step, "outputs", (int(sub[0]), step, int(sub[1]))
-    name = "c" if fails["c"].any() else "h"
+    states belong to the last step.  ``fails`` must hold at least one failure."""
+    firsts = [(int(np.nonzero(f.any(axis=(0, 2)))[0][0]), name) for name, f in fails.items() if per_step(f) and f.any()]
+    if firsts:
+        step, name = min(firsts, key=lambda sn: sn[0])  # min keeps the first array of a tie: outputs first
+        sub = np.argwhere(fails[name][:, step])[0]
+        return step, name, (int(sub[0]), step, int(sub[1]))
+    name = next(n for n, f in fails.items() if f.any())
     return T - 1, name, tuple(int(i) for i in np.argwhere(fails[name])[0])
 
 
@@ -126,13 +132,15 @@ def describe_element(case: Case, array: str, index: tuple[int, ...]) -> str:
     b = int(index[0])
     lengths = case.lengths() if case.sequence_length is not None else None
     row = "" if lengths is None else f", row {b} of length {int(lengths[b])}"
-    if array != "outputs":
-        return f"{array}{list(index)} (final state{row})"
+    if not array.startswith("outputs"):
+        whose = "" if case.single_cell else f" of {label_of(array)}"
+        return f"{array}{list(index)} (final state{whose}{row})"
     t = int(index[1])
     shown = [t, b, *index[2:]] if case.config.time_major else list(index)
     layout = "time-major, " if case.config.time_major else ""
     padded = ": past the row's end" if lengths is not None and t >= lengths[b] else ""
-    return f"outputs{shown} ({layout}time step {t}{row}{padded})"
+    whose = "" if case.single_cell else f"top layer {'backward' if array == 'outputs_bw' else 'forward'}, "
+    return f"{array}{shown} ({whose}{layout}time step {t}{row}{padded})"
 
 
 def summarise(case: Case, got_a: Mapping[str, np.ndarray], exp_a: Mapping[str, np.ndarray],
@@ -141,8 +149,8 @@ def summarise(case: Case, got_a: Mapping[str, np.ndarray], exp_a: Mapping[str, n
     """The Comparison of one example from its per-array errors, allowed errors and failing masks."""
     dtype = numpy_dtype(case.config.dtype)
     T = case.time
-    out = errs["outputs"]
-    step_errors = (out.max(axis=(0, 2)) if out.size else np.zeros(T)).tolist()
+    outs = [e for name, e in errs.items() if per_step(e) and e.size]
+    step_errors = (np.max([e.max(axis=(0, 2)) for e in outs], axis=0) if outs else np.zeros(T)).tolist()
 
     def worst(a: np.ndarray) -> float:  # max, NaN counted as infinitely bad
         v = float(np.max(a)) if a.size else 0.0
@@ -152,7 +160,7 @@ def summarise(case: Case, got_a: Mapping[str, np.ndarray], exp_a: Mapping[str, n
     rel: list[float] = []
     ulps: list[float] = []
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for k in ARRAYS:
+        for k in errs:
             err, allow = errs[k], allowed[k]
             if not err.size:
                 continue
@@ -178,7 +186,7 @@ def summarise(case: Case, got_a: Mapping[str, np.ndarray], exp_a: Mapping[str, n
     non_finite = not np.isfinite(g) and np.isfinite(e)
     kind = "non_finite" if non_finite or any(
         (~np.isfinite(np.asarray(got_a[k], dtype=np.float64)) & np.isfinite(np.asarray(exp_a[k], dtype=np.float64))).any()
-        for k in ARRAYS
+        for k in errs
     ) else "mismatch"
     where = describe_element(case, first_array, index)
     message = (

@@ -39,10 +39,12 @@ class Spread:
     h: np.ndarray
     #: The case has row lengths: a row's state h past its end is its last output, not this step's.
     frozen_rows: bool = False
+    #: A network's other arrays (``outputs_bw``, the other cells' final states): per step or final, as above.
+    more: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def final(self) -> dict[str, np.ndarray]:
-        """The spread of what a candidate returns: outputs, final c and h (the verdict's)."""
-        return {"outputs": self.outputs, "c": self.c, "h": self.h}
+        """The spread of what a candidate returns: outputs, final c and h and a network's others (the verdict's)."""
+        return {"outputs": self.outputs, "c": self.c, "h": self.h, **self.more}
 
     def per_step(self) -> dict[str, np.ndarray]:
         """The spread of each step's state: outputs, c [B, T, H] and h [B, T, P] (the step's output; with row
@@ -104,10 +106,13 @@ def measure_spread(
                                          semantics=semantics, gate_rounding=gate_rounding)
     final = {k: _deviation(v, spec.arrays()[k]) for k, v in noisy.arrays().items()}
     c, h = final["c"], final["h"]
+    more = {k: _per_step(v) if v.ndim == 3 else (np.full_like(v, v.max()) if v.size else v)
+            for k, v in final.items() if k not in ("outputs", "c", "h")}
     return Spread(
         outputs=_per_step(final["outputs"]),
         cells=_per_step(_deviation(noisy_cells, cells)),
         c=np.full_like(c, c.max()) if c.size else c,
         h=np.full_like(h, h.max()) if h.size else h,
         frozen_rows=case.sequence_length is not None,
+        more=more,
     )

@@ -54,12 +54,14 @@ def _agree(case: Case, got: Result, expected: Result, judge: Judge) -> tuple[boo
 
 
 def _row(result: Result, b: int) -> Result:
-    return Result(result.outputs[b : b + 1], result.c[b : b + 1], result.h[b : b + 1])
+    return Result.from_arrays({k: v[b : b + 1] for k, v in result.arrays().items()})
 
 
 def _steps(result: Result, start: int, stop: int, state: Result | None = None) -> Result:
-    s = state or result
-    return Result(np.ascontiguousarray(result.outputs[:, start:stop]), s.c, s.h)
+    """``result``'s outputs over steps [start, stop) with the final states of ``state`` (default: its own)."""
+    states = (state or result).arrays()
+    return Result.from_arrays({k: np.ascontiguousarray(v[:, start:stop]) if v.ndim == 3 else states[k]
+                               for k, v in result.arrays().items()})
 
 
 def _batch_rows(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[bool | None, str]:
@@ -74,6 +76,8 @@ def _batch_rows(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[bool
 
 
 def _state_carried(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[bool | None, str]:
+    if not case.single_cell:
+        return None, "checked on one forward layer (a network's states are per cell and direction)"
     if case.time < 2:
         return None, "needs 2 or more time steps"
     t1 = case.time // 2
@@ -88,13 +92,14 @@ def _state_carried(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[b
 
 
 def _causal(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[bool | None, str]:
+    if case.bidirectional:
+        return None, "a bidirectional network's outputs depend on later steps"
     if case.time < 2:
         return None, "needs 2 or more time steps"
     t1 = max(1, case.time // 2)
     prefix_case = case.slice_time(0, t1)
     prefix = run(prefix_case)
-    ok, why = _agree(prefix_case, Result(prefix.outputs, prefix.c, prefix.h),
-                     _steps(full, 0, t1, prefix), judge)
+    ok, why = _agree(prefix_case, prefix, _steps(full, 0, t1, prefix), judge)
     if not ok:
         return False, f"the first {t1} outputs change when later inputs are removed: {why}"
     return True, f"the first {t1} outputs do not depend on later steps"

@@ -2,13 +2,15 @@
 
 ``_tf.py`` imports TF; ``_graph.py`` builds the one graph per (dtype, activation) and packs its
 feeds; ``_oracle.py`` holds :class:`TFOracle` (which owns its graphs, lock, thread and switch
-interval, and gives them back on ``close()``), :class:`EagerOracle` and the process-wide
-:func:`default_oracle`; ``_protocol.py`` the Protocols the harness needs of an oracle.
+interval, and gives them back on ``close()``) and the process-wide :func:`default_oracle`;
+``_sequence.py`` and ``_network.py`` the dynamic_rnn graphs for row lengths and time-major inputs and
+for stacked and bidirectional networks; ``_eager.py`` :class:`EagerOracle`, the cross-check;
+``_protocol.py`` the Protocols the harness needs of an oracle.
 """
 
+from conformance.oracle._eager import EagerOracle
 from conformance.oracle._graph import UNROLL, pack_case, unpack_result
 from conformance.oracle._oracle import (
-    EagerOracle,
     PendingRun,
     TFOracle,
     default_oracle,

@@ -48,6 +48,7 @@ The graphs are built, cached and closed by :class:`conformance.oracle.TFOracle`,
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
@@ -81,7 +82,8 @@ def make_step(tdt: Any, activation: str, peepholes: bool, projection: bool, used
         def fed_weights_getter(getter: Any, *args: Any, **kwargs: Any) -> Any:
             # Hand the cell a fed tensor instead of a variable, so each case's
             # weights (of any size) are fed per run without assign ops or a rebuild.
-            name = kwargs["name"].rsplit("lstm_cell/", 1)[-1]
+            # "oracle/lstm_cell/kernel", or "oracle/lstm_cell_3/projection/kernel" where a graph holds several cells.
+            name = re.sub(r"^.*?lstm_cell(_[0-9]+)?/", "", kwargs["name"])
             if name not in WEIGHTS:
                 raise RuntimeError(f"TF LSTMCell asked for an unexpected weight {name!r}")
             used.add(name)

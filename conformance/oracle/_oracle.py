@@ -20,7 +20,6 @@ from __future__ import annotations
 import atexit
 import sys
 import threading
-import warnings
 import weakref
 from collections.abc import Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
@@ -29,6 +28,14 @@ from typing import Any
 import numpy as np
 
 from conformance.oracle._graph import Graph, pack_case, unpack_result
+from conformance.oracle._network import (
+    NetworkGraph,
+    network_key,
+    pack_network_case,
+    structure_key,
+    unpack_network_result,
+    uses_network_graph,
+)
 from conformance.oracle._sequence import (
     SequenceGraph,
     all_finite,
@@ -36,7 +43,7 @@ from conformance.oracle._sequence import (
     unpack_sequence_result,
     uses_sequence_graph,
 )
-from conformance.oracle._tf import import_tensorflow, tensorflow_version, tf_dtype
+from conformance.oracle._tf import import_tensorflow, tensorflow_version
 from conformance.spec import Case, ConformanceError, LSTMConfig, LSTMParams, Result, zero_state
 
 #: GIL switch interval (seconds) while an oracle run is pending (the default is 0.005).
@@ -114,7 +121,7 @@ class TFOracle:
     """
 
     def __init__(self) -> None:
-        self._graphs: dict[tuple, Graph | SequenceGraph] = {}
+        self._graphs: dict[tuple, Graph | SequenceGraph | NetworkGraph] = {}
         #: Cases re-run on an exact-structure cell because a neutral value met an infinity.
         self.exact_structure_runs = 0
         self.graph_builds = 0
@@ -142,19 +149,29 @@ class TFOracle:
         """The key of the graph that runs ``config``: (dtype, activation)."""
         return (config.dtype, config.activation)
 
-    def _graph_key(self, config: LSTMConfig, sequence: bool, exact_structure: bool = False) -> tuple:
+    def _graph_key(self, case: Case, exact_structure: bool = False) -> tuple:
+        """The key of the graph that runs ``case`` (see :meth:`graph_keys`)."""
+        config = case.config
+        if uses_network_graph(case):
+            return network_key(case) + ((structure_key(case),) if exact_structure else ())
         key: tuple = self.key(config)
-        if sequence:
+        if uses_sequence_graph(case):
             key = ("dynamic_rnn", *key, config.time_major)
         if exact_structure:
             key += (config.use_peepholes, config.num_proj is not None)
         return key
 
-    def _graph(self, config: LSTMConfig, sequence: bool, exact_structure: bool = False) -> Graph | SequenceGraph:
-        key = self._graph_key(config, sequence, exact_structure)
+    def _graph(self, case: Case, exact_structure: bool = False) -> Any:
+        """The graph for ``case``, built on first need (callers hold the lock)."""
+        key = self._graph_key(case, exact_structure)
         g = self._graphs.get(key)
         if g is None:
-            g = SequenceGraph(*key[1:]) if sequence else Graph(*key)
+            if key[0] == "network":
+                g = NetworkGraph(key[1], key[2], key[3], key[4], key[5], structure=key[6] if exact_structure else None)
+            elif key[0] == "dynamic_rnn":
+                g = SequenceGraph(*key[1:])
+            else:
+                g = Graph(*key)
             self._graphs[key] = g
             self.graph_builds += 1
         return g
@@ -195,18 +212,20 @@ class TFOracle:
         # shares TF's and tf-keras' process-wide state, which a concurrent import or graph build corrupts
         # ("Registering two gradient with name ...", "Your Layer or Model is in an invalid state").
         # The oracle's thread only runs graphs that exist.
-        self._ensure_graph(case.config, uses_sequence_graph(case))
-        return PendingRun(self, case, _pack(case))
+        return PendingRun(self, case, _pack(case), self._ensure_graph(case))
 
-    def _ensure_graph(self, config: LSTMConfig, sequence: bool) -> None:
+    def _ensure_graph(self, case: Case) -> tuple:
+        """Build the graph ``case`` runs on if it does not exist (in the caller's thread); returns its key."""
         import_tensorflow()
-        if self._graph_key(config, sequence) not in self._graphs:
+        key = self._graph_key(case)
+        if key not in self._graphs:
             with self._lock:
                 self._check_open()
-                self._graph(config, sequence)
+                self._graph(case)
+        return key
 
     def run(self, case: Case) -> Result:
-        return self._finish(case, self._emit(_pack(case), case.config, uses_sequence_graph(case)))
+        return self._finish(case, self._emit(_pack(case), self._ensure_graph(case)))
 
     def close(self) -> None:
         """Cancel the queued runs, wait for the running one, close every graph's Session, restore the
@@ -235,11 +254,11 @@ class TFOracle:
         if self._closed:
             raise self._closed_error()
 
-    def _start(self, feeds: tuple[np.ndarray, np.ndarray], case: Case) -> Future:
+    def _start(self, feeds: tuple[np.ndarray, np.ndarray], key: tuple) -> Future:
         """Queue :meth:`_emit` on the oracle's thread; the switch interval stays short until it is done."""
         self._switch_interval.enter()
         try:
-            future = self._thread.submit(self._emit, feeds, case.config, uses_sequence_graph(case))
+            future = self._thread.submit(self._emit, feeds, key)
         except BaseException as exc:
             self._switch_interval.leave()  # nothing will run to count it down
             if self._closed:  # closed meanwhile: the executor refuses new work
@@ -249,17 +268,17 @@ class TFOracle:
         future.add_done_callback(self._switch_interval.leave)
         return future
 
-    def _emit(self, feeds: tuple[np.ndarray, np.ndarray], config: LSTMConfig, sequence: bool) -> Any:
+    def _emit(self, feeds: tuple[np.ndarray, np.ndarray], key: tuple) -> Any:
+        """Run the graph of ``key`` (built already, by :meth:`_ensure_graph`) on the oracle's thread."""
         with self._lock:
             self._check_open()
-            emitted = self._graph(config, sequence).run(*feeds)
+            emitted = self._graphs[key].run(*feeds)
             self.calls += 1
         return emitted
 
     def _finish(self, case: Case, emitted: Any) -> Result:
-        cfg = case.config
-        sequence = uses_sequence_graph(case)
-        if (not cfg.use_peepholes or cfg.num_proj is None) and not all_finite(emitted):
+        neutral = any(not c.config.use_peepholes or c.config.num_proj is None for _, _, c in case.cells())
+        if neutral and not all_finite(emitted):
             # A zero peephole times an infinite cell state, or an infinite output times the
             # identity projection's zeros, is NaN where the real cell has none: this case goes
             # to a graph of its own structure (rare: a 16-bit cell that overflows), built on
@@ -267,13 +286,18 @@ class TFOracle:
             # overflow ever need one.
             with self._lock:
                 self._check_open()
-                emitted = self._graph(cfg, sequence, exact_structure=True).run(*_pack(case))
+                emitted = self._graph(case, exact_structure=True).run(*_pack(case))
                 self.exact_structure_runs += 1
-        return unpack_sequence_result(emitted, case) if sequence else unpack_result(emitted, case)
+        if uses_network_graph(case):
+            return unpack_network_result(emitted, case)
+        return unpack_sequence_result(emitted, case) if uses_sequence_graph(case) else unpack_result(emitted, case)
 
 
 def _pack(case: Case) -> tuple[np.ndarray, np.ndarray]:
-    """The feeds of the graph that runs ``case`` (the sequence graph for lengths or time-major inputs)."""
+    """The feeds of the graph that runs ``case`` (the network graph for several cells, the sequence graph for
+    lengths or time-major inputs, else the fast one)."""
+    if uses_network_graph(case):
+        return pack_network_case(case)
     return pack_sequence_case(case) if uses_sequence_graph(case) else pack_case(case)
 
 
@@ -283,10 +307,10 @@ class PendingRun:
     ``result()`` raises :class:`ConformanceError` if the oracle was closed before the run was done.
     """
 
-    def __init__(self, oracle: TFOracle, case: Case, feeds: tuple[np.ndarray, np.ndarray]):
+    def __init__(self, oracle: TFOracle, case: Case, feeds: tuple[np.ndarray, np.ndarray], key: tuple):
         self._case = case
         self._oracle = oracle
-        self._future = oracle._start(feeds, case)
+        self._future = oracle._start(feeds, key)
 
     def result(self) -> Result:
         try:
@@ -308,51 +332,6 @@ def _close_open_oracles() -> None:
     interpreter shutdown has begun tearing modules down, so the Sessions are closed here, first."""
     for oracle in list(_open_oracles):
         oracle.close()
-
-
-class EagerOracle:
-    """TF's LSTMCell the straightforward way: built eagerly for exactly the case's config on
-    every call, its variables assigned the case's weights, stepped over time in Python.
-
-    Slow (a cell build per case, eager dispatch per op and step); kept as the
-    independent cross-check of :class:`TFOracle` (identical results,
-    tests/test_oracle_perf.py) and as the baseline benchmarks/throughput.py measures
-    it against.
-    """
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def run(self, case: Case) -> Result:
-        tf = import_tensorflow()
-        cfg = case.config
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # LSTMCell's deprecation notice
-            cell = tf.compat.v1.nn.rnn_cell.LSTMCell(
-                cfg.num_units, use_peepholes=cfg.use_peepholes, cell_clip=cfg.cell_clip, num_proj=cfg.num_proj,
-                proj_clip=cfg.proj_clip, forget_bias=cfg.forget_bias,
-                activation=None if cfg.activation == "tanh" else cfg.activation, dtype=tf_dtype(tf, cfg.dtype),
-            )
-        cell.build(tf.TensorShape([None, cfg.input_size]))
-        by_name = {v.name.split(":")[0].split("/", 1)[1]: v for v in cell.variables}
-        for name, array in case.params.arrays().items():
-            by_name["projection/kernel" if name == "proj_kernel" else name].assign(array)
-        state = tf.compat.v1.nn.rnn_cell.LSTMStateTuple(tf.constant(case.initial_state.c),
-                                                         tf.constant(case.initial_state.h))
-        if uses_sequence_graph(case):  # TF's dynamic_rnn, eagerly, over the exact-config cell
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out, final = tf.compat.v1.nn.dynamic_rnn(
-                    cell, tf.constant(case.inputs), sequence_length=tf.constant(case.lengths().astype(np.int32)),
-                    initial_state=state, time_major=cfg.time_major)
-            self.calls += 1
-            return unpack_sequence_result([out.numpy(), final.c.numpy(), final.h.numpy()], case)
-        outputs = []
-        for t in range(case.time):
-            out, state = cell(tf.constant(case.inputs[:, t]), state)
-            outputs.append(out.numpy())
-        self.calls += 1
-        return Result(np.stack(outputs, axis=1), state.c.numpy(), state.h.numpy())
 
 
 #: Cache: the process-wide oracle of :func:`default_oracle` (one TF import, one graph cache per

@@ -274,9 +274,17 @@ def _config_simplifications(dtypes: Collection[str] | None,
                            lambda c: dataclasses.replace(c, config=c.config.replace(proj_clip=None)))),
         ("initial_state", when(lambda c: not c.initial_state.is_zero(), _zero_state)),
         ("sequence_length", when(lambda c: c.sequence_length is not None, lambda c: c.with_sequence_length(None))),
+        ("bidirectional", when(lambda c: c.bidirectional, lambda c: dataclasses.replace(c, backward=()))),
+        ("stacked", when(lambda c: bool(c.upper), _one_layer_fewer)),
+        ("stacked", when(lambda c: bool(c.upper), _one_layer_fewer)),
         ("time_major", when(lambda c: c.config.time_major, lambda c: c.with_layout(False))),
     ]
     return [(name, simplify) for name, simplify in steps if name not in keep]
+
+
+def _one_layer_fewer(case: Case) -> Case:
+    """The network without its top layer (a mistake in a lower layer shows in fewer layers)."""
+    return dataclasses.replace(case, upper=case.upper[:-1], backward=case.backward[:-1])
 
 
 def _simpler_config(case: Case, attempt, simplifications) -> Case:

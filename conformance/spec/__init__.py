@@ -1,14 +1,7 @@
 """The data that flows through the harness and what it means: options, cases, results, the float64
 executable spec, errors and exit statuses.  Plain numpy: no TensorFlow, Hypothesis or candidates."""
 
-from conformance.spec._case import (
-    MAX_CASE_MEMBERS,
-    Case,
-    InitialState,
-    LSTMParams,
-    Result,
-    zero_state,
-)
+from conformance.spec._case import Case, Result
 from conformance.spec._config import (
     ACTIVATIONS,
     CELL_FEATURES,
@@ -21,6 +14,7 @@ from conformance.spec._config import (
     MAX_TIME_LIMIT,
     PARAM_NAMES,
     SEQUENCE_FEATURES,
+    TOPOLOGY_FEATURES,
     LSTMConfig,
     dtype_name,
     numpy_dtype,
@@ -56,7 +50,10 @@ from conformance.spec._files import (
     size_text,
     write_text_atomic,
 )
-from conformance.spec._reference import (
+from conformance.spec._npz import MAX_CASE_MEMBERS
+from conformance.spec._params import InitialState, LSTMParams, zero_state
+from conformance.spec._reference import reference, reference_noisy, reference_trace
+from conformance.spec._semantics import (
     ACTIVATION_FUNCTIONS,
     FUNCTIONS,
     TF_SEMANTICS,
@@ -64,13 +61,11 @@ from conformance.spec._reference import (
     hard_sigmoid,
     hard_sigmoid_keras3,
     identity,
-    reference,
-    reference_noisy,
-    reference_trace,
     relu,
     sigmoid,
     softsign,
 )
+from conformance.spec._topology import BACKWARD, FORWARD, LSTMLayer, cell_label, cell_prefix, label_of
 from conformance.spec._validate import (
     check_int,
     finite_or_none,
@@ -92,6 +87,13 @@ __all__ = [
     "EXIT_USAGE",
     "FAULT_KINDS",
     "FEATURES",
+    "TOPOLOGY_FEATURES",
+    "BACKWARD",
+    "FORWARD",
+    "LSTMLayer",
+    "cell_label",
+    "cell_prefix",
+    "label_of",
     "CELL_FEATURES",
     "DEFAULT_FEATURES",
     "SEQUENCE_FEATURES",

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,67 +33,21 @@ import numpy as np
 
 from conformance.spec._config import PARAM_NAMES, LSTMConfig, storage_dtype
 from conformance.spec._errors import InvalidArgument
-from conformance.spec._files import MAX_CASE_BYTES, atomic_write, open_regular, size_text
-
-#: The most members a case ``.npz`` may have (:meth:`Case.save_npz` writes at most 10).
-MAX_CASE_MEMBERS = 64
-
-
-@dataclasses.dataclass(frozen=True)
-class LSTMParams:
-    """Canonical TF-layout parameters; see the module docstring for shapes."""
-
-    kernel: np.ndarray
-    bias: np.ndarray
-    w_i_diag: np.ndarray | None = None
-    w_f_diag: np.ndarray | None = None
-    w_o_diag: np.ndarray | None = None
-    proj_kernel: np.ndarray | None = None
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The parameters that are set, by name, in :data:`PARAM_NAMES` order."""
-        return {n: getattr(self, n) for n in PARAM_NAMES if getattr(self, n) is not None}
-
-    def replace(self, **changes: Any) -> LSTMParams:
-        return dataclasses.replace(self, **changes)
-
-    def validate(self, config: LSTMConfig) -> None:
-        """Raise InvalidArgument unless every array has the shape and dtype ``config`` implies."""
-        I, H, P = config.input_size, config.num_units, config.output_size
-        want: dict[str, tuple[int, ...] | None] = {
-            "kernel": (I + P, 4 * H),
-            "bias": (4 * H,),
-            "w_i_diag": (H,) if config.use_peepholes else None,
-            "w_f_diag": (H,) if config.use_peepholes else None,
-            "w_o_diag": (H,) if config.use_peepholes else None,
-            "proj_kernel": (H, P) if config.num_proj is not None else None,
-        }
-        for name, shape in want.items():
-            _check_array(f"params.{name}", getattr(self, name), shape, config.np_dtype)
-
-
-def _check_array(name: str, array: Any, shape: tuple[int, ...] | None, dtype: np.dtype) -> None:
-    if shape is None:
-        if array is not None:
-            raise InvalidArgument(f"{name} must be None for this config, got an array of shape {np.shape(array)}")
-        return
-    if not isinstance(array, np.ndarray):
-        raise InvalidArgument(f"{name} must be a numpy array of shape {shape}, got {type(array).__name__}")
-    if array.shape != shape:
-        raise InvalidArgument(f"{name} has shape {array.shape}, expected {shape}")
-    if array.dtype != dtype:
-        raise InvalidArgument(f"{name} has dtype {array.dtype}, expected {dtype}")
-
-
-@dataclasses.dataclass(frozen=True)
-class InitialState:
-    """``c`` [B, H] and ``h`` [B, P] (TF's ``LSTMStateTuple(c, h)`` order)."""
-
-    c: np.ndarray
-    h: np.ndarray
-
-    def is_zero(self) -> bool:
-        return not (np.any(np.asarray(self.c, dtype=np.float64)) or np.any(np.asarray(self.h, dtype=np.float64)))
+from conformance.spec._files import MAX_CASE_BYTES, atomic_write, open_regular
+from conformance.spec._npz import read_npz
+from conformance.spec._params import InitialState, LSTMParams, check_array
+from conformance.spec._topology import (
+    BACKWARD,
+    FORWARD,
+    LSTMLayer,
+    cell_astype,
+    cell_from_arrays,
+    cell_prefix,
+    cell_with_arrays,
+    check_topology,
+    rows_of,
+)
+from conformance.spec._validate import as_lengths, check_lengths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +64,47 @@ class Case:
     inputs: np.ndarray
     initial_state: InitialState
     sequence_length: np.ndarray | None = None
+    #: Forward cells of layers 2..K (a ``MultiRNNCell`` stack; conformance.spec._topology).
+    upper: tuple[LSTMLayer, ...] = ()
+    #: Backward cells of layers 1..K (bidirectional), or () for a forward-only network.
+    backward: tuple[LSTMLayer, ...] = ()
+
+    @property
+    def num_layers(self) -> int:
+        return 1 + len(self.upper)
+
+    @property
+    def bidirectional(self) -> bool:
+        return bool(self.backward)
+
+    @property
+    def single_cell(self) -> bool:
+        """One forward layer: the cell-level case every candidate understands."""
+        return not self.upper and not self.backward
+
+    def cells(self) -> list[tuple[int, str, LSTMLayer]]:
+        """Every cell as (layer from 0, direction, LSTMLayer), layer by layer, forward before backward."""
+        first = LSTMLayer(self.config, self.params, self.initial_state)
+        out = []
+        for k, fw in enumerate((first, *self.upper)):
+            out.append((k, FORWARD, fw))
+            if self.backward:
+                out.append((k, BACKWARD, self.backward[k]))
+        return out
+
+    def result_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The batch-major shape of every array a Result of this case holds, by name."""
+        B, T = self.batch, self.time
+        cells = self.cells()
+        top = [cell for k, _, cell in cells if k == self.num_layers - 1]
+        shapes: dict[str, tuple[int, ...]] = {"outputs": (B, T, top[0].config.output_size)}
+        if self.backward:
+            shapes["outputs_bw"] = (B, T, top[1].config.output_size)
+        for k, direction, cell in cells:
+            prefix = cell_prefix(k, direction)
+            shapes[prefix + "c"] = (B, cell.config.num_units)
+            shapes[prefix + "h"] = (B, cell.config.output_size)
+        return shapes
 
     @property
     def batch(self) -> int:
@@ -137,11 +131,17 @@ class Case:
 
     def features(self) -> frozenset[str]:
         """The :data:`FEATURES` this case exercises."""
-        used = set(self.config.features())
-        if not self.initial_state.is_zero():
-            used.add("initial_state")
+        used: set[str] = set()
+        for _, _, cell in self.cells():
+            used |= cell.config.features()
+            if not cell.initial_state.is_zero():
+                used.add("initial_state")
         if self.sequence_length is not None:
             used.add("sequence_length")
+        if self.upper:
+            used.add("stacked")
+        if self.backward:
+            used.add("bidirectional")
         return frozenset(used)
 
     def validate(self) -> Case:
@@ -153,13 +153,20 @@ class Case:
         B, T = self.batch, self.time
         if B < 1 or T < 1:
             raise InvalidArgument(f"inputs shape {self.inputs.shape} {layout} needs batch >= 1 and time >= 1")
-        _check_array("inputs", self.inputs, (T, B, cfg.input_size) if cfg.time_major else (B, T, cfg.input_size),
+        check_array("inputs", self.inputs, (T, B, cfg.input_size) if cfg.time_major else (B, T, cfg.input_size),
                      cfg.np_dtype)
-        _check_lengths(self.sequence_length, B, T)
+        check_lengths(self.sequence_length, B, T)
+        check_topology(cfg, self.upper, self.backward)
+        for k, direction, cell in self.cells()[1:]:
+            prefix = cell_prefix(k, direction)
+            cell.params.validate(cell.config)
+            state = cell.initial_state
+            check_array(f"{prefix}initial_state.c", state.c, (B, cell.config.num_units), cfg.np_dtype)
+            check_array(f"{prefix}initial_state.h", state.h, (B, cell.config.output_size), cfg.np_dtype)
         self.params.validate(cfg)
         try:
-            _check_array("initial_state.c", self.initial_state.c, (B, cfg.num_units), cfg.np_dtype)
-            _check_array("initial_state.h", self.initial_state.h, (B, cfg.output_size), cfg.np_dtype)
+            check_array("initial_state.c", self.initial_state.c, (B, cfg.num_units), cfg.np_dtype)
+            check_array("initial_state.h", self.initial_state.h, (B, cfg.output_size), cfg.np_dtype)
         except InvalidArgument as exc:
             if np.shape(self.initial_state.c)[:1] == (B,):
                 raise
@@ -173,6 +180,11 @@ class Case:
         """Every array of the case by a flat name: ``inputs``, ``c0``, ``h0`` and the parameter names."""
         out = {"inputs": self.inputs, "c0": self.initial_state.c, "h0": self.initial_state.h}
         out.update(self.params.arrays())
+        for k, direction, cell in self.cells()[1:]:
+            prefix = cell_prefix(k, direction)
+            out[prefix + "c0"] = cell.initial_state.c
+            out[prefix + "h0"] = cell.initial_state.h
+            out.update({prefix + n: a for n, a in cell.params.arrays().items()})
         return out
 
     def nonzero_values(self) -> int:
@@ -184,7 +196,14 @@ class Case:
         params = self.params.replace(**{k: v for k, v in arrays.items() if k in PARAM_NAMES})
         inputs = arrays.get("inputs", self.inputs)
         state = InitialState(c=arrays.get("c0", self.initial_state.c), h=arrays.get("h0", self.initial_state.h))
-        return Case(self.config, params, inputs, state, self.sequence_length)
+        return dataclasses.replace(self, params=params, inputs=inputs, initial_state=state,
+                                   **self._cells_with(lambda prefix, cell: cell_with_arrays(cell, prefix, arrays)))
+
+    def _cells_with(self, change: Any) -> dict[str, Any]:
+        """``upper``/``backward`` with ``change(prefix, cell)`` applied to every cell (for dataclasses.replace)."""
+        upper = tuple(change(cell_prefix(k + 1, FORWARD), cell) for k, cell in enumerate(self.upper))
+        backward = tuple(change(cell_prefix(k, BACKWARD), cell) for k, cell in enumerate(self.backward))
+        return {"upper": upper, "backward": backward}
 
     def astype(self, dtype: str) -> Case:
         """The same numbers in another dtype (rounded where it is narrower)."""
@@ -193,7 +212,8 @@ class Case:
         return Case(cfg, LSTMParams(**{k: v.astype(npd) for k, v in self.params.arrays().items()}),
                     self.inputs.astype(npd),
                     InitialState(self.initial_state.c.astype(npd), self.initial_state.h.astype(npd)),
-                    self.sequence_length)
+                    self.sequence_length,
+                    **self._cells_with(lambda _prefix, cell: cell_astype(cell, dtype)))
 
     def _with_batch_major(self, inputs: np.ndarray, sequence_length: np.ndarray | None, **changes: Any) -> Case:
         """A copy whose inputs are ``inputs`` [B, T, I], stored in this case's layout."""
@@ -211,7 +231,7 @@ class Case:
 
     def with_sequence_length(self, lengths: Any) -> Case:
         """A copy with row lengths ``lengths`` ([B] ints, or None for full length)."""
-        return dataclasses.replace(self, sequence_length=_as_lengths(lengths))
+        return dataclasses.replace(self, sequence_length=as_lengths(lengths))
 
     def slice_time(self, start: int, stop: int) -> Case:
         """The same case over time steps ``[start, stop)`` (initial state unchanged; each row's
@@ -226,8 +246,9 @@ class Case:
         lengths = None if self.sequence_length is None else np.ascontiguousarray(self.sequence_length[rows])
         return self._with_batch_major(
             self.batch_major_inputs[rows], lengths,
-            initial_state=InitialState(np.ascontiguousarray(self.initial_state.c[rows]),
-                                       np.ascontiguousarray(self.initial_state.h[rows])),
+            initial_state=rows_of(self.initial_state, rows),
+            **self._cells_with(lambda _prefix, cell: dataclasses.replace(
+                cell, initial_state=rows_of(cell.initial_state, rows))),
         )
 
     def with_initial_state(self, c: np.ndarray, h: np.ndarray) -> Case:
@@ -244,6 +265,9 @@ class Case:
             "output_size": self.config.output_size,
             "time_major": self.config.time_major,
             "sequence_length": None if self.sequence_length is None else [int(v) for v in self.sequence_length],
+            "layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+            "cells": [{"layer": k + 1, "direction": d, "config": cell.config.to_dict()} for k, d, cell in self.cells()[1:]],
             "features": sorted(self.features()),
             "nonzero_values": self.nonzero_values(),
         }
@@ -265,6 +289,10 @@ class Case:
         payload["config"] = np.array(json.dumps(self.config.to_dict(), sort_keys=True))
         if self.sequence_length is not None:
             payload["sequence_length"] = np.asarray(self.sequence_length, dtype=np.int32)
+        if not self.single_cell:
+            topology = {"upper": [c.config.to_dict() for c in self.upper],
+                        "backward": [c.config.to_dict() for c in self.backward]}
+            payload["topology"] = np.array(json.dumps(topology, sort_keys=True))
         # Through a temporary file renamed over ``path``: a full disk leaves no partial case behind,
         # and a symlink planted at ``path`` is replaced, not written through.
         with atomic_write(path) as fh:
@@ -280,7 +308,7 @@ class Case:
         """
         with open_regular(path, MAX_CASE_BYTES) as fh:
             try:
-                files = _read_npz(fh, str(path))
+                files = read_npz(fh, str(path))
             except InvalidArgument:
                 raise
             except Exception as exc:  # zipfile, OSError, ValueError: all mean "not a readable case"
@@ -300,90 +328,43 @@ class Case:
         missing = [k for k in ("inputs", "c0", "h0", "kernel", "bias") if k not in files]
         if missing:
             raise InvalidArgument(f"{source}: missing array(s) {', '.join(missing)}")
-        arr = {k: np.asarray(v).astype(npd) for k, v in files.items() if k not in ("config", "sequence_length")}
+        arr = {k: np.asarray(v).astype(npd) for k, v in files.items()
+               if k not in ("config", "sequence_length", "topology")}
         params = LSTMParams(**{k: arr[k] for k in PARAM_NAMES if k in arr})
         try:
-            lengths = _as_lengths(files.get("sequence_length"))
-            case = cls(config, params, arr["inputs"], InitialState(arr["c0"], arr["h0"]), lengths)
+            lengths = as_lengths(files.get("sequence_length"))
+            topology = json.loads(str(files["topology"])) if "topology" in files else {}
+            cells = {}
+            for key, direction, first in (("upper", FORWARD, 1), ("backward", BACKWARD, 0)):
+                cells[key] = tuple(
+                    cell_from_arrays(LSTMConfig.from_dict(d), cell_prefix(first + k, direction), arr, source)
+                    for k, d in enumerate(topology.get(key, [])))
+            case = cls(config, params, arr["inputs"], InitialState(arr["c0"], arr["h0"]), lengths, **cells)
             return case.validate()
         except InvalidArgument as exc:
             raise InvalidArgument(f"{source}: {exc}") from None
 
 
-def _as_lengths(lengths: Any) -> np.ndarray | None:
-    """``lengths`` as an int32 [B] array (None stays None); InvalidArgument for non-integers."""
-    if lengths is None:
-        return None
-    a = np.asarray(lengths)
-    if a.dtype.kind == "b" or (a.dtype.kind not in "iu" and not (a.dtype.kind == "f" and np.all(a == np.round(a)))):
-        raise InvalidArgument(f"sequence_length={a.tolist()!r} must be integers")
-    if a.ndim != 1:
-        raise InvalidArgument(f"sequence_length has shape {a.shape}, expected [batch]")
-    if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
-        raise InvalidArgument(f"sequence_length={a.tolist()!r} is out of range")
-    return a.astype(np.int32)
-
-
-def _check_lengths(lengths: Any, batch: int, time: int) -> None:
-    if lengths is None:
-        return
-    if not isinstance(lengths, np.ndarray) or lengths.dtype.kind not in "iu":
-        raise InvalidArgument(f"sequence_length must be an integer numpy array [batch] or None, got {lengths!r}")
-    if lengths.shape != (batch,):
-        raise InvalidArgument(f"sequence_length has shape {lengths.shape}, expected ({batch},) [batch]")
-    bad = [int(v) for v in lengths if not 0 <= v <= time]
-    if bad:
-        raise InvalidArgument(f"sequence_length={[int(v) for v in lengths]!r}: {bad[0]} is outside 0..{time} (time)")
-
-
-def _read_npz(fh: Any, name: str) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` (what ``np.load`` gives, without pickles), read within :data:`MAX_CASE_BYTES`."""
-    limit = f"the limit of {size_text(MAX_CASE_BYTES)} (MAX_CASE_BYTES)"
-    with zipfile.ZipFile(fh) as zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_CASE_MEMBERS:
-            raise InvalidArgument(f"{name}: {len(infos)} members, over the limit of {MAX_CASE_MEMBERS}")
-        total = sum(info.file_size for info in infos)
-        if total > MAX_CASE_BYTES:
-            raise InvalidArgument(f"{name}: refusing to decompress {total} bytes, over {limit}")
-        files = {}
-        for info in infos:
-            with zf.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                if version == (1, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-                elif version == (2, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-                else:
-                    raise ValueError(f"{info.filename}: unsupported .npy format version {version}")
-                # The data follows the header inside the member: a header claiming more is a lie, and
-                # numpy would allocate what it claims before finding out.
-                claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
-                if claimed > info.file_size:
-                    raise InvalidArgument(f"{name}: {info.filename} claims {claimed} bytes but holds "
-                                          f"{info.file_size} (limit {size_text(MAX_CASE_BYTES)})")
-            with zf.open(info) as member:
-                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-                files[key] = np.lib.format.read_array(member, allow_pickle=False)
-    return files
-
-
 @dataclasses.dataclass(frozen=True)
 class Result:
-    """What an LSTM computed: outputs [B, T, P] and the final state c [B, H], h [B, P]."""
+    """What an LSTM computed, batch-major: outputs [B, T, P] and the final state c [B, H], h [B, P] of
+    the first cell; for a network of several cells ``more`` holds the top layer's backward outputs
+    (``outputs_bw``) and every other cell's final state, by the names of conformance.spec._topology."""
 
     outputs: np.ndarray
     c: np.ndarray
     h: np.ndarray
+    more: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"outputs": self.outputs, "c": self.c, "h": self.h}
+        return {"outputs": self.outputs, "c": self.c, "h": self.h, **self.more}
 
     def astype(self, dtype: Any) -> Result:
-        return Result(self.outputs.astype(dtype), self.c.astype(dtype), self.h.astype(dtype))
+        return Result(self.outputs.astype(dtype), self.c.astype(dtype), self.h.astype(dtype),
+                      {k: v.astype(dtype) for k, v in self.more.items()})
 
-
-def zero_state(config: LSTMConfig, batch: int) -> InitialState:
-    """The zero initial state for ``batch`` rows."""
-    npd = config.np_dtype
-    return InitialState(np.zeros((batch, config.num_units), npd), np.zeros((batch, config.output_size), npd))
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Result:
+        """The inverse of :meth:`arrays`."""
+        more = {k: v for k, v in arrays.items() if k not in ("outputs", "c", "h")}
+        return cls(arrays["outputs"], arrays["c"], arrays["h"], more)

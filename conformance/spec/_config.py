@@ -31,9 +31,15 @@ SEQUENCE_FEATURES: tuple[str, ...] = (
     "sequence_length",  # per-row lengths: outputs past a row's end are zeros, its state stops there
     "time_major",  # inputs [T, B, I] and outputs [T, B, P]
 )
-FEATURES: tuple[str, ...] = CELL_FEATURES + SEQUENCE_FEATURES
+#: Networks of several cells (``MultiRNNCell``, ``bidirectional_dynamic_rnn``, their stack): opt-in.
+TOPOLOGY_FEATURES: tuple[str, ...] = (
+    "stacked",  # 2 or more layers, each with its own sizes, options and parameters
+    "bidirectional",  # a backward cell per layer, run on each row reversed within its length
+)
+FEATURES: tuple[str, ...] = CELL_FEATURES + SEQUENCE_FEATURES + TOPOLOGY_FEATURES
 #: What a candidate that declares nothing is assumed to support: every cell option, on full-length,
-#: batch-major sequences (the sequence features change the calling contract, so they are declared).
+#: batch-major sequences, one forward layer (the other features change the calling contract, so they are
+#: declared).
 DEFAULT_FEATURES: tuple[str, ...] = CELL_FEATURES
 
 DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")

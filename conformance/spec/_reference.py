@@ -29,198 +29,20 @@ outputs [B, T, P], final c [B, H], h [B, P].
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
 from conformance.spec._case import Case, Result
-from conformance.spec._config import rounded_to
-from conformance.spec._errors import InvalidArgument
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    # exp of a large positive argument overflows to inf and 1/inf == 0: the right limit.
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-x))
-
-
-def softsign(x: np.ndarray) -> np.ndarray:
-    return x / (1.0 + np.abs(x))
-
-
-def relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0)
-
-
-def hard_sigmoid(x: np.ndarray) -> np.ndarray:
-    """Keras 2 / tf.keras: ``clip(0.2 x + 0.5, 0, 1)``."""
-    return np.clip(0.2 * x + 0.5, 0.0, 1.0)
-
-
-def hard_sigmoid_keras3(x: np.ndarray) -> np.ndarray:
-    """Keras 3 (and PyTorch ``hardsigmoid``): ``relu6(x + 3) / 6``."""
-    return np.clip(x + 3.0, 0.0, 6.0) / 6.0
-
-
-def identity(x: np.ndarray) -> np.ndarray:
-    return x
-
-
-#: Cell activations by the names of :data:`conformance.ACTIVATIONS`.
-ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"tanh": np.tanh, "sigmoid": sigmoid, "relu": relu, "softsign": softsign}
-
-#: Every elementwise function a knob may name (the cell activations plus the variants').
-FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    **ACTIVATION_FUNCTIONS,
-    "identity": identity,
-    "hard_sigmoid": hard_sigmoid,
-    "hard_sigmoid_keras3": hard_sigmoid_keras3,
-}
-
-_GATE_ORDERS = frozenset("".join(p) for p in itertools.permutations("ijfo"))
-_PEEPHOLE_ORDERS = frozenset("".join(p) for p in itertools.permutations("ifo"))
-_CHOICES: dict[str, frozenset[Any]] = {
-    "gate_order": _GATE_ORDERS,
-    "concat": frozenset({"xh", "hx"}),
-    "kernel_layout": frozenset({"canonical", "reshaped"}),
-    "forget_bias_gate": frozenset({"i", "j", "f", "o", "all"}),
-    "recurrent_activation": frozenset(FUNCTIONS),
-    "peepholes": frozenset({"tf", "ignored", "output_old_c"}),
-    "peephole_order": _PEEPHOLE_ORDERS,
-    "cell_clip": frozenset({"state", "ignored", "preactivation", "after_output"}),
-    "proj_clip": frozenset({"after", "before", "ignored"}),
-    "initial_state": frozenset({"used", "ignored", "swapped"}),
-    "final_state": frozenset({"ch", "hc"}),
-    "padded_outputs": frozenset({"zeros", "repeat_last", "initial_h", "computed"}),
-    "final_state_step": frozenset({"length", "end"}),
-    "layout": frozenset({"declared", "swapped"}),
-    "empty_row_state": frozenset({"initial", "zeros", "last_step"}),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Semantics:
-    """The knobs of the spec; the defaults are TF ``LSTMCell`` (the module docstring).
-
-    * ``gate_order``: the gate each canonical column block of kernel/bias is used as
-      (``"ijfo"`` is TF; ``"ifjo"`` reads TF blocks as if they were Keras/PyTorch's i, f, c, o).
-      ``forget_bias`` goes to whichever block is used as ``f``.
-    * ``concat``: ``"xh"`` multiplies ``concat([x_t, m_{t-1}])``; ``"hx"`` ``concat([m_{t-1}, x_t])``
-      (the first P kernel rows act on m, the last I on x).
-    * ``kernel_layout``: ``"reshaped"`` reads the kernel's memory as a [4H, I+P] matrix
-      (PyTorch/ONNX layout) and transposes it, i.e. ``kernel.reshape(4H, I+P).T``.
-    * ``input_blocks_transposed`` / ``recurrent_blocks_transposed``: each gate's [I, H]
-      (needs I == H) / [P, H] (needs P == H) kernel block is used transposed.
-    * ``bias_scale``: 1 adds the bias once, 2 twice, 0 never.
-    * ``forget_bias_scale``, ``forget_bias_value``, ``forget_bias_gate``: the amount
-      ``scale * (value if set else config.forget_bias)`` is added to the pre-activation of
-      gate ``forget_bias_gate`` (``"all"``: every gate).
-    * ``recurrent_activation`` (i, f, o), ``input_activation`` (j), ``output_activation``
-      (applied to c for m): names of :data:`FUNCTIONS`; None means ``config.activation``.
-    * ``coupled_input_forget``: the input gate is ``1 - f`` (CIFG, ONNX ``input_forget``).
-    * ``peepholes``: ``"tf"``; ``"ignored"``; ``"output_old_c"`` (o peeks at c_{t-1}, not c_t).
-      ``peephole_order``: which diagonal feeds gates (i, f, o): ``"fio"`` swaps w_i/w_f.
-    * ``cell_clip``: ``"state"`` (TF: clip c_t); ``"ignored"``; ``"preactivation"`` (ONNX
-      runtime: clip every gate pre-activation, never c); ``"after_output"`` (m from the
-      unclipped c_t, the carried c_t clipped).
-    * ``proj_clip``: ``"after"`` the projection (TF), ``"before"`` it, or ``"ignored"``.
-    * ``initial_state``: ``"used"``, ``"ignored"`` (zeros) or ``"swapped"`` (read as (h, c)).
-    * ``final_state``: ``"ch"`` (TF) or ``"hc"`` (returned swapped).
-
-    Sequence lengths (``dynamic_rnn``'s ``sequence_length``; they matter only where a row is
-    shorter than T):
-
-    * ``padded_outputs``: the outputs of row b at steps ``t >= L[b]``: ``"zeros"`` (TF);
-      ``"repeat_last"`` (the last valid output, zeros for an empty row: Keras masking);
-      ``"initial_h"``; ``"computed"`` (what the recurrence computes running on over the padding).
-    * ``final_state_step``: ``"length"`` (TF: the state after step ``L[b] - 1``) or ``"end"``
-      (after step T - 1, the recurrence having run over the padding).
-    * ``zero_length_as_one``: a row of length 0 is run as length 1.
-    * ``empty_row_state``: the final state of a row of length 0: ``"initial"`` (TF), ``"zeros"``,
-      or ``"last_step"`` (the state after step T - 1: an index ``L - 1 = -1`` that wraps around).
-    * ``layout``: ``"declared"``, or ``"swapped"``: the inputs are read in the other layout
-      (time-major as batch-major or the reverse) and the outputs written in it (needs B == T).
-    """
-
-    gate_order: str = "ijfo"
-    concat: str = "xh"
-    kernel_layout: str = "canonical"
-    input_blocks_transposed: bool = False
-    recurrent_blocks_transposed: bool = False
-    bias_scale: float = 1.0
-    forget_bias_scale: float = 1.0
-    forget_bias_value: float | None = None
-    forget_bias_gate: str = "f"
-    recurrent_activation: str = "sigmoid"
-    input_activation: str | None = None
-    output_activation: str | None = None
-    coupled_input_forget: bool = False
-    peepholes: str = "tf"
-    peephole_order: str = "ifo"
-    cell_clip: str = "state"
-    proj_clip: str = "after"
-    initial_state: str = "used"
-    final_state: str = "ch"
-    padded_outputs: str = "zeros"
-    final_state_step: str = "length"
-    zero_length_as_one: bool = False
-    empty_row_state: str = "initial"
-    layout: str = "declared"
-
-    def __post_init__(self) -> None:
-        for name, allowed in _CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise InvalidArgument(f"{name}={value!r} is not one of {', '.join(sorted(map(str, allowed)))}")
-        for name in ("input_activation", "output_activation"):
-            value = getattr(self, name)
-            if value is not None and value not in FUNCTIONS:
-                raise InvalidArgument(f"{name}={value!r} is not None or one of {', '.join(sorted(FUNCTIONS))}")
-        for name in ("bias_scale", "forget_bias_scale"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-                raise InvalidArgument(f"{name}={value!r} must be a finite number")
-        fbv = self.forget_bias_value
-        if fbv is not None and (isinstance(fbv, bool) or not isinstance(fbv, (int, float)) or not np.isfinite(fbv)):
-            raise InvalidArgument(f"forget_bias_value={fbv!r} must be None or a finite number")
-        for name in ("input_blocks_transposed", "recurrent_blocks_transposed", "coupled_input_forget",
-                     "zero_length_as_one"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidArgument(f"{name}={getattr(self, name)!r} must be True or False")
-
-    def changed(self) -> dict[str, Any]:
-        """The knobs that differ from TF's defaults."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) != f.default}
-
-    def applicable(self, case: Case) -> bool:
-        """Whether these knobs can run on ``case`` at all (some need square blocks)."""
-        cfg = case.config
-        H, I, P = cfg.num_units, cfg.input_size, cfg.output_size
-        if self.input_blocks_transposed and I != H:
-            return False
-        if self.recurrent_blocks_transposed and P != H:
-            return False
-        if (self.initial_state == "swapped" or self.final_state == "hc") and P != H:
-            return False
-        if self.layout == "swapped" and case.batch != case.time:
-            return False
-        return True
-
-
-#: TF's semantics: the executable spec proper.
-TF_SEMANTICS = Semantics()
+from conformance.spec._config import LSTMConfig, rounded_to
+from conformance.spec._params import InitialState, LSTMParams
+from conformance.spec._semantics import FUNCTIONS, TF_SEMANTICS, Semantics
 
 
 def _in_dtype(value: float | None, cfg) -> float | None:
     return None if value is None else rounded_to(cfg.dtype, value)
 
 
-def _kernel_as_used(kernel: np.ndarray, case: Case, s: Semantics) -> np.ndarray:
+def _kernel_as_used(kernel: np.ndarray, cfg: LSTMConfig, s: Semantics) -> np.ndarray:
     """The [I + P, 4H] matrix the knobs multiply ``concat`` by (``kernel`` itself for TF)."""
-    cfg = case.config
     I, H, P = cfg.input_size, cfg.num_units, cfg.output_size
     k = kernel
     if s.kernel_layout == "reshaped":
@@ -244,15 +66,46 @@ def reference_trace(
     semantics: Semantics | None = None,
     gate_rounding: bool = False,
 ) -> tuple[Result, np.ndarray]:
-    """Run ``case`` in float64; return the Result and the cell state of every step [B, T, H].
+    """Run ``case`` in float64; return the Result and the first cell's state after every step [B, T, H].
 
     ``noise=(rng, u)`` multiplies every pre-activation and every new state (with
     ``gate_rounding``, the input and forget gates' values too) by ``1 + u * r`` with
     ``r`` uniform in [-1, 1]: a model of rounding to a dtype whose unit roundoff is
     ``u`` (used to measure how sensitive a case is).
     ``semantics`` (default: TF's) selects a convention variant; see :class:`Semantics`.
+    A network of several cells (stacked, bidirectional) is composed in conformance.spec._network.
     """
     s = TF_SEMANTICS if semantics is None else semantics
+    if not case.single_cell:
+        from conformance.spec._network import network_trace
+
+        return network_trace(case, s, noise, gate_rounding)
+    x = case.batch_major_inputs.astype(np.float64)
+    if s.layout == "swapped":  # rows read as steps and steps as rows (applicable() ensures B == T)
+        x = x.transpose(1, 0, 2)
+    lengths = None if case.sequence_length is None else case.lengths()
+    outputs, cells, c, m = cell_trace(case.config, case.params, case.initial_state, x, lengths, s, noise,
+                                      gate_rounding, swapped=s.layout == "swapped")
+    if s.final_state == "hc":
+        return Result(outputs=outputs, c=m, h=c), cells
+    return Result(outputs=outputs, c=c, h=m), cells
+
+
+def cell_trace(
+    cfg: LSTMConfig,
+    params: LSTMParams,
+    state: InitialState,
+    x: np.ndarray,
+    lengths: np.ndarray | None,
+    s: Semantics,
+    noise: tuple[np.random.Generator, float] | None = None,
+    gate_rounding: bool = False,
+    *,
+    swapped: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One cell over ``x`` [B, T, I] (float64) with row ``lengths`` (None: full length): outputs [B, T, P],
+    the carried cell state per step [B, T, H], and the final c [B, H], m [B, P] (see reference_trace).
+    ``swapped``: ``x`` is read with rows and steps swapped (the ``layout`` knob); the outputs are turned back."""
 
     def jitter(a: np.ndarray, magnitude=None) -> np.ndarray:
         # Rounding error of a sum is relative to the sum of its terms' magnitudes, not to the
@@ -266,19 +119,15 @@ def reference_trace(
     def jitter_gate(a: np.ndarray) -> np.ndarray:
         return jitter(a) if gate_rounding else a
 
-    cfg = case.config
-    p = {k: v.astype(np.float64) for k, v in case.params.arrays().items()}
-    x = case.batch_major_inputs.astype(np.float64)
-    if s.layout == "swapped":  # rows read as steps and steps as rows (applicable() ensures B == T)
-        x = x.transpose(1, 0, 2)
-    c = case.initial_state.c.astype(np.float64)
-    m = case.initial_state.h.astype(np.float64)
+    p = {k: v.astype(np.float64) for k, v in params.arrays().items()}
+    c = state.c.astype(np.float64)
+    m = state.h.astype(np.float64)
     c_init, m_init = c, m
     if s.initial_state == "ignored":
         c, m = np.zeros_like(c), np.zeros_like(m)
     elif s.initial_state == "swapped":
         c, m = m, c
-    kernel = _kernel_as_used(p["kernel"], case, s)
+    kernel = _kernel_as_used(p["kernel"], cfg, s)
     bias = p["bias"] * s.bias_scale if s.bias_scale != 1.0 else p["bias"]
     act_j = FUNCTIONS[s.input_activation or cfg.activation]
     act_c = FUNCTIONS[s.output_activation or cfg.activation]
@@ -338,16 +187,14 @@ def reference_trace(
         c = c_new
         outputs[:, t] = m
         cells[:, t] = c
-    if s.layout == "swapped":
+    if swapped:
         outputs, cells = outputs.transpose(1, 0, 2), cells.transpose(1, 0, 2)
-    if case.sequence_length is not None:
-        outputs, cells, c, m = _apply_lengths(case, s, outputs, cells, c_init, m_init)
-    if s.final_state == "hc":
-        return Result(outputs=outputs, c=m, h=c), cells
-    return Result(outputs=outputs, c=c, h=m), cells
+    if lengths is not None:
+        return _apply_lengths(lengths, s, outputs, cells, c_init, m_init)
+    return outputs, cells, c, m
 
 
-def _apply_lengths(case: Case, s: Semantics, outputs: np.ndarray, cells: np.ndarray, c0: np.ndarray,
+def _apply_lengths(lengths: np.ndarray, s: Semantics, outputs: np.ndarray, cells: np.ndarray, c0: np.ndarray,
                    m0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``dynamic_rnn``'s ``sequence_length`` applied to a recurrence run over all T steps.
 
@@ -358,7 +205,6 @@ def _apply_lengths(case: Case, s: Semantics, outputs: np.ndarray, cells: np.ndar
     and the final c [B, H], m [B, P].
     """
     B, T = outputs.shape[:2]
-    lengths = case.lengths()
     if s.zero_length_as_one:
         lengths = np.maximum(lengths, 1)
     rows = np.arange(B)

@@ -42,3 +42,29 @@ def finite_or_none(x: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+def as_lengths(lengths: Any) -> np.ndarray | None:
+    """``lengths`` as an int32 [B] array (None stays None); InvalidArgument for non-integers."""
+    if lengths is None:
+        return None
+    a = np.asarray(lengths)
+    if a.dtype.kind == "b" or (a.dtype.kind not in "iu" and not (a.dtype.kind == "f" and np.all(a == np.round(a)))):
+        raise InvalidArgument(f"sequence_length={a.tolist()!r} must be integers")
+    if a.ndim != 1:
+        raise InvalidArgument(f"sequence_length has shape {a.shape}, expected [batch]")
+    if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
+        raise InvalidArgument(f"sequence_length={a.tolist()!r} is out of range")
+    return a.astype(np.int32)
+
+
+def check_lengths(lengths: Any, batch: int, time: int) -> None:
+    if lengths is None:
+        return
+    if not isinstance(lengths, np.ndarray) or lengths.dtype.kind not in "iu":
+        raise InvalidArgument(f"sequence_length must be an integer numpy array [batch] or None, got {lengths!r}")
+    if lengths.shape != (batch,):
+        raise InvalidArgument(f"sequence_length has shape {lengths.shape}, expected ({batch},) [batch]")
+    bad = [int(v) for v in lengths if not 0 <= v <= time]
+    if bad:
+        raise InvalidArgument(f"sequence_length={[int(v) for v in lengths]!r}: {bad[0]} is outside 0..{time} (time)")
