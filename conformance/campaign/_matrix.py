@@ -86,6 +86,10 @@ COLUMNS: tuple[Column, ...] = (
            "in the padding): dynamic_rnn's sequence_length", feature="sequence_length"),
     Column("time_major", "time-major", "every case is time-major: inputs [T, B, I], outputs [T, B, P]",
            feature="time_major"),
+    Column("stacked", "stacked", "every case has 2-3 layers (MultiRNNCell), each with its own sizes and options",
+           feature="stacked"),
+    Column("bidirectional", "bidirectional", "every case has a backward cell per layer "
+           "(bidirectional_dynamic_rnn)", feature="bidirectional"),
     *(Column(d, d, f"the baseline computed in {d}", dtype=d) for d in DTYPES),
     Column("long", f"T >= {LONG_MIN_TIME}", f"every sequence has {LONG_MIN_TIME}-{LONG_MAX_TIME} steps", long=True),
     Column("saturating", "saturating weights",

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from conformance.candidates._protocol import ATTRIBUTE, CandidateInfo, _one_line, normalise_result, to_batch_major
-from conformance.candidates._worker import EXEC_TMPDIR_VAR
+from conformance.candidates._worker import EXEC_TMPDIR_VAR, dies_with_us
 from conformance.spec import DTYPES, CandidateFault, CandidateLoadError, Case, Result, storage_dtype
 
 PROTOCOL_VERSION = 1
@@ -168,9 +168,10 @@ class ExecCandidate:
         env = dict(os.environ, LSTM_CONFORMANCE_IN=inp, LSTM_CONFORMANCE_OUT=out,
                    LSTM_CONFORMANCE_PROTOCOL=str(PROTOCOL_VERSION))
         try:
-            # Its own session, so a timeout kills the program's children too.
+            # Its own process group, so a timeout kills the program's children too; our session, so a worker's
+            # end kills them (conformance.candidates._worker.start_session_reaper); SIGKILL when we die.
             proc = subprocess.Popen(self._command_line(inp, out), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env, start_new_session=True)
+                                    stderr=subprocess.PIPE, env=env, preexec_fn=dies_with_us(own_group=True))
         except OSError as exc:
             return CandidateFault("exception", f"cannot run {self.argv[0]!r}: {exc.strerror or exc}")
         try:
@@ -257,6 +258,10 @@ class ExecCandidate:
                 raise ValueError(f"unknown key(s) {unknown}; known: {', '.join(_INFO_KEYS)}")
             data.setdefault("name", f"exec:{self.command}")
             data.setdefault("description", f"external program {self.command}")
+            network = sorted(set(data.get("features") or ()) & {"stacked", "bidirectional"})
+            if network:
+                raise ValueError(f"features {network}: the exec: protocol carries one forward layer's results only "
+                                 f"(docs/exec-protocol.md)")
             return CandidateInfo(**data)
         except (ValueError, TypeError) as exc:  # InvalidArgument is a ValueError
             raise CandidateLoadError(_one_line(f"exec:{self.command} answered the describe request with bad info: "
@@ -316,7 +321,7 @@ def _drain(proc: subprocess.Popen, timeout: float) -> tuple[_Tail, _Tail]:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the program and everything in its process group (its own: it was started in a new session)."""
+    """SIGKILL the program and everything in its process group (its own: it was started in a new group)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

@@ -47,6 +47,12 @@ def print_case(case: Any, out=None) -> None:
     print(f"  config: {format_config(cfg)}", file=out)
     print(f"  shapes: batch={case.batch} time={case.time} input_size={cfg.input_size} "
           f"num_units={cfg.num_units} output_size={cfg.output_size}", file=out)
+    if not getattr(case, "single_cell", True):
+        kind = ("bidirectional, " if case.bidirectional else "") + f"{case.num_layers} layer(s)"
+        print(f"  network: {kind}; the config above is layer 1 forward's, arrays of the others are prefixed "
+              f"(layer2/, bw/, layer2_bw/)", file=out)
+        for k, d, cell in case.cells()[1:]:
+            print(f"    layer {k + 1} {d}: {format_config(cell.config)}", file=out)
     layout = layout_text(time_major)
     if layout:
         print(f"  layout: {layout}", file=out)
