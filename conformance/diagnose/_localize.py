@@ -163,9 +163,14 @@ def localize(
     spec, cells = trace
     T = case.time
     measured = judge.spread(case, base=trace)
-    spread = measured.per_step()
+    # The series: the top layer's outputs, and layer 1 forward's state after every step (in a network
+    # the first cell's own outputs are its h, from the spec of that cell alone).
+    first_cell = case if case.single_cell else dataclasses.replace(case, upper=(), backward=())
+    first_outputs = spec.outputs if case.single_cell else reference_trace(first_cell)[0].outputs
     expected = {"outputs": spec.outputs.astype(npd), "c": cells.astype(npd),
-                "h": _state_h(case, spec.outputs).astype(npd)}
+                "h": _state_h(first_cell, first_outputs).astype(npd)}
+    spread = {k: np.broadcast_to(v.max(axis=(0, 2), keepdims=True) if v.size else v, expected[k].shape)
+              for k, v in measured.per_step().items()}
     errs, _, fails = judge.elementwise(case, {"outputs": got.outputs, "c": expected["c"], "h": expected["h"]},
                                        expected, spread)
     out_fail_steps = np.nonzero(fails["outputs"].any(axis=(0, 2)))[0]
@@ -173,7 +178,7 @@ def localize(
 
     steps = _prefix_steps(T, first_output, max_prefixes)
     c_series = np.full(cells.shape, np.nan)
-    h_series = np.full(spec.outputs.shape, np.nan)
+    h_series = np.full(expected["h"].shape, np.nan)
     ran: list[int] = []
     fault = None
     for t in steps:
