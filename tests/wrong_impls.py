@@ -11,6 +11,8 @@ Shapes: inputs [B, T, I] ([T, B, I] time-major); kernel [I + P, 4H] in gate orde
 bias [4H]; outputs [B, T, P] ([T, B, P] time-major); returned state (c [B, H], h [B, P]).
 :class:`Cell` runs the sequence as ``dynamic_rnn`` does (row b's outputs are zeros at t >= L[b],
 its state stops after step L[b] - 1); the sequence variants' classes get one piece of that wrong.
+:class:`Network` composes Cells into stacked and bidirectional networks as TF's ``MultiRNNCell`` and
+``(stack_)bidirectional_dynamic_rnn`` do; the network variants' classes get one piece of the composition wrong.
 """
 
 from __future__ import annotations
@@ -518,6 +520,176 @@ class TimeMajorConfused(Cell):
         return outputs
 
 
+# ------------------------------------------------------------------ stacked and bidirectional networks
+NETWORK_FEATURES = DEFAULT_FEATURES + ("sequence_length", "time_major", "stacked", "bidirectional")
+
+
+def _reverse_each_row(a, lengths):
+    """Row b's first lengths[b] steps reversed, its padding left where it is (tf.reverse_sequence)."""
+    out = a.copy()
+    for b, n in enumerate(lengths):
+        out[b, :n] = a[b, :n][::-1]
+    return out
+
+
+class Network:
+    """A stack of layers, each one forward cell and (bidirectional) one backward cell, composed the way
+    ``stack_bidirectional_dynamic_rnn`` / ``MultiRNNCell`` do, from :class:`Cell` (one cell under
+    dynamic_rnn).  One method per piece of the composition; each wrong network overrides one.
+
+    Returns what a candidate returns for the case: ``(outputs, (c, h))`` for one forward layer,
+    ``(outputs, ((c1, h1), ..., (cK, hK)))`` for a forward stack, and ``((out_fw, out_bw),
+    (((c, h)_fw, (c, h)_bw) per layer))`` when bidirectional; outputs in the case's layout.
+    """
+
+    features: tuple[str, ...] = NETWORK_FEATURES
+
+    def __init__(self, case):
+        from conformance.spec._topology import BACKWARD, FORWARD
+
+        self.case = case
+        self.FW, self.BW = FORWARD, BACKWARD
+        self.layers = {(k, d): cell for k, d, cell in case.cells()}
+        self.T = case.time
+
+    # --- the pieces ------------------------------------------------------------------
+    def rows(self):
+        """Each row's length [B] (T for every row without sequence_length)."""
+        if self.case.sequence_length is None:
+            return np.full(self.case.batch, self.T, np.int64)
+        return np.asarray(self.case.sequence_length, np.int64)
+
+    def cell_of(self, k, d):
+        """The cell (config and parameters) that runs layer k's direction d."""
+        return self.layers[(k, d)]
+
+    def initial_state_of(self, k, d):
+        """Layer k's direction d's initial (c, h), from the list of states laid out layer by layer."""
+        flat = [cell.initial_state for _, _, cell in self.case.cells()]
+        per_layer = 2 if self.case.bidirectional else 1
+        return flat[k * per_layer + (d == self.BW)]
+
+    def backward_inputs(self, x):
+        return _reverse_each_row(x, self.rows())
+
+    def backward_outputs(self, out):
+        return _reverse_each_row(out, self.rows())
+
+    def fed_upward(self, run):
+        """What a layer hands the layer above, from one direction's run: its outputs."""
+        return run["outputs"]
+
+    def next_input(self, fed):
+        """The next layer's input from this layer's directions (forward, then backward)."""
+        return np.concatenate([fed[d] for d in (self.FW, self.BW) if d in fed], axis=-1)
+
+    # --- running ---------------------------------------------------------------------
+    def run_cell(self, k, d, x):
+        """One cell over x [B, T, I] (float64, batch-major) with the case's row lengths."""
+        from conformance import Case, InitialState, LSTMParams
+
+        layer, state = self.cell_of(k, d), self.initial_state_of(k, d)
+        f64 = np.float64
+        cell_case = Case(layer.config.replace(dtype="float64", time_major=False),
+                         LSTMParams(**{n: a.astype(f64) for n, a in layer.params.arrays().items()}),
+                         np.ascontiguousarray(x), InitialState(state.c.astype(f64), state.h.astype(f64)),
+                         self.case.sequence_length)
+        cell = Cell(cell_case)
+        outputs, (c, h) = cell.run()
+        active = np.arange(self.T)[None, :] < self.rows()[:, None]
+        cs = np.stack([step[0] for step in cell.history], axis=1)  # the carried c after every step [B, T, H]
+        return {"outputs": outputs, "c": c, "h": h, "cell_states": np.where(active[:, :, None], cs, 0.0)}
+
+    def run(self):
+        case = self.case
+        npd = case.config.np_dtype
+        x = case.batch_major_inputs.astype(np.float64)
+        directions = (self.FW, self.BW) if case.bidirectional else (self.FW,)
+        states, top = [], {}
+        for k in range(case.num_layers):
+            runs = {}
+            for d in directions:
+                if d == self.FW:
+                    runs[d] = self.run_cell(k, d, x)
+                else:
+                    runs[d] = self.run_cell(k, d, self.backward_inputs(x))
+                    # Turned back to input order: the outputs, and the per-step cell states along with them.
+                    runs[d]["outputs"] = self.backward_outputs(runs[d]["outputs"])
+                    runs[d]["cell_states"] = self.backward_outputs(runs[d]["cell_states"])
+            states.append(tuple((runs[d]["c"].astype(npd), runs[d]["h"].astype(npd)) for d in directions))
+            top = {d: runs[d]["outputs"] for d in directions}
+            x = self.next_input({d: self.fed_upward(runs[d]) for d in directions})
+        outs = {d: (o.transpose(1, 0, 2) if case.config.time_major else o).astype(npd) for d, o in top.items()}
+        if case.single_cell:
+            return outs[self.FW], states[0][0]
+        if not case.bidirectional:
+            return outs[self.FW], tuple(layer[0] for layer in states)
+        return (outs[self.FW], outs[self.BW]), tuple(states)
+
+
+class BackwardOutputsNotRereversed(Network):
+    """Runs the backward cell on the reversed rows and returns its outputs as they came out: in reverse order."""
+
+    def backward_outputs(self, out):
+        return out
+
+
+class BackwardReversesWholeSequence(Network):
+    """Reverses the whole padded time axis (``x[:, ::-1]``) for the backward pass, and again for its outputs:
+    a short row's backward pass starts on its padding."""
+
+    def backward_inputs(self, x):
+        return x[:, ::-1]
+
+    def backward_outputs(self, out):
+        return out[:, ::-1]
+
+
+class ConcatBackwardFirst(Network):
+    """Feeds the next layer concat([out_bw, out_fw])."""
+
+    def next_input(self, fed):
+        return np.concatenate([fed[d] for d in (self.BW, self.FW) if d in fed], axis=-1)
+
+
+class LayerFedCellState(Network):
+    """Takes ``state[0]`` of each step's (c, h) as what the layer hands upward: the cell state, not the output."""
+
+    def fed_upward(self, run):
+        return run["cell_states"]
+
+
+class InitialStatesDirectionMajor(Network):
+    """Indexes the flat list of initial states as direction * layers + layer (torch's layout read the
+    other way round); the list is laid out layer by layer, forward then backward."""
+
+    def initial_state_of(self, k, d):
+        flat = [cell.initial_state for _, _, cell in self.case.cells()]
+        if not self.case.bidirectional:
+            return flat[k]
+        return flat[(d == self.BW) * self.case.num_layers + k]
+
+
+class BackwardUsesForwardWeights(Network):
+    """Builds the backward cell from the forward cell's weights (a copy-paste slip); its own initial state."""
+
+    def cell_of(self, k, d):
+        return self.layers[(k, self.FW)]
+
+
+class UpperLayerGetsForwardHalf(Network):
+    """Allocates the next layer's input at full width (P_fw + P_bw) and writes only the forward half into it."""
+
+    def next_input(self, fed):
+        fw = fed[self.FW]
+        if self.BW not in fed:
+            return fw
+        width = fw.shape[-1] + fed[self.BW].shape[-1]
+        out = np.zeros(fw.shape[:-1] + (width,))
+        out[..., : fw.shape[-1]] = fw
+        return out
+
+
 # ------------------------------------------------------------------ outside the catalogue
 def reset_every_cell(k: int):
     """Zeroes c and h before every k-th step (a stateful-streaming bug): not a convention variant."""
@@ -531,7 +703,7 @@ def reset_every_cell(k: int):
     return ResetEvery
 
 
-def as_candidate(cell_class: type[Cell], name: str, features=None, dtypes=("float16", "float32", "float64")):
+def as_candidate(cell_class: type[Cell] | type[Network], name: str, features=None, dtypes=("float16", "float32", "float64")):
     """A candidate function ``fn(case) -> (outputs, (c, h))`` running ``cell_class`` (declaring
     ``features``, by default the class's own :attr:`Cell.features`)."""
     if features is None:
@@ -550,7 +722,7 @@ PEEPHOLES = {"use_peepholes": True}
 #: Row lengths for T = 4 (dense_case's default): a full row and a short one; and with an empty row.
 RAGGED = (4, 2)
 RAGGED_WITH_EMPTY = (4, 2, 0)
-WRONG: dict[str, tuple[type[Cell], dict[str, Any]]] = {
+WRONG: dict[str, tuple[type[Cell] | type[Network], dict[str, Any]]] = {
     "forget_bias_missing": (ForgetBiasMissing, {}),
     "forget_bias_doubled": (ForgetBiasDoubled, {}),
     "forget_bias_all_gates": (ForgetBiasAllGates, {}),
@@ -595,6 +767,22 @@ WRONG: dict[str, tuple[type[Cell], dict[str, Any]]] = {
     "empty_rows_zero_state": (EmptyRowsZeroState, {"sequence_length": RAGGED_WITH_EMPTY}),
     "empty_rows_last_step_state": (GatherAtLengthMinusOne, {"sequence_length": RAGGED_WITH_EMPTY}),
     "time_major_confused": (TimeMajorConfused, {"time_major": True, "batch": 3, "time": 3}),
+    # Network variants: ``layers`` and ``bidirectional`` are case keys (see dense_case).  Every one starts
+    # from two layers: a mistake inside one layer is minimized to one, a mistake between layers keeps two.
+    "backward_outputs_not_rereversed": (BackwardOutputsNotRereversed, {"layers": 2, "bidirectional": True}),
+    "backward_whole_sequence_reversed": (BackwardReversesWholeSequence,
+                                         {"layers": 2, "bidirectional": True, "sequence_length": RAGGED}),
+    "concat_bw_fw": (ConcatBackwardFirst, {"layers": 2, "bidirectional": True}),
+    "layer_fed_cell_state": (LayerFedCellState, {"layers": 2}),  # no projection: H == P in every cell
+    "initial_states_direction_major": (InitialStatesDirectionMajor, {"layers": 2, "bidirectional": True}),
+    "backward_uses_forward_weights": (BackwardUsesForwardWeights, {"layers": 2, "bidirectional": True}),
+    "upper_layer_gets_forward_half": (UpperLayerGetsForwardHalf, {"layers": 2, "bidirectional": True}),
+}
+#: How many layers each network variant's minimized case keeps: one where the mistake is inside a layer.
+NETWORK_LAYERS = {
+    "backward_outputs_not_rereversed": 1, "backward_whole_sequence_reversed": 1, "backward_uses_forward_weights": 1,
+    "concat_bw_fw": 2, "layer_fed_cell_state": 2, "initial_states_direction_major": 2,
+    "upper_layer_gets_forward_half": 2,
 }
 for _order in ("".join(p) for p in itertools.permutations("ijfo")):
     if _order != "ijfo":
@@ -633,7 +821,7 @@ def executor_for(fn):
 
 
 #: Keys of ``dense_case``'s ``changes`` that describe the case rather than its config.
-CASE_KEYS = ("sequence_length", "batch", "time")
+CASE_KEYS = ("sequence_length", "batch", "time", "layers", "bidirectional", "other_cells")
 
 
 def dense_case(changes: dict[str, Any] | None = None, *, dtype: str = "float32", seed: int = 0, batch: int = 2,
@@ -643,10 +831,19 @@ def dense_case(changes: dict[str, Any] | None = None, *, dtype: str = "float32",
     ``changes`` may also hold case keys (:data:`CASE_KEYS`): ``batch`` and ``time`` override the
     arguments, ``sequence_length`` gives the row lengths (and the batch size, if ``batch`` is not
     given).  A ``time_major`` config gets its inputs laid out [T, B, I]; the padding holds values.
+
+    A network: ``layers`` (int, default 1) and ``bidirectional`` (bool); every cell has the first cell's
+    config with its ``input_size`` chained (layer k reads the width of layer k - 1: P_fw + P_bw when
+    bidirectional) and ``other_cells`` (a dict of config changes) applied to every cell but the first.
+    The first cell's arrays are drawn exactly as for one cell; the other cells' are drawn after them.
     """
     from conformance import Case, InitialState, LSTMConfig, LSTMParams
+    from conformance.spec._topology import LSTMLayer
 
     changes = dict(changes or {})
+    layers = int(changes.pop("layers", 1))
+    bidirectional = bool(changes.pop("bidirectional", False))
+    other_cells = dict(changes.pop("other_cells", {}))
     lengths = changes.pop("sequence_length", None)
     if lengths is not None:
         batch = len(lengths)
@@ -654,22 +851,42 @@ def dense_case(changes: dict[str, Any] | None = None, *, dtype: str = "float32",
     time = changes.pop("time", time)
     rng = np.random.default_rng(seed)
     cfg = LSTMConfig(**{"num_units": 2, "input_size": 3, "dtype": dtype, **changes})
-    I, H, P, npd = cfg.input_size, cfg.num_units, cfg.output_size, cfg.np_dtype
+    I, npd = cfg.input_size, cfg.np_dtype
 
     def normal(shape, scale=0.8):
         return (rng.standard_normal(shape) * scale).astype(npd)
 
-    diag = (lambda: normal((H,))) if cfg.use_peepholes else (lambda: None)
-    params = LSTMParams(normal((I + P, 4 * H)), normal((4 * H,)), diag(), diag(), diag(),
-                        normal((H, P)) if cfg.num_proj is not None else None)
-    if initial_state:
-        state = InitialState(normal((batch, H), 1.0), normal((batch, P), 0.5))
-    else:
-        state = InitialState(np.zeros((batch, H), npd), np.zeros((batch, P), npd))
+    def draw_params(cfg):
+        I, H, P = cfg.input_size, cfg.num_units, cfg.output_size
+        diag = (lambda: normal((H,))) if cfg.use_peepholes else (lambda: None)
+        return LSTMParams(normal((I + P, 4 * H)), normal((4 * H,)), diag(), diag(), diag(),
+                          normal((H, P)) if cfg.num_proj is not None else None)
+
+    def draw_state(cfg):
+        H, P = cfg.num_units, cfg.output_size
+        if initial_state:
+            return InitialState(normal((batch, H), 1.0), normal((batch, P), 0.5))
+        return InitialState(np.zeros((batch, H), npd), np.zeros((batch, P), npd))
+
+    params = draw_params(cfg)
+    state = draw_state(cfg)
     inputs = normal((batch, time, I), 1.0)  # [B, T, I]
     if cfg.time_major:
         inputs = np.ascontiguousarray(inputs.transpose(1, 0, 2))
-    case = Case(cfg, params, inputs, state, None if lengths is None else np.asarray(lengths, np.int32))
+    upper, backward = [], []
+    width = I
+    for k in range(layers):  # every cell but the first, layer by layer, forward before backward
+        fw_cfg = cfg if k == 0 else cfg.replace(**{**other_cells, "input_size": width})
+        if k:
+            upper.append(LSTMLayer(fw_cfg, draw_params(fw_cfg), draw_state(fw_cfg)))
+        next_width = fw_cfg.output_size
+        if bidirectional:
+            bw_cfg = cfg.replace(**{**other_cells, "input_size": width})
+            backward.append(LSTMLayer(bw_cfg, draw_params(bw_cfg), draw_state(bw_cfg)))
+            next_width += bw_cfg.output_size
+        width = next_width
+    case = Case(cfg, params, inputs, state, None if lengths is None else np.asarray(lengths, np.int32),
+                upper=tuple(upper), backward=tuple(backward))
     return case.validate()
 
 

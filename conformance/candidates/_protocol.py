@@ -244,6 +244,13 @@ NETWORK_RETURN = ("forward stack: (outputs, ((c_1, h_1), ..., (c_K, h_K))); bidi
                   "((outputs_fw, outputs_bw), (((c, h)_fw, (c, h)_bw) for each layer)), outputs of the top layer")
 
 
+def _nested(value: Any, what: str) -> tuple:
+    """``value`` as a tuple of its items, if it is a tuple or list (an array's rows are not a nesting level)."""
+    if not isinstance(value, (tuple, list)):
+        raise ValueError(f"{what} is a {type(value).__name__}, not a tuple")
+    return tuple(value)
+
+
 def normalise_for(case: Case, value: Any) -> Result:
     """What a candidate returned for ``case`` -> Result (batch order as returned; see :func:`to_batch_major`).
 
@@ -255,15 +262,15 @@ def normalise_for(case: Case, value: Any) -> Result:
     layers = case.num_layers
     try:
         outputs, states = value
-        states = tuple(states)
+        states = _nested(states, "the states")
         if case.bidirectional:
-            out_fw, out_bw = outputs
-            pairs = [tuple(pair) for layer in states for pair in tuple(layer)]
-            per_layer = [len(tuple(layer)) for layer in states]
-            if per_layer != [2] * layers:
-                raise ValueError(f"{per_layer} states per layer")
+            out_fw, out_bw = _nested(outputs, "the outputs")
+            per_layer = [_nested(layer, "a layer's states") for layer in states]
+            pairs = [_nested(pair, "a (c, h) pair") for layer in per_layer for pair in layer]
+            if [len(layer) for layer in per_layer] != [2] * layers:
+                raise ValueError(f"{[len(layer) for layer in per_layer]} states per layer")
         else:
-            out_fw, out_bw, pairs = outputs, None, [tuple(pair) for pair in states]
+            out_fw, out_bw, pairs = outputs, None, [_nested(pair, "a (c, h) pair") for pair in states]
         if len(pairs) != len(case.cells()) or any(len(p) != 2 for p in pairs):
             raise ValueError(f"{len(pairs)} (c, h) pairs for {len(case.cells())} cells")
     except (TypeError, ValueError) as exc:

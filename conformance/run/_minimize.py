@@ -19,7 +19,16 @@ from collections.abc import Callable, Collection, Iterable
 
 import numpy as np
 
-from conformance.spec import DTYPES_SIMPLEST_FIRST, Case, InitialState, LSTMParams
+from conformance.run._shrink_cells import (
+    cell_config,
+    drop_input,
+    forward_only,
+    output_count,
+    output_dropper,
+    unit_count,
+    unit_dropper,
+)
+from conformance.spec import DTYPES_SIMPLEST_FIRST, Case
 
 
 class _Budget:
@@ -185,51 +194,17 @@ def _longer_rows(case: Case, attempt) -> Case:
     return case
 
 
-def _drop_input(case: Case, k: int) -> Case:
-    cfg = case.config
-    params = case.params.replace(kernel=np.ascontiguousarray(np.delete(case.params.kernel, k, axis=0)))
-    inputs = np.ascontiguousarray(np.delete(case.inputs, k, axis=2))
-    return dataclasses.replace(case, config=cfg.replace(input_size=cfg.input_size - 1), params=params, inputs=inputs)
-
-
 def _fewer_inputs(case: Case, attempt) -> Case:
-    return _shrink_axis(case, lambda c: c.config.input_size, _dropping(_drop_input), attempt)
-
-
-def _drop_unit(case: Case, u: int) -> Case:
-    """Remove hidden unit ``u`` (and, without projection, the recurrent row it feeds)."""
-    cfg = case.config
-    H, I = cfg.num_units, cfg.input_size
-    cols = [g * H + v for g in range(4) for v in range(H) if v != u]
-    p = case.params
-    kernel = p.kernel[:, cols]
-    h0 = case.initial_state.h
-    proj = p.proj_kernel
-    if cfg.num_proj is None or proj is None:
-        kernel = np.delete(kernel, I + u, axis=0)
-        h0 = np.delete(h0, u, axis=1)
-    else:
-        proj = np.delete(proj, u, axis=0)
-    diag = {n: (None if (d := getattr(p, n)) is None else np.delete(d, u)) for n in ("w_i_diag", "w_f_diag", "w_o_diag")}
-    params = LSTMParams(kernel=np.ascontiguousarray(kernel), bias=p.bias[cols], proj_kernel=proj, **diag)
-    state = InitialState(np.ascontiguousarray(np.delete(case.initial_state.c, u, axis=1)), np.ascontiguousarray(h0))
-    return dataclasses.replace(case, config=cfg.replace(num_units=H - 1), params=params, initial_state=state)
-
-
-def _drop_proj_output(case: Case, q: int) -> Case:
-    cfg = case.config
-    p = case.params
-    assert cfg.num_proj is not None and p.proj_kernel is not None
-    kernel = np.delete(p.kernel, cfg.input_size + q, axis=0)
-    params = p.replace(kernel=kernel, proj_kernel=np.ascontiguousarray(np.delete(p.proj_kernel, q, axis=1)))
-    state = InitialState(case.initial_state.c, np.ascontiguousarray(np.delete(case.initial_state.h, q, axis=1)))
-    return dataclasses.replace(case, config=cfg.replace(num_proj=cfg.num_proj - 1), params=params, initial_state=state)
+    return _shrink_axis(case, lambda c: c.config.input_size, _dropping(drop_input), attempt)
 
 
 def _fewer_units(case: Case, attempt) -> Case:
-    case = _shrink_axis(case, lambda c: c.config.num_units, _dropping(_drop_unit), attempt)
-    if case.config.num_proj is not None:
-        case = _shrink_axis(case, lambda c: c.config.output_size, _dropping(_drop_proj_output), attempt)
+    """Fewer units (and projected outputs) in every cell of the case, the first cell first."""
+    for k, d, _ in case.cells():
+        place = (k, d)
+        case = _shrink_axis(case, unit_count(place), _dropping(unit_dropper(place)), attempt)
+        if cell_config(case, place).num_proj is not None:
+            case = _shrink_axis(case, output_count(place), _dropping(output_dropper(place)), attempt)
     return case
 
 
@@ -274,7 +249,7 @@ def _config_simplifications(dtypes: Collection[str] | None,
                            lambda c: dataclasses.replace(c, config=c.config.replace(proj_clip=None)))),
         ("initial_state", when(lambda c: not c.initial_state.is_zero(), _zero_state)),
         ("sequence_length", when(lambda c: c.sequence_length is not None, lambda c: c.with_sequence_length(None))),
-        ("bidirectional", when(lambda c: c.bidirectional, lambda c: dataclasses.replace(c, backward=()))),
+        ("bidirectional", when(lambda c: c.bidirectional, forward_only)),
         ("stacked", when(lambda c: bool(c.upper), _one_layer_fewer)),
         ("stacked", when(lambda c: bool(c.upper), _one_layer_fewer)),
         ("time_major", when(lambda c: c.config.time_major, lambda c: c.with_layout(False))),

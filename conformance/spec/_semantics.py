@@ -213,9 +213,13 @@ class Semantics:
         cells = case.cells()
         if self.layer_input == "c" and any(c.config.num_units != c.config.output_size for _, _, c in cells):
             return False
-        shapes = {(c.config.input_size, c.config.num_units, c.config.output_size) for _, _, c in cells}
-        if self.initial_state_order == "direction_major" and len({(h, p) for _, h, p in shapes}) > 1:
-            return False
+        if self.initial_state_order == "direction_major":
+            # Each cell reads another's state: their (H, P) must agree (conformance.spec._network._states).
+            size = {(k, d): (c.config.num_units, c.config.output_size) for k, d, c in cells}
+            layer_major = list(size)
+            direction_major = sorted(layer_major, key=lambda kd: (kd[1] != "forward", kd[0]))
+            if any(size[a] != size[b] for a, b in zip(layer_major, direction_major)):
+                return False
         if self.bw_weights == "forward" and any(
                 (a.config.input_size, a.config.num_units, a.config.output_size, a.config.use_peepholes)
                 != (b.config.input_size, b.config.num_units, b.config.output_size, b.config.use_peepholes)
