@@ -17,7 +17,10 @@ import strategies
 from conformance.judge import compare
 from conformance.oracle import EagerOracle, TFOracle
 from conformance.run import minimize
-from conformance.spec import ACTIVATIONS, FEATURES, Case, Result, reference
+from conformance.spec import ACTIVATIONS, CELL_FEATURES, SEQUENCE_FEATURES, Case, Result, reference
+
+#: One cell, every option and both sequence features (networks: tests/test_oracle_network.py).
+FEATURES = CELL_FEATURES + SEQUENCE_FEATURES
 from tests import wrong_impls as W
 
 

@@ -57,7 +57,7 @@ def test_collection_is_tensorflow_free(tmp_path):
     ids = [line for line in lines if line.startswith("lstm-conformance[")]
     expected = [f"lstm-conformance[numpy-reference]::{g}[float32]" for g in
                 ("baseline", "forget_bias", "initial_state", "peepholes", "cell_clip", "projection", "proj_clip",
-                 "activation", "sequence_length", "time_major")]
+                 "activation", "sequence_length", "time_major", "stacked", "bidirectional")]
     assert ids == expected, f"collected:\n{ids}\nexpected:\n{expected}"
 
 
