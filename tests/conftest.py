@@ -41,12 +41,14 @@ def oracle():
 E2E_MODULES = frozenset({
     "test_adapters",            # torch/jax/onnx/keras/TF adapters against the TF oracle; keras in a subprocess
     "test_adapters_sequence",   # the adapters with row lengths and time-major cases against the TF oracle
+    "test_adapters_network",    # the adapters with stacked and bidirectional cases against the TF oracle
     "test_bad_input",           # the CLI via subprocess
     "test_browser",             # headless chromium
     "test_cli_check",           # the CLI via subprocess, TF oracle
     "test_corpus",              # `fuzz` via the CLI
     "test_diagnose",            # the CLI with the real TF oracle, isolated workers
     "test_diagnose_lengths",    # the CLI and check() with the real TF oracle (row lengths, time-major)
+    "test_diagnose_network",    # check() with the real TF oracle (stacked and bidirectional networks)
     "test_diagnose_libraries",  # drives real torch and onnxruntime
     "test_exec",                # gcc and exec: candidates
     "test_in_process_guard",    # the CLI, and check() with the TF oracle
@@ -56,6 +58,7 @@ E2E_MODULES = frozenset({
     "test_faults",              # isolation workers, TF oracle, a fuzz wall-clock budget
     "test_fuzz",                # `fuzz` via the CLI, wall-clock budgets
     "test_fuzz_merge",          # `merge` via the CLI
+    "test_hang_budget",         # isolation workers, timeouts, a fuzz wall-clock budget
     "test_input_mutation",      # TF oracle, isolation workers
     "test_interrupt",           # signals to CLI subprocesses
     "test_isolation",           # isolation worker processes, timeouts
@@ -64,6 +67,8 @@ E2E_MODULES = frozenset({
     "test_oracle",              # TF oracle
     "test_oracle_perf",         # TF oracle
     "test_oracle_sequence",     # TF oracle (dynamic_rnn), eager TF
+    "test_oracle_network",      # TF oracle (MultiRNNCell, bidirectional_dynamic_rnn)
+    "test_orphans",             # kill -9 of CLI and harness subprocesses, isolation workers
     "test_parallel",            # worker processes, TF oracle
     "test_plugin",              # pip install in a subprocess, the CLI
     "test_plugin_pytester",     # nested pytest in a subprocess running the TF oracle
@@ -73,6 +78,9 @@ E2E_MODULES = frozenset({
     "test_reports",             # the CLI via subprocess
     "test_reports_sequence",    # the CLI via subprocess, headless chromium
     "test_repro",               # the CLI via subprocess
+    "test_report_loss",         # signals to CLI subprocesses at the end of a run
+    "test_disk_full",           # the CLI via subprocess under a file-size limit
+    "test_redis_outage",        # redis-server killed and restarted under a fuzz run
 })
 
 _TESTS_DIR = Path(__file__).resolve().parent

@@ -25,6 +25,14 @@ would be read transposed).
 Keras 3 reads ``KERAS_BACKEND`` once, when ``keras`` is first imported, so each
 backend is its own candidate declaring the variable; the harness sets it before
 the first call or gives the candidate a process of its own.
+
+Networks (docs/mapping.md, "Stacked and bidirectional networks"): one ``LSTM`` per layer, each
+called with its own ``initial_state`` and the same mask, layer k + 1 reading the concatenated
+outputs of layer k; a bidirectional layer is ``Bidirectional(LSTM, backward_layer=LSTM(
+go_backwards=True), merge_mode=None, dtype=...)`` with ``initial_state=[h_fw, c_fw, h_bw, c_bw]``
+(the first half goes to the forward layer), returning ``[out_fw, out_bw, h_fw, c_fw, h_bw, c_bw]``.
+The wrapper needs the dtype too: it casts both outputs to its own compute dtype (float32 by
+default).  Bidirectional forces ``zero_output_for_mask=True`` on both layers (documented).
 """
 
 from __future__ import annotations
@@ -37,16 +45,18 @@ from conformance.candidates import candidate
 from conformance.candidates.adapters._layout import (
     KERAS_ORDER,
     BoundedCache,
+    cell_view,
     check_computed_dtype,
     exact_float32,
     finish,
     folded_bias,
+    network_result,
     reorder_gates,
     split_kernel,
 )
 from conformance.spec import DTYPES, Case
 
-FEATURES = ["forget_bias", "initial_state", "activation", "sequence_length"]
+FEATURES = ["forget_bias", "initial_state", "activation", "sequence_length", "stacked", "bidirectional"]
 _CELL_UNSUPPORTED = {
     "peepholes": "Keras' LSTM has no peephole connections",
     "cell_clip": "Keras' LSTM has no cell-state clipping",
@@ -119,6 +129,8 @@ def _build_keras3(case: Case, backend: str) -> Any:
 
 
 def _run_keras3(case: Case, backend: str):
+    if not case.single_cell:
+        return _run_keras3_network(case, backend)
     keras = _keras3(backend)
     cfg = case.config
     layer, jitted = _layers.get(("keras3", backend, cfg.input_size, cfg.num_units, cfg.activation, cfg.dtype),
@@ -143,6 +155,120 @@ def _run_keras3(case: Case, backend: str):
     check_computed_dtype(case, keras.backend.standardize_dtype(outputs.dtype))
     to_np = keras.ops.convert_to_numpy
     return finish(case, to_np(outputs), to_np(c), to_np(h))
+
+
+def _network_key(case: Case) -> tuple[Any, ...]:
+    """What a built network depends on: the input size and per layer the forward (and backward) units."""
+    sizes = tuple(tuple(cell.config.num_units for layer, _, cell in case.cells() if layer == k)
+                  for k in range(case.num_layers))
+    cfg = case.config
+    return (cfg.input_size, cfg.activation, cfg.dtype, cfg.time_major, sizes)
+
+
+def _build_network(layers_module: Any, case: Case, **extra: Any) -> list[Any]:
+    """One layer per network layer: ``LSTM(return_sequences=True, return_state=True)``, or for a
+    bidirectional layer ``Bidirectional(LSTM(H_fw), backward_layer=LSTM(H_bw, go_backwards=True),
+    merge_mode=None)`` (both directions returned separately), each built for its input width."""
+    cfg = case.config
+    built, width = [], cfg.input_size
+    for k in range(case.num_layers):
+        cells = [cell for layer, _, cell in case.cells() if layer == k]
+        kwargs = [dict(_layer_kwargs(cell_view(case, cell)), **extra) for cell in cells]
+        layer = layers_module.LSTM(**kwargs[0])
+        if case.bidirectional:
+            # dtype: the wrapper casts both outputs to its own compute dtype (float32 by default).
+            layer = layers_module.Bidirectional(layer, merge_mode=None, dtype=cfg.dtype,
+                                                backward_layer=layers_module.LSTM(go_backwards=True, **kwargs[1]))
+        shape = (None, None, width)
+        layer.build(shape)
+        built.append(layer)
+        width = sum(cell.config.num_units for cell in cells)
+    return built
+
+
+def _network_weights(case: Case, built: list[Any]) -> dict[int, np.ndarray]:
+    """``id(variable) -> value`` for every LSTM cell variable of the built network, in Keras' layout."""
+    out: dict[int, np.ndarray] = {}
+    for k, layer in enumerate(built):
+        cells = [cell for level, _, cell in case.cells() if level == k]
+        lstms = [layer.forward_layer, layer.backward_layer] if case.bidirectional else [layer]
+        for lstm, cell in zip(lstms, cells):
+            weights = _keras_weights(cell_view(case, cell))
+            for name in ("kernel", "recurrent_kernel", "bias"):
+                out[id(getattr(lstm.cell, name))] = weights[name]
+    return out
+
+
+def _initial_states(case: Case, k: int, tensor: Any) -> list[Any]:
+    """Layer k's ``initial_state``: ``[h, c]``, or ``[h_fw, c_fw, h_bw, c_bw]`` for Bidirectional (it hands
+    the first half to the forward layer, the second to the backward one)."""
+    return [tensor(a) for level, _, cell in case.cells() if level == k
+            for a in (cell.initial_state.h, cell.initial_state.c)]
+
+
+def _unpack_layer(case: Case, result: Any) -> tuple[Any, list[tuple[Any, Any]]]:
+    """A layer's return -> (its outputs for the next layer's input, [(c, h) per direction])."""
+    if case.bidirectional:  # merge_mode=None, return_state: [out_fw, out_bw, h_fw, c_fw, h_bw, c_bw]
+        out_fw, out_bw, h_fw, c_fw, h_bw, c_bw = result
+        return (out_fw, out_bw), [(c_fw, h_fw), (c_bw, h_bw)]
+    outputs, h, c = result
+    return outputs, [(c, h)]
+
+
+def _network_outputs(case: Case, results: list[Any], to_np: Any):
+    states = [(to_np(c), to_np(h)) for r in results for c, h in _unpack_layer(case, r)[1]]
+    top = _unpack_layer(case, results[-1])[0]
+    return network_result(case, tuple(to_np(o) for o in top) if case.bidirectional else to_np(top), states)
+
+
+def _run_keras3_network(case: Case, backend: str):
+    keras = _keras3(backend)
+    cfg = case.config
+    ops = keras.ops
+
+    def tensor(a: np.ndarray) -> Any:
+        return ops.convert_to_tensor(exact_float32(a), dtype=cfg.dtype)
+
+    def next_input(outputs: Any) -> Any:
+        return ops.concatenate(list(outputs), axis=-1) if case.bidirectional else outputs
+
+    def build() -> Any:
+        built = _build_network(keras.layers, case)
+        if backend != "jax":
+            return built, None
+        import jax
+
+        def run(trainables, non_trainables, x, states, mask):
+            results = []
+            for layer, tr, ntr, init in zip(built, trainables, non_trainables, states):
+                result, _ = layer.stateless_call(tr, ntr, x, initial_state=init, mask=mask)
+                results.append(result)
+                x = next_input(_unpack_layer(case, result)[0])
+            return results
+
+        return built, jax.jit(run)
+
+    built, jitted = _layers.get(("keras3-network", backend) + _network_key(case), build)
+    values = _network_weights(case, built)
+    mask_array = length_mask(case)
+    mask = None if mask_array is None else ops.convert_to_tensor(mask_array, dtype="bool")
+    x = tensor(case.inputs)
+    states = [_initial_states(case, k, tensor) for k in range(case.num_layers)]
+    if jitted is not None:
+        trainables = [[tensor(values[id(v)]) for v in layer.trainable_variables] for layer in built]
+        non_trainables = [[v.value for v in layer.non_trainable_variables] for layer in built]
+        results = jitted(trainables, non_trainables, x, states, mask)
+    else:
+        for layer in built:
+            for v in layer.trainable_variables:
+                v.assign(tensor(values[id(v)]))
+        results = []
+        for layer, init in zip(built, states):
+            results.append(layer(x, initial_state=init, mask=mask))
+            x = next_input(_unpack_layer(case, results[-1])[0])
+    first = results[-1][0]
+    check_computed_dtype(case, keras.backend.standardize_dtype(first.dtype))
+    return _network_outputs(case, results, ops.convert_to_numpy)
 
 
 @candidate(features=FEATURES, dtypes=DTYPES, env={"KERAS_BACKEND": "tensorflow"}, unsupported=KERAS3_UNSUPPORTED)
@@ -181,6 +307,8 @@ def tf_keras_lstm(case: Case):
 
     tf = import_tensorflow()
     cfg = case.config
+    if not case.single_cell:
+        return _run_tf_keras_network(case)
     layer = _layers.get(("tf_keras", cfg.input_size, cfg.num_units, cfg.activation, cfg.dtype, cfg.time_major),
                         lambda: _build_tf_keras(case))
 
@@ -198,3 +326,32 @@ def tf_keras_lstm(case: Case):
     check_computed_dtype(case, outputs.dtype.name)
     to_np = lambda t: tf.cast(t, "float32").numpy() if cfg.dtype == "bfloat16" else t.numpy()
     return finish(case, to_np(outputs), to_np(c), to_np(h))
+
+
+def _run_tf_keras_network(case: Case):
+    from conformance.oracle import import_tensorflow
+
+    tf = import_tensorflow()
+    import tf_keras
+
+    cfg = case.config
+
+    def tensor(a: np.ndarray) -> Any:
+        return tf.cast(tf.constant(exact_float32(a)), cfg.dtype)
+
+    built = _layers.get(("tf_keras-network",) + _network_key(case),
+                        lambda: _build_network(tf_keras.layers, case, time_major=cfg.time_major))
+    values = _network_weights(case, built)
+    for layer in built:
+        for v in layer.trainable_variables:
+            v.assign(tensor(values[id(v)]))
+    mask = length_mask(case)
+    x, results = tensor(case.inputs), []
+    for k, layer in enumerate(built):
+        results.append(layer(x, initial_state=_initial_states(case, k, tensor),
+                             mask=None if mask is None else tf.constant(mask)))
+        top = _unpack_layer(case, results[-1])[0]
+        x = tf.concat(list(top), axis=-1) if case.bidirectional else top
+    check_computed_dtype(case, results[-1][0].dtype.name)
+    to_np = lambda t: tf.cast(t, "float32").numpy() if cfg.dtype == "bfloat16" else t.numpy()
+    return _network_outputs(case, results, to_np)

@@ -12,6 +12,7 @@ not at all.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -114,3 +115,26 @@ class BoundedCache:
             self._items.pop(next(iter(self._items)))
         self._items[key] = value
         return value
+
+
+def cell_view(case: Case, cell: Any) -> Case:
+    """``case`` seen as the one cell ``cell`` (an ``LSTMLayer`` of ``case.cells()``): its config, params and
+    initial state, no other cells.  For the weight conversions above only (``split_kernel``,
+    ``folded_bias``, ``peepholes``): the inputs are layer 1's, not the cell's."""
+    return dataclasses.replace(case, config=cell.config.replace(time_major=case.config.time_major),
+                               params=cell.params, initial_state=cell.initial_state, upper=(), backward=())
+
+
+def network_result(case: Case, outputs: Any, states: Any) -> Any:
+    """What a network candidate returns (``NETWORK_RETURN``) in the case's dtype.
+
+    ``outputs``: the top layer's forward outputs, or ``(out_fw, out_bw)`` when bidirectional;
+    ``states``: every cell's final ``(c, h)`` in ``case.cells()`` order (layer by layer, forward first).
+    """
+    npd = case.config.np_dtype
+    arr = lambda a: np.asarray(a).astype(npd)
+    pairs = [(arr(c), arr(h)) for c, h in states]
+    if not case.bidirectional:
+        return arr(outputs), tuple(pairs)
+    out_fw, out_bw = outputs
+    return (arr(out_fw), arr(out_bw)), tuple((pairs[2 * k], pairs[2 * k + 1]) for k in range(case.num_layers))

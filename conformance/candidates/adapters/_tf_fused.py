@@ -29,6 +29,9 @@ _UNSUPPORTED = {
     "projection": "the fused LSTM ops have no projection",
     "proj_clip": "the fused LSTM ops have no projection",
     "activation": "the fused LSTM ops compute tanh only",
+    "stacked": "the fused LSTM ops are one cell; TF stacks cells with MultiRNNCell, which is the oracle itself",
+    "bidirectional": "the fused LSTM ops run one direction; TF's bidirectional_dynamic_rnn around them is "
+                     "the oracle itself",
 }
 
 
