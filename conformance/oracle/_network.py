@@ -6,7 +6,9 @@
   ``x_k = concat([out_fw, out_bw], -1)`` of layer k - 1 (``stack_bidirectional_dynamic_rnn`` does
   exactly this loop; it is not called itself because its input must have a static width).
 
-One graph per ``(dtype, activation, time_major, layers, bidirectional)`` serves every size and length:
+One graph per ``(dtype, activation, layers, bidirectional)`` serves every size and length (a time-major
+case is fed batch-major: its layout is the sequence graph's subject, conformance/oracle/_sequence.py, and a
+graph per layout here would double the network graphs for nothing a network adds):
 each cell is TF's real ``LSTMCell`` on fed weights (conformance/oracle/_graph.py, ``make_step``), built
 with peepholes and a projection fed neutral values where the cell has none.  As in the sequence graph
 (conformance/oracle/_sequence.py), ``dynamic_rnn`` is handed the step index (it reverses, masks and
@@ -37,7 +39,7 @@ def uses_network_graph(case: Case) -> bool:
 
 def network_key(case: Case) -> tuple:
     cfg = case.config
-    return ("network", cfg.dtype, cfg.activation, cfg.time_major, case.num_layers, case.bidirectional)
+    return ("network", cfg.dtype, cfg.activation, False, case.num_layers, case.bidirectional)
 
 
 def structure_key(case: Case) -> tuple:
@@ -169,7 +171,7 @@ def pack_network_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
         chunks += [np.asarray(a, npd).reshape(-1) for a in parts]
         sizes += [int(np.asarray(a).size) for a in parts]
         dims += [Ic + P, 4 * H, H, P]
-    chunks.append(case.inputs.reshape(-1))
+    chunks.append(np.ascontiguousarray(case.batch_major_inputs).reshape(-1))  # the graph is batch-major
     sizes.append(B * T * I)
     floats = np.concatenate(chunks).astype(npd)
     ints = np.array(sizes + dims + [B, T, I] + case.lengths().tolist(), dtype=np.int32)
@@ -179,9 +181,7 @@ def pack_network_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
 def unpack_network_result(fetched: list[np.ndarray], case: Case) -> Result:
     """The fetched outputs and per-cell states -> a batch-major Result named as conformance.spec._topology names."""
     cells = case.cells()
-    outputs = list(fetched[: 2 if case.bidirectional else 1])
-    if case.config.time_major:
-        outputs = [o.transpose(1, 0, 2) for o in outputs]
+    outputs = list(fetched[: 2 if case.bidirectional else 1])  # batch-major, whatever the case's layout
     arrays = {"outputs": outputs[0]}
     if case.bidirectional:
         arrays["outputs_bw"] = outputs[1]
