@@ -71,6 +71,14 @@ def hang_on_long(case):
 
 
 @candidate(features=_NON_FEATURES, dtypes=["float32"])
+def hang_on_batch(case):
+    """Never returns when batch >= 2 (most drawn cases: a fuzz budget must still hold while it shrinks)."""
+    if case.batch >= 2:
+        _hang()
+    return numpy_reference(case)
+
+
+@candidate(features=_NON_FEATURES, dtypes=["float32"])
 def eat_memory_on_wide(case):
     """Allocates (and touches) 64 MB chunks without end when num_units >= 2."""
     if case.config.num_units >= 2:
@@ -265,3 +273,25 @@ def folds_forget_bias_into_callers_bias(case):
     case.params.bias[2 * H : 3 * H] += np.asarray(case.config.forget_bias, dtype=case.params.bias.dtype)
     return numpy_reference(type(case)(case.config.replace(forget_bias=0.0), case.params, case.inputs,
                                       case.initial_state))
+
+
+@candidate(features=_NON_FEATURES, dtypes=["float32"])
+def holds_gil_in_c(case):
+    """Writes its pid to $LSTM_CONFORMANCE_TEST_MARKER, then blocks in C (libc pause() through ctypes.PyDLL,
+    which keeps the GIL): no Python thread of its process runs again."""
+    with open(os.environ["LSTM_CONFORMANCE_TEST_MARKER"], "w") as fh:
+        fh.write(str(os.getpid()))
+    ctypes.PyDLL(None).pause()
+    return numpy_reference(case)
+
+
+@candidate(features=_NON_FEATURES, dtypes=["float32"])
+def spawns_child(case):
+    """Correct, but starts `sleep 300` (and one more in a session of its own) on every call, never waited for;
+    appends their pids to $LSTM_CONFORMANCE_TEST_MARKER."""
+    import subprocess
+
+    children = [subprocess.Popen(["sleep", "300"]), subprocess.Popen(["sleep", "300"], start_new_session=True)]
+    with open(os.environ["LSTM_CONFORMANCE_TEST_MARKER"], "a") as fh:
+        fh.write("".join(f"{c.pid}\n" for c in children))
+    return numpy_reference(case)

@@ -281,7 +281,7 @@ def test_report_dir_lost_at_the_end_still_prints_and_saves_the_results(tmp_path)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 2, f"exit {proc.returncode}\n{out}\n{err}"
+    assert proc.returncode == 1, f"exit {proc.returncode}\n{out}\n{err}"
     assert "NONCONFORMANT" in out and "minimized counterexample" in out, f"results not printed:\n{out}"
     line = [l for l in err.splitlines() if "could not write reports" in l]
     assert line and str(reports) in line[0], f"no error line naming the directory:\n{err}"

@@ -182,3 +182,18 @@ def test_wrong_nesting_is_a_one_line_wrong_shape_fault_naming_the_layout(kind, c
     assert "forward stack: (outputs, ((c_1, h_1), ..., (c_K, h_K)))" in message, message
     assert "((outputs_fw, outputs_bw), (((c, h)_fw, (c, h)_bw) for each layer))" in message, message
     assert f"{case.num_layers} layer(s)" in message, message
+
+
+def test_an_isolated_candidate_returns_every_cell_of_a_network():
+    """Regression: the worker sent back outputs, c and h only, so every isolated network result lacked the
+    other cells' states and the backward outputs (a wrong_shape for a correct candidate)."""
+    from conformance.candidates import InProcessExecutor, make_executor, resolve
+
+    case = W.dense_case({"layers": 2, "bidirectional": True}, seed=3)
+    loaded = resolve("numpy-reference")
+    with make_executor(loaded, isolate=True) as isolated:
+        got = isolated.run(case)
+    want = InProcessExecutor(loaded).run(case)
+    assert set(got.arrays()) == set(want.arrays()) == set(case.result_shapes())
+    for name, array in want.arrays().items():
+        np.testing.assert_array_equal(got.arrays()[name], array, err_msg=name)

@@ -12,10 +12,11 @@ of its own). Round one visits, in this order:
 later rounds revisit every slice that has not failed yet with a fresh seed.
 
 Time: each slice gets ``slice_seconds`` (default: the budget spread over the plan,
-between 5 s and 5 min), less whatever the remaining budget cannot cover, and its
-minimisation gets only the time the budget has left after the slice, so the whole run
-ends within a few seconds of its budget (one example or one minimisation step late
-at worst).
+between 5 s and 5 min), less whatever the remaining budget cannot cover; its
+minimisation and diagnosis get what its search left unused plus a share of what the
+budget has left after it, and no call of an isolated candidate runs past that (its
+timeouts adapt to the calls that returned: conformance.candidates.AdaptiveTimeouts),
+so the whole run ends within a few seconds of its budget, a hanging candidate included.
 """
 
 from __future__ import annotations
@@ -260,7 +261,7 @@ class _FuzzRun:
             raise InvalidArgument("no TARGET given")
         self.by_target = {c.target: c for c in candidates}
         self.slices = plan(candidates, options.check)
-        db = open_database(options.database)
+        db = open_database(options.database, warn=options.warn or warn_stderr)
         self.db = counting_database(db) if db is not None else None
         self.corpus = load_corpus(options.corpus, warn=options.warn or warn_stderr) if options.corpus else []
         if options.history:
@@ -298,12 +299,13 @@ class _FuzzRun:
         return known + queued + [sl for sl in self.slices if sl not in known and sl not in queued]
 
     def run(self) -> FuzzResult:
-        from conformance.oracle import default_oracle, tensorflow_version
+        from conformance.oracle import default_oracle, import_tensorflow, tensorflow_version
 
         result = self.result
         failed: set[Slice] = set()
         try:
-            # The TF import is part of the budget: pay it before timing any slice.
+            # The TF import is part of the budget: pay it before timing any slice (the oracle imports it lazily).
+            import_tensorflow()
             result.tensorflow = tensorflow_version()
             self.oracle = self.oracle or default_oracle()
             order = self.order()
@@ -351,12 +353,11 @@ class _FuzzRun:
         now = time.monotonic()
         remaining = self.deadline - now
         run = SliceRun(sl, round_no, now - self.started, _slice_seed(template.seed, sl, round_no), None)
-        # The slice's search stops early enough to leave time for minimising and diagnosing what it
-        # finds; those two share what the budget has left after the slice, less a safety margin.
         budget = max(0.1, min(self.slice_seconds, remaining - min(5.0, 0.3 * remaining)))
         after = max(0.4, min(max(5.0, 0.25 * options.budget_seconds), remaining - budget - SAFETY_SECONDS))
-        minimize_seconds = min(template.minimize_seconds, 0.6 * after)
-        diagnose_seconds = max(0.1, min(template.diagnose_seconds, after - minimize_seconds))
+        # The search stops early enough to leave time for minimising and diagnosing what it finds, which end by
+        # finish_by with what the search left unused (conformance.run._finish); no isolated call runs past it.
+        finish_by = now + budget + after
         key = sl.key()
         fetched_before = self.db.fetched.get(key, 0) if self.db is not None else 0
         replay = self.corpus_cases(sl) if round_no == 1 else []
@@ -376,8 +377,7 @@ class _FuzzRun:
         progress(Progress(0, 0.0, 0))
         slice_options = dataclasses.replace(
             template, features=sl.features, dtypes={sl.dtype}, database=self.db, replay=[c for _, c in replay],
-            budget_seconds=budget, minimize_seconds=minimize_seconds, diagnose_seconds=diagnose_seconds,
-            max_examples=UNBOUNDED_EXAMPLES,
+            budget_seconds=budget, finish_by=finish_by, max_examples=UNBOUNDED_EXAMPLES,
             seed=run.seed, progress=progress,
         )
         run.corpus_replayed = len(replay)

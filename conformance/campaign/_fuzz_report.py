@@ -27,19 +27,36 @@ def counterexample_stem(index: int) -> str:
     return "counterexample" if index == 0 else f"counterexample-{index + 1}"
 
 
-def save_findings(result: Any, report_dir: str, *, corpus: str | None = None) -> list[str]:
-    """Write every counterexample into ``report_dir`` (and new ones into the corpus); return the corpus additions."""
+def save_findings(result: Any, report_dir: str, *, corpus: str | None = None,
+                  errors: list[str] | None = None) -> list[str]:
+    """Write every counterexample into ``report_dir`` (and new ones into the corpus); return the corpus additions.
+
+    With ``errors`` a list, a file that cannot be written (a full disk) is appended to it as ``PATH: why``
+    and the others are still written; without, the OSError is raised.
+    """
     from conformance.report import save_counterexample
-    from conformance.run import add_to_corpus
+    from conformance.run import add_to_corpus, entry_stem
 
     added = []
     for index, (run, cx) in enumerate(result.counterexamples()):
         if corpus:
-            path = add_to_corpus(cx, corpus)
+            try:
+                path = add_to_corpus(cx, corpus)
+            except OSError as exc:
+                if errors is None:
+                    raise
+                errors.append(f"{os.path.join(corpus, entry_stem(cx.target, cx.case))}.npz: {exc.strerror or exc}")
+                path = None
             if path:
                 added.append(path)
         # The slice's result now points at the saved case (its replay command in the report).
-        run.result = run.result.replace(counterexample=save_counterexample(cx, report_dir, counterexample_stem(index)))
+        stem = counterexample_stem(index)
+        try:
+            run.result = run.result.replace(counterexample=save_counterexample(cx, report_dir, stem))
+        except OSError as exc:
+            if errors is None:
+                raise
+            errors.append(f"{os.path.join(report_dir, stem)}.npz: {exc.strerror or exc}")
     return added
 
 

@@ -19,11 +19,13 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from conformance.spec import InvalidArgument, finite_or_none
+from conformance.spec import InvalidArgument, finite_or_none, read_regular
 
 #: Fields of a record, in the order they are written.
 FIELDS = ("run", "time", "target", "feature", "dtype", "examples", "verdict", "max_abs_error", "max_score",
           "tool", "tensorflow")
+#: The largest history file read back (a record is about 250 bytes: years of nightly runs stay far below).
+MAX_HISTORY_BYTES = 256 << 20
 #: Identity of a series: one line on the plot.
 SERIES_KEY = ("target", "feature", "dtype")
 
@@ -48,11 +50,25 @@ def check_history_path(path: str) -> None:
 
 
 def append(path: str, records: Iterable[Mapping[str, Any]]) -> None:
-    """Append records (one JSON line each) in a single write, so lines of concurrent runs do not interleave."""
+    """Append records (one JSON line each) in a single write, so lines of concurrent runs do not interleave.
+
+    The one file the harness appends to rather than replaces (concurrent runs share it).  A write cut
+    short (a full disk) leaves at most one partial last line, which :func:`read` skips; the next append
+    starts on a fresh line so it does not swallow the next record.  Raises OSError when it cannot write.
+    """
     lines = "".join(json.dumps({k: _finite(r.get(k)) for k in FIELDS}, allow_nan=False) + "\n" for r in records)
-    if lines:
-        with open(path, "a") as fh:
-            fh.write(lines)
+    if not lines:
+        return
+    with open(path, "a+b") as fh:
+        try:
+            size = fh.seek(0, os.SEEK_END)
+            if size > 0:
+                fh.seek(size - 1)
+                if fh.read(1) != b"\n":
+                    lines = "\n" + lines
+        except OSError:  # not seekable (a pipe): append as it is
+            pass
+        fh.write(lines.encode("utf-8", errors="backslashreplace"))
 
 
 def read(path: str, *, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
@@ -62,20 +78,26 @@ def read(path: str, *, warn: Callable[[str], None] | None = None) -> list[dict[s
     warn = warn or warn_stderr
     if not os.path.exists(path):
         return []
+    try:
+        # A regular file of bounded size only: --history pointing at a device (/dev/full, /dev/zero)
+        # or a FIFO must not be read until memory runs out or forever.
+        text = read_regular(path, MAX_HISTORY_BYTES).decode("utf-8", errors="replace")
+    except InvalidArgument as exc:
+        warn(f"history: not read ({' '.join(str(exc).split())})")
+        return []
     records = []
-    with open(path) as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                warn(f"history {path}:{number}: not a JSON line; skipped")
-                continue
-            if not isinstance(record, dict) or any(k not in record for k in SERIES_KEY):
-                warn(f"history {path}:{number}: not a history record; skipped")
-                continue
-            records.append(record)
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            warn(f"history {path}:{number}: not a JSON line; skipped")
+            continue
+        if not isinstance(record, dict) or any(k not in record for k in SERIES_KEY):
+            warn(f"history {path}:{number}: not a history record; skipped")
+            continue
+        records.append(record)
     return records
 
 

@@ -6,7 +6,8 @@ interpreter, its own session so Ctrl-C reaches only the harness); the oracle sta
 harness.  What can go wrong becomes a :class:`CandidateFault` with its own ``kind``:
 
 * ``crash``   the worker died: a signal (SIGSEGV from a native bug, SIGABRT from abort()) or an exit
-* ``hang``    no result within ``timeout_seconds``: the worker is killed
+* ``hang``    no result within the call's timeout (adapted to the calls that returned, at most
+              ``timeout_seconds``, never past the caller's deadline: AdaptiveTimeouts): the worker is killed
 * ``memory``  MemoryError under ``memory_limit_mb`` (an RLIMIT_AS cap set in the worker), or a
               SIGKILL the harness did not send (the kernel's out-of-memory killer)
 * ``exception``, ``wrong_shape``, ``wrong_dtype``  as in-process (conformance.candidates.call_candidate)
@@ -26,18 +27,32 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
 from collections.abc import Mapping
 
 from conformance.candidates import CandidateInfo
 from conformance.candidates._limits import (
+    MIN_PROBE_SECONDS,
+    AdaptiveTimeouts,
+    CallTimes,
+    DeadlineReached,
+    case_work,
     check_limits,
     crash_location,
     own_groups_of_children,
     signal_description,
 )
-from conformance.candidates._worker import EXEC_TMPDIR_VAR, SYS_PATH_VAR, PipeClosed, ReplyTimeout, receive, send
+from conformance.candidates._worker import (
+    EXEC_TMPDIR_VAR,
+    SYS_PATH_VAR,
+    PipeClosed,
+    ReplyTimeout,
+    kill_session,
+    receive,
+    send,
+)
 from conformance.oracle import tf_environment
 from conformance.spec import CandidateFault, CandidateLoadError, Case, Result
 
@@ -48,6 +63,8 @@ QUIT_GRACE_SECONDS = 2.0
 _LOG_TAIL_BYTES = 64 * 1024
 #: A worker's log (the candidate's prints, faulthandler's report) is emptied between calls past this size.
 _LOG_MAX_BYTES = 16 * 1024 * 1024
+
+
 class _Worker:
     """One worker process: its pipes, its log, and whether the harness killed it."""
 
@@ -66,6 +83,9 @@ class _Worker:
                 "--parent", str(os.getpid())]
         if memory_limit_mb:
             argv += ["--memory-limit-mb", str(memory_limit_mb)]
+        if threading.current_thread() is threading.main_thread():
+            # PR_SET_PDEATHSIG fires when the starting *thread* ends: only the main thread lives as long as we do.
+            argv.append("--die-with-parent")
         argv.append(target)
         try:
             self.proc = subprocess.Popen(
@@ -78,7 +98,9 @@ class _Worker:
         finally:
             os.close(request_r)
             os.close(reply_w)
+        self.spawned = time.monotonic()
         self.killed_by_us = False
+        self.answered = False  # it has returned a result: its later calls are warm
         self.ready = False
         self.name: str | None = None
         self.info: CandidateInfo | None = None
@@ -87,10 +109,11 @@ class _Worker:
     def pid(self) -> int:
         return self.proc.pid
 
-    def wait_ready(self, timeout: float) -> None:
-        """Read the ``ready`` message; CandidateLoadError (one line) if the candidate cannot be loaded."""
+    def wait_ready(self, timeout: float) -> float:
+        """Read the ``ready`` message; CandidateLoadError (one line) if the candidate cannot be loaded.
+        Returns how long the worker took to start (0 when it was ready before)."""
         if self.ready:
-            return
+            return 0.0
         try:
             message = receive(self.reply_r, time.monotonic() + timeout)
         except ReplyTimeout:
@@ -107,6 +130,7 @@ class _Worker:
         fields = {f.name for f in dataclasses.fields(CandidateInfo)}
         self.info = CandidateInfo(**{k: v for k, v in info.items() if k in fields})
         self.ready = True
+        return time.monotonic() - self.spawned
 
     def death(self) -> str:
         """How the worker ended, in words (waits for it; kills it if it lingers)."""
@@ -125,8 +149,9 @@ class _Worker:
             return self.proc.wait()
 
     def kill(self) -> None:
-        """SIGKILL the worker, anything it started in its session and the process groups of the programs it
-        started in sessions of their own (``exec:`` candidates); reap it (no zombies); remove its scratch directory."""
+        """SIGKILL the worker, anything it started in its session (even after it left on its own) and the process
+        groups of the programs it started in sessions of their own; reap it (no zombies); remove its scratch
+        directory."""
         if self.proc.poll() is None:
             self.killed_by_us = True
             groups = own_groups_of_children(self.proc.pid)  # while they are still its children
@@ -136,6 +161,7 @@ class _Worker:
                 except (ProcessLookupError, PermissionError):
                     pass
             self.proc.wait()
+        kill_session(self.proc.pid)  # a candidate's children, orphaned when the worker quit, included
         self._close_fds()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
@@ -189,7 +215,7 @@ def _memory_hint(log: str) -> bool:
     return any(s in lowered for s in ("memoryerror", "bad_alloc", "cannot allocate memory", "out of memory"))
 
 
-class SubprocessExecutor:
+class SubprocessExecutor(AdaptiveTimeouts):
     """Runs one candidate, by target string, in a replaceable worker process.
 
     ``run(case)`` returns the candidate's :class:`Result` (outputs [B, T, P], c [B, H],
@@ -227,9 +253,12 @@ class SubprocessExecutor:
         #: Workers lost (crash, hang, memory kill) and replaced so far.
         self.restarts = 0
         self.calls = 0
+        self.times = CallTimes()  # adaptive timeouts: see AdaptiveTimeouts
+        #: The longest a worker took to start: what replacing a killed one costs.
+        self.boot_seconds = 0.0
         first = self._spawn()
         try:
-            first.wait_ready(start_timeout_seconds)
+            self.boot_seconds = first.wait_ready(start_timeout_seconds)
         except CandidateLoadError as exc:
             first.kill()
             self._workers.remove(first)
@@ -265,7 +294,7 @@ class SubprocessExecutor:
             return self._active
         worker, self._spare = (self._spare, None) if self._spare is not None else (self._spawn(), None)
         try:
-            worker.wait_ready(self.start_timeout_seconds)
+            self.boot_seconds = max(self.boot_seconds, worker.wait_ready(self.start_timeout_seconds))
         except CandidateLoadError as exc:
             self._discard(worker)
             # It loaded before: report this as the candidate's fault rather than abort the run.
@@ -283,19 +312,21 @@ class SubprocessExecutor:
 
     # --- the Executor protocol ----------------------------------------------------------
     def run(self, case: Case) -> Result:
+        # Checked before waiting for a worker to start, and again once it is ready.
+        self._limit_or_stop(case, self._active is None or not self._active.answered)
         worker = self._ready_worker()
+        first = not worker.answered
+        limit, why = self._limit_or_stop(case, first)
         self._seq += 1
         self.calls += 1
         seq = self._seq
+        started = time.monotonic()
         try:
             send(worker.request_w, ("run", seq, case))
-            deadline = time.monotonic() + self.timeout_seconds if self.timeout_seconds else None
-            reply = receive(worker.reply_r, deadline)
+            reply = receive(worker.reply_r, started + limit if limit is not None else None)
         except ReplyTimeout:
             self._lost(worker)
-            raise CandidateFault(
-                "hang", f"no result within the {self.timeout_seconds:g} s timeout (the worker was killed)"
-            ) from None
+            raise self.timed_out(limit, why) from None
         except (PipeClosed, BrokenPipeError):
             raise self._death_fault(worker) from None
         except (pickle.UnpicklingError, ImportError, AttributeError, EOFError) as exc:
@@ -310,13 +341,21 @@ class SubprocessExecutor:
             self._lost(worker)
             raise CandidateFault("crash", f"the worker answered request {reply[1]} to request {seq}")
         worker.trim_log()
+        worker.answered = True
         if reply[0] == "ok":
-            return Result(reply[2], reply[3], reply[4])
+            self.times.record(case_work(case), time.monotonic() - started, first)
+            return Result.from_arrays(reply[2])
         _, _, kind, message, tb = reply
         fault = CandidateFault(kind, message)
         if tb:
             fault.traceback = tb  # type: ignore[attr-defined]
         raise fault
+
+    def _limit_or_stop(self, case: Case, first: bool) -> tuple[float | None, str]:
+        limit, why = self.limit_for(case, first)
+        if why == "cut" and (limit or 0.0) < MIN_PROBE_SECONDS:  # it could only be cut short: do not start it
+            raise DeadlineReached("too little time is left before the deadline")
+        return limit, why
 
     def _death_fault(self, worker: _Worker) -> CandidateFault:
         how = worker.death()
@@ -351,4 +390,4 @@ class SubprocessExecutor:
         self.close()
 
 
-__all__ = ["SubprocessExecutor", "crash_location", "signal_description"]
+__all__ = ["DeadlineReached", "SubprocessExecutor", "crash_location", "signal_description"]

@@ -7,9 +7,11 @@ import os
 import re
 import signal
 import sysconfig
+import time
 from typing import Any
 
-from conformance.spec import InvalidArgument, check_int
+from conformance.candidates._worker import processes
+from conformance.spec import CandidateFault, InvalidArgument, check_int
 
 #: Longest per-call timeout (about 11.5 days): longer ones overflow the waits that use it.
 MAX_TIMEOUT_SECONDS = 1_000_000.0
@@ -30,33 +32,12 @@ def check_limits(timeout_seconds: Any, memory_limit_mb: Any) -> None:
 
 
 def own_groups_of_children(pid: int) -> set[int]:
-    """Process groups led by children of ``pid`` that left its group (an ``exec:`` program starts its own session).
+    """Process groups led by children of ``pid`` that left its group (an ``exec:`` program starts its own group).
 
     Read from /proc; empty where there is none.  Never the harness's own group or ``pid``'s.
     """
-    groups: set[int] = set()
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return groups
     spare = {os.getpgrp(), pid}
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        # "PID (COMM) STATE PPID PGRP ...": COMM may hold spaces and parentheses, so split after the last ')'.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        try:
-            ppid, pgrp = int(fields[1]), int(fields[2])
-        except (IndexError, ValueError):
-            continue
-        if ppid == pid and pgrp > 1 and pgrp not in spare:
-            groups.add(pgrp)
-    return groups
+    return {pgrp for _, ppid, pgrp, _, _ in processes() if ppid == pid and pgrp > 1 and pgrp not in spare}
 
 
 def signal_description(number: int) -> str:
@@ -88,3 +69,130 @@ def crash_location(log: str) -> str | None:
     stdlib = sysconfig.get_paths()["stdlib"]
     path, line, func = next((f for f in frames if not f[0].startswith(stdlib + os.sep)), frames[0])
     return f"{os.path.basename(path)}:{line} in {func}"
+
+
+# --- adaptive timeouts -----------------------------------------------------------------------------
+
+#: Shortest adaptive timeout of a call whose timeout makes a verdict (search, confirmation).
+MIN_TIMEOUT_SECONDS = 1.0
+#: Past this many times the expected time of a call, it is a hang.
+TIMEOUT_FACTOR = 10.0
+#: Minimisation probes of a hang: a shorter floor and factor (a wrong "still hangs" there only costs
+#: minimisation progress: the minimized case is confirmed with the ordinary timeout before it is kept).
+MIN_PROBE_SECONDS = 0.25
+PROBE_FACTOR = 5.0
+#: With nothing known of the candidate's times, the share of the time left before the deadline a call may take.
+NO_DATA_SHARE = 0.25
+
+
+def case_work(case: Any) -> float:
+    """How much arithmetic ``case`` asks for (multiply-adds of its gates, up to a constant): scales call times."""
+    cfg = case.config
+    return float(case.batch * max(1, case.time) * cfg.num_units * (cfg.input_size + cfg.output_size + 1) + 1)
+
+
+class CallTimes:
+    """How long a candidate's calls that returned took.  ``expected(work, first)`` bounds how long a call of that
+    much work should take: the slowest call seen (a worker's first call included: it shows what importing or
+    compiling costs, which a framework may pay again on a new shape), or the largest call scaled up to ``work``
+    if that is larger; None before MIN_SAMPLES calls, or for a worker's first call before one was seen."""
+
+    MIN_SAMPLES = 3
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self._slowest: dict[bool, float] = {}  # by "a worker's first call"
+        self._largest: tuple[float, float] = (0.0, 0.0)  # (work, seconds) of the largest-work call
+
+    def record(self, work: float, seconds: float, first: bool) -> None:
+        self.samples += 1
+        self._slowest[first] = max(self._slowest.get(first, 0.0), seconds)
+        if work > self._largest[0] or (work == self._largest[0] and seconds > self._largest[1]):
+            self._largest = (work, seconds)
+
+    def slowest(self) -> float:
+        return max(self._slowest.values(), default=0.0)
+
+    def expected(self, work: float, first: bool) -> float | None:
+        if self.samples < self.MIN_SAMPLES or (first and first not in self._slowest):
+            return None  # a first call is not bounded by warm ones (it may import a framework)
+        largest_work, largest_seconds = self._largest
+        scaled = largest_seconds * work / largest_work if work > largest_work > 0 else 0.0
+        return max(self.slowest(), scaled)
+
+
+def adaptive_timeout(expected: float | None, upper: float | None, *, probe: bool = False) -> float | None:
+    """The timeout of a call expected to take ``expected`` seconds (None: unknown), at most ``upper`` (the user's)."""
+    if upper is None or expected is None:
+        return upper
+    floor, factor = (MIN_PROBE_SECONDS, PROBE_FACTOR) if probe else (MIN_TIMEOUT_SECONDS, TIMEOUT_FACTOR)
+    return min(upper, max(floor, factor * expected))
+
+
+class DeadlineReached(TimeoutError):
+    """A call was cut short by the caller's ``deadline`` (a time budget), before its timeout could tell a hang."""
+
+
+class AdaptiveTimeouts:
+    """The timeouts of an isolated executor's calls (mixed into SubprocessExecutor, which sets ``times`` and
+    ``timeout_seconds``, the user's upper bound; the rest are set by ``limit_calls``)."""
+
+    times: CallTimes
+    timeout_seconds: float | None
+    #: The shortest limit that found a hang in this run; the caller's deadline and phase.
+    hang_seconds: float | None = None
+    deadline: float | None = None
+    phase: str = "search"
+
+    def limit_calls(self, deadline: float | None, phase: str = "search") -> None:
+        """Bound the calls that follow: none runs past ``deadline`` (time.monotonic(); None: unbounded) and each
+        times out after ``call_limit``.  ``phase``: "search" (starts a run: forgets the last run's hang),
+        "minimize" (probes of a failure: shorter timeouts) or "confirm" (the minimized case: the ordinary
+        timeout).  Once a call hung, no call of the run waits longer than the limit that found it.
+
+        A call the deadline cuts short raises DeadlineReached (not a verdict) unless nothing was known of the
+        candidate's times (it may then take NO_DATA_SHARE of the time left) and it had at least
+        MIN_TIMEOUT_SECONDS: then it is a hang."""
+        if phase == "search":
+            self.hang_seconds = None
+        self.deadline, self.phase = deadline, phase
+
+    def call_limit(self, case: Any, first: bool = False) -> float | None:
+        """The timeout of a call of ``case`` in this phase, before any deadline: adapted to the calls that returned
+        (TIMEOUT_FACTOR times the expected time, at least MIN_TIMEOUT_SECONDS), at most ``timeout_seconds``."""
+        expected = self.times.expected(case_work(case), first)
+        limit = adaptive_timeout(expected, self.timeout_seconds, probe=self.phase == "minimize")
+        if self.hang_seconds is not None:  # a hang was found with it: no call of this run needs longer
+            limit = self.hang_seconds if limit is None else min(limit, self.hang_seconds)
+        return limit
+
+    def limit_for(self, case: Any, first: bool) -> tuple[float | None, str]:
+        limit = self.call_limit(case, first)
+        known = self.times.expected(case_work(case), first) is not None
+        why = "timeout" if limit == self.timeout_seconds else "again" if limit == self.hang_seconds else "adaptive"
+        if self.deadline is not None:
+            left = max(0.0, self.deadline - time.monotonic())
+            if not known:  # nothing to compare with: keep most of the time for what follows a hang
+                left = max(min(left, MIN_TIMEOUT_SECONDS), NO_DATA_SHARE * left)
+            if limit is None or left < limit:
+                limit, why = left, ("budget" if not known and left >= MIN_TIMEOUT_SECONDS else "cut")
+        return limit, why
+
+    def timed_out(self, limit: float | None, why: str) -> BaseException:
+        if why == "cut":
+            return DeadlineReached(f"the call was cut short by the deadline after {limit or 0:.2g} s")
+        assert limit is not None
+        if self.phase != "minimize":  # a probe's short limit is no evidence for the confirmation
+            self.hang_seconds = limit if self.hang_seconds is None else min(self.hang_seconds, limit)
+        if why == "timeout":
+            return CandidateFault("hang", f"no result within the {limit:g} s timeout (the worker was killed)")
+        if why == "again":
+            return CandidateFault("hang", f"no result within {limit:.3g} s, the timeout that found a hang earlier "
+                                          f"in this run (at most {self.timeout_seconds:g} s; the worker was killed)")
+        if why == "budget":
+            return CandidateFault("hang", f"no result within {limit:.3g} s, all the time budget allowed (the "
+                                          f"{self.timeout_seconds:g} s timeout was cut to it; the worker was killed)")
+        return CandidateFault("hang", f"no result within {limit:.3g} s (the timeout adapted to the calls that "
+                                      f"returned, the slowest in {self.times.slowest():.2g} s; at most "
+                                      f"{self.timeout_seconds:g} s; the worker was killed)")
+

@@ -11,7 +11,7 @@ to stdout/stderr freely; both go to a log the harness reads after a crash)::
 
     harness -> worker   ("run", seq, case)                      | ("quit",)
     worker -> harness   ("ready", name, info_dict, pid)        | ("load_error", message)
-                        ("ok", seq, outputs, c, h)             | ("fault", seq, kind, message, traceback)
+                        ("ok", seq, {name: array})             | ("fault", seq, kind, message, traceback)
 
 This module stays light: numpy and the candidate loader only, so a worker starts in
 well under a second unless the candidate itself imports a framework.
@@ -89,11 +89,162 @@ def receive(fd: int, deadline: float | None = None) -> Any:
 # --- the worker side ----------------------------------------------------------------------
 
 
-def _watch_parent(parent: int) -> None:
-    """Exit when the harness is gone, even while the candidate is stuck in a loop.
+# --- nothing a worker starts outlives it, nor the worker its harness ----------------------------------
 
-    A thread rather than prctl(PR_SET_PDEATHSIG): that fires when the *thread* that
-    started us exits, and harness code may start workers from short-lived threads.
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+_prctl_function: Any = None
+
+
+def _prctl() -> Any:
+    """libc's prctl (ctypes), or None off Linux or without it; resolved once, in the calling process."""
+    global _prctl_function
+    if _prctl_function is None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            _prctl_function = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            _prctl_function = False
+    return _prctl_function or None
+
+
+def die_with_parent(parent: int, sig: int = signal.SIGKILL) -> bool:
+    """Have the kernel send ``sig`` to this process when its parent (the parent's *thread* that started it)
+    ends: ``prctl(PR_SET_PDEATHSIG)``, which needs no GIL, so it works while a candidate spins in C holding it.
+
+    Linux only: False elsewhere (or if prctl fails).  The parent may have died before this ran: then the
+    signal is raised at once.
+    """
+    prctl = _prctl()
+    if prctl is None or prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent:  # it died before the prctl: the kernel will not tell us
+        os.kill(os.getpid(), sig)
+    return True
+
+
+def dies_with_us(sig: int = signal.SIGKILL, *, own_group: bool = False) -> Any:
+    """A ``preexec_fn`` for subprocess.Popen: the child gets ``sig`` when this process (this thread) ends (Linux;
+    elsewhere nothing) and, with ``own_group``, leads a process group of its own in our session.  Everything is
+    resolved here, in the parent: the child, between fork and exec, only calls setpgid and prctl."""
+    prctl = _prctl()
+    parent, kill, getppid, getpid, setpgid = os.getpid(), os.kill, os.getppid, os.getpid, os.setpgid
+
+    def preexec() -> None:
+        if own_group:
+            setpgid(0, 0)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+            if getppid() != parent:
+                kill(getpid(), sig)
+
+    return preexec
+
+
+def processes() -> list[tuple[int, int, int, int, bytes]]:
+    """(pid, ppid, pgrp, session, state) of every process /proc shows; empty where there is no /proc."""
+    out: list[tuple[int, int, int, int, bytes]] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return out
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        # "PID (COMM) STATE PPID PGRP SESSION ...": COMM may hold spaces and parentheses, so split after the last ')'.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        try:
+            out.append((int(entry), int(fields[1]), int(fields[2]), int(fields[3]), fields[0]))
+        except (IndexError, ValueError):
+            continue
+    return out
+
+
+def session_members(session: int) -> list[int]:
+    """Live (not zombie) processes of session ``session`` other than this one: what a worker started in its
+    session (the candidate's children, ``exec:`` programs and theirs, orphans included).  Empty without /proc."""
+    if session <= 1:
+        return []
+    me = os.getpid()
+    return [pid for pid, _, _, sid, state in processes() if sid == session and pid != me and state not in (b"Z", b"X")]
+
+
+def kill_session(session: int) -> None:
+    """SIGKILL every process of session ``session`` (see session_members), a few passes for late forks."""
+    for _ in range(3):
+        members = session_members(session)
+        if not members:
+            return
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def kill_children() -> None:
+    """SIGKILL this process's children and the process groups they lead (a child that left our session with
+    setsid is out of the reaper's reach).  With PR_SET_CHILD_SUBREAPER (see main) orphans of our descendants
+    are our children too."""
+    me, own = os.getpid(), os.getpgrp()
+    for pid, ppid, pgrp, _, state in processes():
+        if ppid != me or state in (b"Z", b"X") or pid == _reaper:
+            continue
+        for kill, target in ((os.killpg, pgrp), (os.kill, pid)):
+            if target > 1 and target != own:
+                try:
+                    kill(target, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+_reaper = 0  # the session reaper's pid
+
+
+def start_session_reaper(worker: int) -> None:
+    """Fork a small process that kills what is left of this worker's session once the worker is gone, however
+    it went (a quit, a SIGKILL from the harness or, by PR_SET_PDEATHSIG, the harness's own death): the
+    candidate's children and everything they started there, orphans included.  Linux only; call it before
+    any thread starts."""
+    global _reaper
+    if not sys.platform.startswith("linux") or os.getsid(0) != worker:
+        return
+    _reaper = os.fork()
+    if _reaper:
+        return
+    try:  # the reaper: it holds none of the worker's pipes, so their ends close when the worker dies
+        os.closerange(3, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 1024)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
+        try:
+            die_with_parent(worker, signal.SIGTERM)
+            while os.getppid() == worker:
+                time.sleep(1.0)  # the SIGTERM ends it at once; the check, where there is no prctl
+        except KeyboardInterrupt:
+            pass
+        # The signal comes again as each thread of the worker ends (its children pass to the next one).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        deadline = time.monotonic() + 2.0
+        while os.getppid() == worker and time.monotonic() < deadline:  # until it is gone for good
+            time.sleep(0.01)
+        kill_session(worker)
+    finally:
+        os._exit(0)
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the harness is gone, even while the candidate is stuck in a Python loop.
+
+    Besides prctl(PR_SET_PDEATHSIG) (``--die-with-parent``, which needs no GIL): that fires when the
+    *thread* that started us exits, so the harness asks for it only from its main thread.
     """
 
     def watch() -> None:
@@ -177,7 +328,8 @@ def _serve(fd_in: int, fd_out: int, loaded: Any, memory_limit_mb: int | None) ->
         try:
             result = call_candidate(loaded.fn, case)
             # Plain ndarrays only: subclasses (matrix, masked, framework wrappers) may not unpickle in the harness.
-            body = pickle.dumps(("ok", seq, *(np.asarray(a) for a in (result.outputs, result.c, result.h))), protocol=5)
+            # Every array by name (a network's other cells and backward outputs too), as plain ndarrays.
+            body = pickle.dumps(("ok", seq, {k: np.asarray(a) for k, a in result.arrays().items()}), protocol=5)
         except CandidateFault as fault:
             reply = _fault_reply(seq, fault, memory_limit_mb)
         except MemoryError:
@@ -195,9 +347,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fds", required=True)
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--memory-limit-mb", type=int, default=None)
+    parser.add_argument("--die-with-parent", action="store_true",
+                        help="PR_SET_PDEATHSIG: SIGKILL when the harness (the thread that started us) is gone")
     parser.add_argument("target")
     args = parser.parse_args(argv)
     fd_in, fd_out = (int(x) for x in args.fds.split(","))
+    if args.die_with_parent:
+        die_with_parent(args.parent)
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of what the candidate starts become ours
+    if not os.environ.get(_REEXEC_MARK):  # a re-executed worker has its reaper already
+        start_session_reaper(os.getpid())
     # Ctrl-C belongs to the harness, which ends this worker itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import faulthandler
@@ -224,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
         _limit_memory(args.memory_limit_mb)
     # Plain fields only: an ``accepts`` callable may not pickle, or not unpickle in the harness.
     send(fd_out, ("ready", loaded.name, loaded.info.to_dict(), os.getpid()))
-    _serve(fd_in, fd_out, loaded, args.memory_limit_mb)
+    try:
+        _serve(fd_in, fd_out, loaded, args.memory_limit_mb)
+    finally:
+        kill_children()  # the reaper (our child too) then kills what is left of our session
     return 0
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
+import shutil
 import sys
 from typing import TYPE_CHECKING, Any
 
 from conformance.candidates import MAX_MEMORY_LIMIT_MB, MAX_TIMEOUT_SECONDS
 from conformance.report import print_counterexample, progress_printer
-from conformance.spec import EXIT_USAGE, MAX_TIME_LIMIT, InvalidArgument
+from conformance.spec import MAX_TIME_LIMIT, InvalidArgument
 
 if TYPE_CHECKING:
     from conformance.outcome import CheckResult
@@ -179,37 +181,89 @@ def check_report_dir(path: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from conformance.candidates import resolve
     from conformance.run import check, check_parallel, check_with_corpus
+    from conformance.spec import SIGNALS
 
     loaded = resolve(args.target)  # a bad target fails here, in one line, before TF is imported
     options = options_from_args(args, max_examples=args.max_examples, database=args.db)
     check_report_dir(args.report_dir)
     run_check = functools.partial(check_parallel, workers=args.workers) if args.workers > 1 else check
-    result = check_with_corpus(loaded, options, args.corpus, run=run_check)
-    if not args.quiet:
-        sys.stderr.write("\n")
-    return finish(result, args)
+    unwritten: list[str] = []
+    with contextlib.ExitStack() as end_of_run:
+
+        def run_then_hold(loaded: Any, options: Any) -> CheckResult:
+            result = run_check(loaded, options)
+            # From here on a signal is only noted: the corpus entry and the reports are written whole,
+            # then marked interrupted (SIGNALS.deferred; docs/reports.md).
+            end_of_run.enter_context(SIGNALS.deferred())
+            return result
+
+        result = check_with_corpus(loaded, options, args.corpus, run=run_then_hold, errors=unwritten)
+        if not args.quiet:
+            sys.stderr.write("\n")
+        return finish(result, args, unwritten)
 
 
-def finish(result: CheckResult, args: argparse.Namespace) -> int:
-    """Print the outcome, write the reports, return the exit status."""
+def signalled(result: Any) -> Any:
+    """``result`` marked interrupted by a signal that :data:`SIGNALS` noted (while the reports were written)."""
+    from conformance.spec import SIGNALS
+
+    pending = SIGNALS.pending
+    if pending is None or result.interrupted:
+        return result
+    if hasattr(result, "replace"):
+        return result.replace(interrupted=True, signal=pending)
+    result.interrupted, result.signal = True, pending
+    return result
+
+
+def unwritten_line(failures: list[str]) -> str:
+    """The one stderr line naming every file that could not be written (the exit status stays the verdict's)."""
+    return " ".join(f"lstm-conformance: error: could not write {'; '.join(failures)}".split())
+
+
+def finish(result: CheckResult, args: argparse.Namespace, unwritten: list[str] | None = None) -> int:
+    """Print the outcome, write the reports, return the exit status.
+
+    Always prints the verdict; a file that cannot be written (a full disk, a directory gone) is named
+    on one stderr line and the exit status is still the verdict's (docs/reports.md).  Signals arriving
+    meanwhile are deferred and mark the reports interrupted.
+    """
+    from conformance.spec import SIGNALS
+
+    with SIGNALS.deferred():
+        return _finish(result, args, list(unwritten or []))
+
+
+def _finish(result: CheckResult, args: argparse.Namespace, unwritten: list[str]) -> int:
     from conformance.oracle import tensorflow_version
-    from conformance.report import build_report, save_counterexample, write_reports
+    from conformance.report import build_report, parse_formats, save_counterexample, write_reports
 
-    cx = result.counterexample
     formats = [f for group in (getattr(args, "format", None) or []) for f in group]
-    write_error = None
-    try:
-        if cx is not None:
-            cx = save_counterexample(cx, args.report_dir)
-            result = result.replace(counterexample=cx)
-        paths = write_reports(build_report(result, oracle_version=tensorflow_version()), args.report_dir, formats)
-    except OSError as exc:
+    result = signalled(result)
+    lost: list[str] = []
+    case_lost = False
+    if result.counterexample is not None:
+        try:
+            result = result.replace(counterexample=save_counterexample(result.counterexample, args.report_dir))
+        except OSError as exc:
+            lost.append(_why(os.path.join(args.report_dir, "counterexample.npz"), exc))
+            case_lost = True
+    marked = result.interrupted
+    paths = write_reports(build_report(result, oracle_version=tensorflow_version()), args.report_dir, formats,
+                          errors=lost)
+    if signalled(result).interrupted and not marked:  # a signal came while they were written: say so in them
+        result = signalled(result)
+        lost.clear()
+        paths = write_reports(build_report(result, oracle_version=tensorflow_version()), args.report_dir, formats,
+                              errors=lost)
+    if case_lost or (lost and ("json" in paths) != ("json" in parse_formats(formats))) or (lost and not paths):
         # Found only at the end (the directory vanished, was replaced or filled up): the run's
         # results still reach stdout below, and the files go where they can be written.
-        paths, write_error = {}, f"could not write reports to --report-dir {args.report_dir!r} ({exc.strerror or exc})"
         where, result = _write_elsewhere(result, formats)
-        write_error += where
-        cx = result.counterexample
+        unwritten.append(f"reports to --report-dir {args.report_dir!r} ({'; '.join(lost)}){where}")
+    elif lost:  # a secondary format only (report.json and the case are there)
+        unwritten.extend(lost)
+    cx = result.counterexample
     status = result.verdict.upper()
     extra = " (interrupted; partial report)" if result.interrupted else ""
     extra += " (time budget spent)" if result.budget_exhausted else ""
@@ -221,11 +275,16 @@ def finish(result: CheckResult, args: argparse.Namespace) -> int:
               f"those were judged against the spec ({result.oracle_deviation_examples[0]})")
     if cx is not None:
         print_counterexample(cx, verbose=args.verbose)
-    if write_error is not None:
-        print(f"lstm-conformance: error: {write_error}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"report: {', '.join(paths.values())}")
+    if paths:
+        print(f"report: {', '.join(paths.values())}")
+    sys.stdout.flush()
+    if unwritten:
+        print(unwritten_line(unwritten), file=sys.stderr)
     return result.exit_code
+
+
+def _why(path: str, exc: OSError) -> str:
+    return f"{path}: {exc.strerror or exc}"
 
 
 def _write_elsewhere(result: CheckResult, formats: list[str]) -> tuple[str, CheckResult]:
@@ -237,9 +296,17 @@ def _write_elsewhere(result: CheckResult, formats: list[str]) -> tuple[str, Chec
 
     try:
         fallback = tempfile.mkdtemp(prefix="lstm-conformance-reports-")
-        if result.counterexample is not None:
-            result = result.replace(counterexample=save_counterexample(result.counterexample, fallback))
-        write_reports(build_report(result, oracle_version=tensorflow_version()), fallback, formats)
     except OSError as exc:
         return f"; nor to a temporary directory ({exc.strerror or exc})", result
+    failed: list[str] = []
+    original = result
+    try:
+        if result.counterexample is not None:
+            result = result.replace(counterexample=save_counterexample(result.counterexample, fallback))
+        write_reports(build_report(result, oracle_version=tensorflow_version()), fallback, formats, errors=failed)
+    except OSError as exc:
+        failed.append(_why(os.path.join(fallback, "counterexample.npz"), exc))
+    if failed:
+        shutil.rmtree(fallback, ignore_errors=True)
+        return f"; nor to a temporary directory ({failed[0].rsplit(': ', 1)[-1]})", original
     return f"; wrote them to {fallback} instead", result

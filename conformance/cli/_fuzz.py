@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from conformance.cli._check import add_run_arguments, check_report_dir, options_from_args
+from conformance.cli._check import add_run_arguments, check_report_dir, options_from_args, signalled, unwritten_line
 
 NAME = "fuzz"
 HELP = ("fuzz candidates until a time budget is spent, rotating through features and dtypes; "
@@ -101,27 +101,51 @@ def run(args: argparse.Namespace) -> int:
     # exception Python swallowed (inside a gc or weakref callback) is raised again at the next safe point.
     options.stop_check = raise_pending_signal
     result = fuzz(candidates, options)
-    if not args.quiet:
-        sys.stderr.write("\n")
     return finish(result, options, args)
 
 
 def finish(result: Any, options: Any, args: argparse.Namespace) -> int:
-    """Save counterexamples (report dir, corpus), append the history, write the reports, print the outcome."""
+    """Save counterexamples (report dir, corpus), append the history, write the reports, print the outcome.
+
+    Signals are deferred meanwhile (the files are written whole, then marked interrupted); a file that
+    cannot be written is named on one stderr line and the exit status stays the verdict's (docs/fuzzing.md).
+    """
+    from conformance.spec import SIGNALS
+
+    with SIGNALS.deferred():
+        if not args.quiet:
+            sys.stderr.write("\n")
+        return _finish(result, options, args)
+
+
+def _finish(result: Any, options: Any, args: argparse.Namespace) -> int:
     from conformance import campaign
     from conformance.report import print_counterexample, write_reports
     from conformance.run import warn_stderr
 
-    added = campaign.save_findings(result, args.report_dir, corpus=options.corpus)
+    result = signalled(result)
+    unwritten: list[str] = []
+    added = campaign.save_findings(result, args.report_dir, corpus=options.corpus, errors=unwritten)
     if options.history:
         records = campaign.history_records(result)
-        campaign.append(options.history, records)
+        try:
+            campaign.append(options.history, records)
+        except OSError as exc:
+            unwritten.append(f"--history {options.history}: {exc.strerror or exc}")
         mine = {c.target for c in result.candidates}
-        result.history = campaign.series([r for r in campaign.read(options.history, warn=warn_stderr)
-                                          if r.get("target") in mine], path=options.history)
-    report = campaign.fuzz_report(result, options)
+        try:
+            result.history = campaign.series([r for r in campaign.read(options.history, warn=warn_stderr)
+                                              if r.get("target") in mine], path=options.history)
+        except OSError:  # unreadable now: the report goes without the series
+            pass
     formats = [f for group in (getattr(args, "format", None) or []) for f in group]
-    paths = write_reports(report, args.report_dir, formats)
+    marked = result.interrupted
+    lost: list[str] = []
+    paths = write_reports(campaign.fuzz_report(result, options), args.report_dir, formats, errors=lost)
+    if signalled(result).interrupted and not marked:  # a signal came while they were written: say so in them
+        lost.clear()
+        paths = write_reports(campaign.fuzz_report(result, options), args.report_dir, formats, errors=lost)
+    unwritten += lost
 
     extra = " (interrupted; partial report)" if result.interrupted else ""
     print(f"fuzz: {result.verdict.upper()} after {result.examples} examples in {len(result.runs)} slice(s), "
@@ -148,5 +172,9 @@ def finish(result: Any, options: Any, args: argparse.Namespace) -> int:
         print(f"corpus: {len(added)} new case(s) in {options.corpus}")
     if options.history:
         print(f"history: {options.history}")
-    print(f"report: {', '.join(paths.values())}")
+    if paths:
+        print(f"report: {', '.join(paths.values())}")
+    sys.stdout.flush()
+    if unwritten:
+        print(unwritten_line(unwritten), file=sys.stderr)
     return result.exit_code

@@ -56,29 +56,44 @@ def _write_text(path: str, text: str) -> None:
     write_text_atomic(path, text)  # a reader never sees half a file
 
 
-def write_reports(report: Mapping[str, Any], directory: str, formats: Iterable[str] | None = None) -> dict[str, str]:
-    """Write ``formats`` (default: all) of ``report`` into ``directory``; return {format: path}.
+def write_failure(path: str, exc: BaseException) -> str:
+    """``PATH: why``: one file that could not be written, on one line (an OSError's strerror, else the exception)."""
+    why = (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or f"{type(exc).__name__}: {exc}"
+    return " ".join(f"{path}: {why}".split())
+
+
+def write_reports(report: Mapping[str, Any], directory: str, formats: Iterable[str] | None = None, *,
+                  errors: list[str] | None = None) -> dict[str, str]:
+    """Write ``formats`` (default: all) of ``report`` into ``directory``; return {format: path} of those written.
 
     report.json is written first, so whatever happens to the other writers the
     machine-readable record exists.  A writer that fails does not stop the
-    others; afterwards a ConformanceError names each failure.
+    others; afterwards a ConformanceError names each failure, or, when ``errors``
+    is a list, each failure is appended to it as ``PATH: why`` (see :func:`write_failure`)
+    and nothing is raised: the end of a run that must still print its verdict.
     """
     from conformance.report._json import write_json
 
     wanted = parse_formats(formats)
-    os.makedirs(directory, exist_ok=True)
     paths: dict[str, str] = {}
     failures: list[str] = []
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        failures.append(write_failure(directory, exc))
+        wanted = ()
     for name in (f for f in FORMATS if f in wanted):
+        path = os.path.join(directory, FORMATS[name])
         try:
             if name == "json":
                 paths[name] = write_json(dict(report), directory, FORMATS[name])
             else:
-                path = os.path.join(directory, FORMATS[name])
                 _write_text(path, _renderer(name)(report))
                 paths[name] = path
         except Exception as exc:  # keep writing the others; report every failure below
-            failures.append(f"{FORMATS[name]}: {type(exc).__name__}: {exc}")
-    if failures:
+            failures.append(write_failure(path, exc))
+    if errors is not None:
+        errors.extend(failures)
+    elif failures:
         raise ConformanceError(f"could not write {'; '.join(failures)} (written: {', '.join(paths.values()) or 'none'})")
     return paths

@@ -154,13 +154,14 @@ def replay_cases(directory: str, loaded: Any, options: Any, *,
 
 def check_with_corpus(loaded: LoadedCandidate, options: CheckOptions, corpus_dir: str | None, *,
                       run: Callable[[LoadedCandidate, CheckOptions], CheckResult] | None = None,
-                      warn: Callable[[str], None] = warn_stderr) -> CheckResult:
+                      warn: Callable[[str], None] = warn_stderr, errors: list[str] | None = None) -> CheckResult:
     """``run(loaded, options)`` (default :func:`conformance.run.check`) with the regression corpus around it.
 
     With a ``corpus_dir``, the corpus cases the candidate can run under ``options`` are replayed
     first (``options.replay``; the caller's options are not changed) and a counterexample the run
     ends with is added to the corpus (nothing if an equal case is already there).  Returns the
-    run's CheckResult.  This is what ``check --corpus`` and the pytest plugin's ``--lstm-corpus``
+    run's CheckResult.  A counterexample that cannot be saved into the corpus (a full disk) costs the
+    run nothing: ``PATH: why`` is appended to ``errors`` when given, else one ``warn`` line.  This is what ``check --corpus`` and the pytest plugin's ``--lstm-corpus``
     both do; ``fuzz`` replays and saves through the same :func:`load_corpus`/:func:`add_to_corpus`.
     """
     if run is None:
@@ -171,7 +172,15 @@ def check_with_corpus(loaded: LoadedCandidate, options: CheckOptions, corpus_dir
         options = dataclasses.replace(options, replay=replay_cases(corpus_dir, loaded, options, warn=warn))
     result = run(loaded, options)
     if corpus_dir and result.counterexample is not None:
-        add_to_corpus(result.counterexample, corpus_dir)
+        try:
+            add_to_corpus(result.counterexample, corpus_dir)
+        except OSError as exc:
+            what = f"{os.path.join(corpus_dir, entry_stem(result.counterexample.target, result.counterexample.case))}" \
+                   f".npz: {exc.strerror or exc}"
+            if errors is not None:
+                errors.append(what)
+            else:
+                warn(f"corpus: could not write {what}")
     return result
 
 

@@ -16,8 +16,9 @@ import functools
 import hashlib
 import json
 import os
+import time
 import urllib.parse
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from conformance.spec import InvalidArgument, read_regular
@@ -46,11 +47,13 @@ def database_key(
     return hashlib.sha384(blob.encode()).digest()
 
 
-def redis_database(url: str, *, expire_days: float = 30.0) -> Any:
+def redis_database(url: str, *, expire_days: float = 30.0, warn: Callable[[str], None] | None = None) -> Any:
     """A ``RedisExampleDatabase`` for ``redis://HOST:PORT/N``; InvalidArgument if it cannot be reached.
 
     Entries of a slice that no run touched for ``expire_days`` expire (Hypothesis's
     default is 8 days, too short for a nightly job that skips a week-end and a holiday).
+    The database is a cache: should Redis go away later, the run carries on without it, says so
+    once through ``warn`` (default: a stderr line) and uses it again once it is back (:data:`RETRY_SECONDS`).
     """
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme != "redis" or not parsed.hostname:
@@ -76,7 +79,12 @@ def redis_database(url: str, *, expire_days: float = 30.0) -> Any:
         client.ping()
     except redis.exceptions.RedisError as exc:
         raise InvalidArgument(f"--db {url!r}: cannot reach Redis at {parsed.hostname}:{port or 6379} ({exc})") from None
-    return RedisExampleDatabase(client, expire_after=timedelta(days=expire_days), key_prefix=REDIS_KEY_PREFIX)
+    if warn is None:
+        from conformance.run._corpus import warn_stderr
+
+        warn = warn_stderr
+    inner = RedisExampleDatabase(client, expire_after=timedelta(days=expire_days), key_prefix=REDIS_KEY_PREFIX)
+    return _cache_class()(inner, describe_database(url) or url, redis.exceptions.RedisError, warn)
 
 
 def describe_database(spec: Any) -> str | None:
@@ -150,8 +158,9 @@ def _counting_class() -> type:
     return _Counting
 
 
-def open_database(spec: Any) -> Any:
-    """None -> no database; a path -> directory database; ``redis://`` -> Redis; an ExampleDatabase as is."""
+def open_database(spec: Any, *, warn: Callable[[str], None] | None = None) -> Any:
+    """None -> no database; a path -> directory database; ``redis://`` -> Redis (``warn``: see
+    :func:`redis_database`); an ExampleDatabase as is."""
     if spec is None:
         return None
     from hypothesis.database import ExampleDatabase
@@ -160,10 +169,85 @@ def open_database(spec: Any) -> Any:
         return spec
     text = str(spec)
     if text.startswith("redis://"):
-        return redis_database(text)
+        return redis_database(text, warn=warn)
     if os.path.exists(text) and not os.path.isdir(text):
         raise InvalidArgument(f"--db {text!r} is not a directory")
     return _bounded_directory_class()(text)
+
+
+#: While Redis is away, the shortest wait between tries to reach it again.
+RETRY_SECONDS = 3.0
+#: A try that failed slowly (a connect timeout) waits this many times as long before the next one,
+#: so a host that is down costs the run at most about a tenth of its time ...
+RETRY_COST_FACTOR = 10.0
+#: ... and is tried at least this often.
+MAX_RETRY_SECONDS = 60.0
+
+
+@functools.cache
+def _cache_class() -> type:
+    from hypothesis.database import ExampleDatabase
+
+    class CacheDatabase(ExampleDatabase):
+        """A database that may go away: an operation that fails with ``errors`` (Redis unreachable)
+        does nothing (a fetch hands out nothing) instead of failing the run.  The first failure is said
+        once through ``warn``; while the server stays away it is tried again only every few seconds
+        (:data:`RETRY_SECONDS`, longer when a try itself is slow), so a run does not wait on it per
+        example; once an operation succeeds again that is said once too."""
+
+        def __init__(self, inner: Any, where: str, errors: type[BaseException], warn: Callable[[str], None]) -> None:
+            super().__init__()
+            self.inner, self.where, self.errors, self.warn = inner, where, errors, warn
+            self.down = False
+            self.retry_at = 0.0
+            self.said: set[str] = set()
+
+        def __repr__(self) -> str:
+            return f"CacheDatabase({self.inner!r})"
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, CacheDatabase) and self.inner == other.inner
+
+        def __hash__(self) -> int:
+            return id(self)
+
+        def _say_once(self, what: str, message: str) -> None:
+            if what not in self.said:
+                self.said.add(what)
+                self.warn(message)
+
+        def _call(self, operation: Callable[[], Any], default: Any) -> Any:
+            if self.down and time.monotonic() < self.retry_at:
+                return default
+            started = time.monotonic()
+            try:
+                out = operation()
+            except self.errors as exc:
+                now = time.monotonic()
+                self.down = True
+                self.retry_at = now + min(MAX_RETRY_SECONDS, max(RETRY_SECONDS, RETRY_COST_FACTOR * (now - started)))
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                self._say_once("down", f"example database {self.where}: unreachable ({reason}); carrying on "
+                                       "without it (it is a cache) and reconnecting when it is back")
+                return default
+            if self.down:
+                self.down = False
+                self._say_once("back", f"example database {self.where}: reachable again, using it")
+            return out
+
+        def fetch(self, key: bytes) -> Iterable[bytes]:
+            yield from self._call(lambda: list(self.inner.fetch(key)), [])
+
+        def save(self, key: bytes, value: bytes) -> None:
+            self._call(lambda: self.inner.save(key, value), None)
+
+        def delete(self, key: bytes, value: bytes) -> None:
+            self._call(lambda: self.inner.delete(key, value), None)
+
+        def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+            self._call(lambda: self.inner.move(src, dest, value), None)
+
+    return CacheDatabase
 
 
 @functools.cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -46,6 +47,9 @@ class CheckOptions:
     diagnose: bool = True
     diagnose_seconds: float = 30.0
     budget_seconds: float | None = None
+    #: When everything must be done, minimisation and diagnosis included (time.monotonic(); None: no bound).  An
+    #: isolated candidate's calls never run past it (its timeouts adapt: conformance.candidates.AdaptiveTimeouts).
+    finish_by: float | None = None
     replay: Sequence[Case] = ()
     progress: Callable[[Progress], None] | None = None
     #: Run the candidate in a worker process (conformance.candidates._isolation) with these limits.
@@ -70,6 +74,9 @@ class CheckOptions:
             check_int(name, getattr(self, name), minimum=1, maximum=MAX_SIZE_LIMIT)
         if self.budget_seconds is not None and not self.budget_seconds > 0:
             raise InvalidArgument(f"budget_seconds={self.budget_seconds!r} must be > 0")
+        if self.finish_by is not None and (isinstance(self.finish_by, bool) or not isinstance(self.finish_by, (int, float))
+                                           or not math.isfinite(self.finish_by)):
+            raise InvalidArgument(f"finish_by={self.finish_by!r} must be a finite time.monotonic() value or None")
         check_int("determinism_every", self.determinism_every, minimum=0)
         from conformance.candidates import check_limits
 

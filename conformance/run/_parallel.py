@@ -37,6 +37,7 @@ import pickle
 import queue as queue_module
 import random
 import signal
+import sys
 import time
 from typing import Any
 
@@ -98,7 +99,7 @@ def check_parallel(target: str | LoadedCandidate, options: CheckOptions | None =
     ctx = multiprocessing.get_context("spawn")
     messages = ctx.Queue()
     stop = ctx.Event()
-    procs = [ctx.Process(target=_worker_main, args=(i, loaded.target, plan, messages, stop), daemon=True,
+    procs = [ctx.Process(target=_worker_main, args=(i, loaded.target, plan, messages, stop, os.getpid()), daemon=True,
                          name=f"lstm-conformance-worker-{i}")
              for i, plan in enumerate(plans)]
     with _one_thread_per_worker():
@@ -276,8 +277,28 @@ def _simplicity(cx: Counterexample) -> tuple:
                                                           for a in case.arrays().values()])
 
 
-def _worker_main(index: int, target: str, plan: CheckOptions, messages: Any, stop: Any) -> None:
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL when the parent is gone, even SIGKILLed itself (prctl(PR_SET_PDEATHSIG), Linux; else nothing).
+
+    The parent's thread that started us waits for us in check_parallel, so it outlives us unless the parent
+    dies; and it may have died already, before the prctl: then we leave at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # 1: PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _worker_main(index: int, target: str, plan: CheckOptions, messages: Any, stop: Any, parent: int) -> None:
     """A worker process: the serial check on its share, reporting progress and its result to the parent."""
+    _die_with_parent(parent)  # and its isolated workers die with it (conformance.candidates._worker)
     # SIGTERM is raised like Ctrl-C, so the runner keeps what it found (as the CLI does serially).
     signal.signal(signal.SIGTERM, _raise_terminated)
     stopped = False

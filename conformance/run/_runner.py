@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import hashlib
 import time
 from typing import Any
+
+import numpy as np
 
 from conformance.candidates import Executor, LoadedCandidate, make_executor, resolve
 from conformance.judge import Comparison, Evaluation, Judge, evaluate, rerun_check, submit_all
 from conformance.oracle import Oracle, PendingResult
 from conformance.outcome import CheckResult, Counterexample, Progress
 from conformance.run._database import database_key, open_database
-from conformance.run._finish import finish_counterexample
+from conformance.run._finish import finish_counterexample, limit_calls
 from conformance.run._minimize import simplicity_key
 from conformance.run._options import SEEDED_BATCH, CheckOptions, executor_limits
 from conformance.run._scope import Scope, cases_for, scope
@@ -141,12 +144,17 @@ class _CheckRun:
             oracle = default_oracle()
         self.oracle: Oracle = oracle
         self.tally = _Tally()
+        self.hung: dict[str, Evaluation] = {}  # by _case_key: the cases that hung in this run
         self.started = time.monotonic()
         self.deadline = self.started + options.budget_seconds if options.budget_seconds else None
 
     # -- the lifecycle -------------------------------------------------------------------------------
     def execute(self) -> CheckResult:
         cx, signal = None, None
+        # An isolated candidate's calls end by the run's end (a hang is timed against what passed; one found
+        # late in the search still leaves the minimisation's share); the search itself stops at its deadline.
+        finish_by = self.options.finish_by
+        limit_calls(self.executor, finish_by if finish_by is not None else self.deadline, "search")
         try:
             # With a failure the executor stays open (its worker warm) for the minimisation.
             ending = self._search()
@@ -154,6 +162,7 @@ class _CheckRun:
             if ending.failing is not None:
                 cx, signal = self._counterexample(ending)
         finally:
+            limit_calls(self.executor, None, "search")
             if self.own_executor:
                 self.executor.close()
         return self._result(ending, cx, signal)
@@ -231,11 +240,22 @@ class _CheckRun:
             raise _Stop()
         tally, options = self.tally, self.options
         tally.examples += 1
-        ev = evaluate(case, self.executor, self.oracle, judge=self.judge, pending=pending,
-                      overlap=options.overlap_oracle)
-        if (ev.comparison.passed and self.loaded.info.deterministic and options.determinism_every
-                and tally.examples % options.determinism_every == 0):
-            ev = rerun_check(ev, self.executor, judge=self.judge)
+        key = _case_key(case) if self.hung else ""
+        if key in self.hung:  # Hypothesis replays a failing example: a hang found in this run is not waited for twice
+            ev = self.hung[key]
+            tally.record(ev)
+            return ev
+        try:
+            ev = evaluate(case, self.executor, self.oracle, judge=self.judge, pending=pending,
+                          overlap=options.overlap_oracle)
+            if (ev.comparison.passed and self.loaded.info.deterministic and options.determinism_every
+                    and tally.examples % options.determinism_every == 0):
+                ev = rerun_check(ev, self.executor, judge=self.judge)
+        except TimeoutError:  # the budget ended mid-call, before the call's timeout could tell a hang
+            tally.examples -= 1
+            raise _Stop() from None
+        if ev.comparison.kind == "hang":
+            self.hung[_case_key(case)] = ev
         tally.record(ev)
         self._progress(None if ev.comparison.passed else ev.comparison.kind)
         return ev
@@ -287,6 +307,16 @@ class _CheckRun:
             max_score=tally.max_score, max_abs_error=tally.max_abs, features=self.scope.sorted_features(),
             dtypes=self.scope.sorted_dtypes(), tolerances=self.options.tolerances,
         )
+
+
+def _case_key(case: Case) -> str:
+    """A digest of everything a case holds (its config, row lengths and arrays)."""
+    digest = hashlib.sha256(repr((case.config, case.lengths().tolist())).encode())
+    for name, array in sorted(case.arrays().items()):
+        if array is not None:
+            digest.update(name.encode() + str(array.dtype).encode() + str(array.shape).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def check(

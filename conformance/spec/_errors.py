@@ -5,7 +5,9 @@ Each error message is one line naming the bad value.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 
 class ConformanceError(Exception):
@@ -112,6 +114,27 @@ class SignalLatch:
         pending = self._pending
         if pending is not None:
             raise Terminated() if pending == "SIGTERM" else KeyboardInterrupt()
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Within the block, SIGINT and SIGTERM are only noted here, never raised (the handlers in
+        force before are restored after it).  For the end of a run: the reports are written whole
+        and the caller, seeing :attr:`pending`, marks them interrupted.  Only the main thread can
+        change handlers; elsewhere this does nothing."""
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        def only_note(signum: int, _frame: object) -> None:
+            self.note("SIGTERM" if signum == signal.SIGTERM else "SIGINT")
+
+        previous = {signum: signal.signal(signum, only_note) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 #: The process's latch: signal handlers are process-wide, so is what they note (a documented singleton).
