@@ -121,8 +121,9 @@ def test_numpy_reference_is_conformant_on_networks_over_300_examples(oracle, tim
                                             and result.counterexample.comparison.message)
     assert result.examples >= 300 and set(result.features) == set(features), (result.examples, result.features)
     assert set(result.dtypes) == {"float16", "bfloat16", "float32", "float64"}, result.dtypes
-    assert all(seen[f"layers={k}"] >= 50 for k in (1, 2, 3)), seen
-    assert seen["bidirectional"] >= 100 and seen["stacked_bidirectional"] >= 50 and seen["padded"] >= 50, seen
+    # Networks are drawn in one case of four per feature unless required (strategies/_topology.py).
+    assert all(seen[f"layers={k}"] >= 15 for k in (1, 2, 3)), seen
+    assert seen["bidirectional"] >= 40 and seen["stacked_bidirectional"] >= 8 and seen["padded"] >= 50, seen
     assert (seen["time_major"] >= 50) if time_major else (seen["time_major"] == 0), seen
 
 

@@ -72,7 +72,9 @@ def minimize(
     current = case
     for _ in range(3):  # a later pass can enable an earlier one (e.g. zeroing enables a smaller batch)
         before = simplicity_key(current)
-        current = _simpler_config(current, attempt, simplifications[:1])  # a simpler dtype first: it can need fewer steps
+        # A simpler dtype first (it can need fewer steps), and fewer layers and directions (every later step
+        # then has fewer cells to shrink).
+        current = _simpler_config(current, attempt, [x for x in simplifications if x[0] in _EARLY])
         for step in (_fewer_rows, _fewer_steps, _smaller_square, _later_start, _longer_rows, _fewer_inputs, _fewer_units,
                      functools.partial(_simpler_config, simplifications=simplifications), _zero_arrays,
                      _zero_entries, _round_entries):
@@ -80,6 +82,10 @@ def minimize(
         if simplicity_key(current) == before or not budget.ok():
             break
     return current
+
+
+#: The config simplifications tried before the size steps.
+_EARLY = frozenset({"dtype", "bidirectional", "stacked"})
 
 
 def simplicity_key(case: Case) -> tuple:
