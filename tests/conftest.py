@@ -51,6 +51,7 @@ E2E_MODULES = frozenset({
     "test_diagnose_network",    # check() with the real TF oracle (stacked and bidirectional networks)
     "test_diagnose_libraries",  # drives real torch and onnxruntime
     "test_exec",                # gcc and exec: candidates
+    "test_hostile_returns",     # the CLI, in process and isolated
     "test_in_process_guard",    # the CLI, and check() with the TF oracle
     "test_tf_candidates",       # candidates built on TF itself, through the CLI
     "test_margins_nightly",     # the TF oracle on thousands of long 16-bit cases (nightly marker)

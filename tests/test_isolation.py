@@ -150,10 +150,15 @@ def test_faults_inside_a_live_worker_keep_it(executor_factory, name, case, kind,
 
 
 def test_wrong_shape_and_dtype_come_back_as_returned(executor_factory):
-    """Shape and dtype are judged by compare() in the harness: the worker must pass them through untouched."""
+    """A wrong shape is a fault before anything converts the arrays (issue 17 item 17: a broadcast view may claim
+    terabytes), in the worker as in process; a float dtype other than the case's is judged by compare() in the
+    harness, so the worker passes it through untouched."""
+    from conformance.spec import CandidateFault
+
     case = make_case(batch=2, time_=3, units=2)
-    got = executor_factory("time_major_on_batch").run(case)
-    assert got.outputs.shape == (3, 2, 2), f"outputs shape {got.outputs.shape}, expected the candidate's (T, B, P)"
+    with pytest.raises(CandidateFault, match=r"outputs has shape \(3, 2, 2\), expected \(2, 3, 2\)") as info:
+        executor_factory("time_major_on_batch").run(case)
+    assert info.value.kind == "wrong_shape"
     got = executor_factory("float64_on_long").run(case)
     assert got.outputs.dtype == np.float64 and got.c.dtype == np.float64, (got.outputs.dtype, got.c.dtype)
     got = executor_factory("nan_on_batch").run(case)

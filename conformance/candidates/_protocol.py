@@ -222,9 +222,24 @@ def _as_array(label: str, a: Any) -> np.ndarray:
             a = np.asarray(a)
         except Exception:
             raise CandidateFault("wrong_shape", f"{label} is a {type(a).__name__}, not an array") from None
-    if a.dtype == object:
-        raise CandidateFault("wrong_dtype", f"{label} has dtype object, expected a float array")
+    if a.dtype.kind not in "fiu":  # strings, objects, bytes, dates, complex: no number the judge can compare
+        raise CandidateFault("wrong_dtype", f"{label} has dtype {a.dtype}, expected a float array")
     return a
+
+
+def check_returned_shapes(case: Case, result: Result) -> None:
+    """CandidateFault("wrong_shape") unless every array has the shape the case implies (in the case's layout),
+    before anything converts it: a broadcast view can claim terabytes it does not hold."""
+    arrays = result.arrays()
+    for name, shape in case.result_shapes().items():
+        if name.startswith("outputs") and case.config.time_major:
+            shape = (shape[1], shape[0], shape[2])
+        got = arrays.get(name)
+        if got is None:
+            raise CandidateFault("wrong_shape", f"no {name} returned (expected {shape})")
+        if got.shape != shape:
+            layout = " [T, B, P] (the case is time-major)" if name.startswith("outputs") and case.config.time_major else ""
+            raise CandidateFault("wrong_shape", f"{name} has shape {got.shape}, expected {shape}{layout}")
 
 
 def normalise_result(value: Any) -> Result:
@@ -329,7 +344,9 @@ def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result
     try:
         # Converting what it returned runs the candidate's code too (``__array__``, ``__len__``,
         # ``__getitem__`` of its own objects): a SystemExit or error raised there is its fault as well.
-        value = to_batch_major(case, normalise_for(case, fn(handed)))
+        value = normalise_for(case, fn(handed))
+        check_returned_shapes(case, value)
+        value = to_batch_major(case, value)
     except CandidateFault:
         raise
     except KeyboardInterrupt:  # Ctrl-C/SIGTERM belong to the harness; sys.exit() in a candidate is its fault
