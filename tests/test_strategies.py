@@ -220,7 +220,9 @@ def test_lengths_shrink_toward_full_length_and_time_major_toward_batch_major():
     assert case.sequence_length is not None and case.padded_steps() == 0 and not case.config.time_major
     shorter = find(strategies.cases(features=["sequence_length"], require=["sequence_length"]),
                    lambda c: c.batch >= 2 and c.padded_steps() > 0)
-    assert shorter.batch == 2 and shorter.padded_steps() == 1, (shorter.lengths(), shorter.time)
+    # Hypothesis' shrinker may stop in the all-equal mode ([0, 0] at T = 1): two padded steps, not one; the
+    # runner's post-minimiser takes it the rest of the way (tests/test_oracle_sequence.py).
+    assert shorter.batch == 2 and shorter.time == 1 and shorter.padded_steps() <= 2, (shorter.lengths(), shorter.time)
 
 
 def test_time_major_cases_hold_inputs_time_major():
