@@ -21,3 +21,12 @@ def test_a_hostile_return_value_is_a_fault_not_an_internal_error(name, kind, wor
     assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
     cx = json.loads((tmp_path / "report.json").read_text())["counterexample"]
     assert cx["kind"] == kind and words in cx["message"], cx["message"]
+
+
+def test_bfloat16_results_are_floats():
+    """Regression: numpy calls bfloat16's kind "V" (void); the kind check must still take it as a float."""
+    from conformance.candidates import call_candidate, resolve
+    from tests.wrong_impls import dense_case
+
+    got = call_candidate(resolve("numpy-reference").fn, dense_case(dtype="bfloat16"))
+    assert got.outputs.dtype.name == "bfloat16"

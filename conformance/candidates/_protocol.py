@@ -222,9 +222,23 @@ def _as_array(label: str, a: Any) -> np.ndarray:
             a = np.asarray(a)
         except Exception:
             raise CandidateFault("wrong_shape", f"{label} is a {type(a).__name__}, not an array") from None
-    if a.dtype.kind not in "fiu":  # strings, objects, bytes, dates, complex: no number the judge can compare
+    if a.dtype.kind not in "fiu" and not _is_ml_float(a.dtype):
+        # strings, objects, bytes, dates, complex: no number the judge can compare
         raise CandidateFault("wrong_dtype", f"{label} has dtype {a.dtype}, expected a float array")
     return a
+
+
+def _is_ml_float(dtype: np.dtype) -> bool:
+    """bfloat16 and ml_dtypes' other floats: numpy calls their kind "V" (void)."""
+    if dtype.kind != "V" or dtype.names is not None:
+        return False
+    import ml_dtypes
+
+    try:
+        ml_dtypes.finfo(dtype)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def check_returned_shapes(case: Case, result: Result) -> None:
