@@ -130,15 +130,23 @@ class Judge:
         implementations may disagree by any amount and a few noisy runs cannot bound it.
         """
         u = UNIT_ROUNDOFF[case.config.dtype]
-        out = spec.outputs
-        if out.size:
+        spreads = spread.final()
+        values = spec.arrays()
+        # Every per-step array (a network's backward outputs too), the earliest step over them; then the states.
+        steps = []
+        for k, out in values.items():
+            if out.ndim != 3 or not out.size or k not in spreads:
+                continue
             scale = 1.0 + np.nan_to_num(np.abs(out).max(axis=(0, 2)), nan=np.inf, posinf=np.inf)
-            bad = np.nonzero(spread.outputs.max(axis=(0, 2)) > self.ill_conditioned * u * scale)[0]
+            bad = np.nonzero(spreads[k].max(axis=(0, 2)) > self.ill_conditioned * u * scale)[0]
             if bad.size:
-                return int(bad[0])
-        for k, s in (("c", spread.c), ("h", spread.h)):
-            arr = spec.arrays()[k]
-            if arr.size and s.max() > self.ill_conditioned * u * (1.0 + float(np.nan_to_num(np.abs(arr).max()))):
+                steps.append(int(bad[0]))
+        if steps:
+            return min(steps)
+        for k, arr in values.items():
+            s = spreads.get(k)
+            if arr.ndim == 2 and arr.size and s is not None and s.max() > self.ill_conditioned * u * (
+                    1.0 + float(np.nan_to_num(np.abs(arr).max()))):
                 return case.time - 1
         return None
 
