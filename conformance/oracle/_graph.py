@@ -50,12 +50,13 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from conformance.oracle._tf import import_tensorflow, tf_dtype
-from conformance.spec import Case, Result
+from conformance.spec import Case, InitialState, LSTMConfig, LSTMParams, Result
 
 #: Cell steps per loop iteration (see the module docstring); time is padded to a multiple of it.
 UNROLL = 8
@@ -218,31 +219,38 @@ def pack_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
 def pack_floats(case: Case, inputs_size: int) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[int, ...]]:
     """The float feed of :data:`_PIECES` with everything but the inputs filled in (see :func:`pack_case`),
     a view of each piece by name, and the pieces' sizes (the inputs' is ``inputs_size``)."""
-    cfg = case.config
+    sizes = cell_sizes(case.config, case.batch) + (inputs_size,)
+    floats = np.zeros(sum(sizes), dtype=case.config.np_dtype)
+    views = dict(zip(_PIECES, np.split(floats, np.cumsum(sizes)[:-1])))
+    fill_cell(views, case.config, case.params, case.initial_state)
+    return floats, views, sizes
+
+
+def cell_sizes(cfg: LSTMConfig, batch: int) -> tuple[int, ...]:
+    """The sizes of one cell's pieces of the float feed (:data:`_PIECES` but the inputs)."""
     I, H, P = cfg.input_size, cfg.num_units, cfg.output_size
-    B = case.batch
-    p = case.params
-    sizes = ((I + P) * 4 * H, 4 * H, H, H, H, H * P, B * H, B * P, 1, 1, 1, inputs_size)
-    floats = np.zeros(sum(sizes), dtype=cfg.np_dtype)
-    views, offset = {}, 0
-    for name, size in zip(_PIECES, sizes):
-        views[name] = floats[offset : offset + size]
-        offset += size
-    views["kernel"][:] = p.kernel.reshape(-1)
-    views["bias"][:] = p.bias
+    return ((I + P) * 4 * H, 4 * H, H, H, H, H * P, batch * H, batch * P, 1, 1, 1)
+
+
+def fill_cell(views: Mapping[str, np.ndarray], cfg: LSTMConfig, params: LSTMParams, state: InitialState) -> None:
+    """Write one cell's pieces into ``views`` (zeroed, by :data:`_PIECES` name): its weights, with zero
+    peepholes and an identity projection where it has none (both exact), its initial state and its
+    scalar options (+inf for an unset clip)."""
+    H = cfg.num_units
+    views["kernel"][:] = params.kernel.reshape(-1)
+    views["bias"][:] = params.bias
     if cfg.use_peepholes:
         for name in ("w_i_diag", "w_f_diag", "w_o_diag"):
-            views[name][:] = getattr(p, name)
-    if p.proj_kernel is not None:  # validated cases have one exactly when cfg.num_proj is set
-        views["projection/kernel"][:] = p.proj_kernel.reshape(-1)
+            views[name][:] = getattr(params, name)
+    if params.proj_kernel is not None:  # validated cases have one exactly when cfg.num_proj is set
+        views["projection/kernel"][:] = params.proj_kernel.reshape(-1)
     else:
         views["projection/kernel"][:: H + 1] = 1  # the diagonal of [H, H]
-    views["c0"][:] = case.initial_state.c.reshape(-1)
-    views["h0"][:] = case.initial_state.h.reshape(-1)
+    views["c0"][:] = state.c.reshape(-1)
+    views["h0"][:] = state.h.reshape(-1)
     views["forget_bias"][0] = cfg.forget_bias
     views["cell_clip"][0] = np.inf if cfg.cell_clip is None else cfg.cell_clip
     views["proj_clip"][0] = np.inf if cfg.proj_clip is None else cfg.proj_clip
-    return floats, views, sizes
 
 
 def fed_tensors(floats: Any, sizes: Any, dims: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any]:

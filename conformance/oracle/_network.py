@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.oracle._graph import expected_weights, make_step, open_session
+from conformance.oracle._graph import cell_sizes, expected_weights, fill_cell, make_step, open_session
 from conformance.oracle._sequence import _rnn_cell_base
 from conformance.oracle._tf import import_tensorflow, tf_dtype
 from conformance.spec import BACKWARD, FORWARD, Case, Result, cell_prefix
@@ -156,24 +156,15 @@ def pack_network_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
     batch, time, input size, lengths [B]."""
     B, T, I = case.batch, case.time, case.config.input_size
     cells = case.cells()
-    npd = case.config.np_dtype
-    chunks, sizes, dims = [], [], []
-    for _, _, cell in cells:
-        cfg, p, state = cell.config, cell.params, cell.initial_state
-        Ic, H, P = cfg.input_size, cfg.num_units, cfg.output_size
-        zeros = np.zeros(H, npd)
-        proj = p.proj_kernel if p.proj_kernel is not None else np.eye(H, dtype=npd)
-        parts = [p.kernel, p.bias, p.w_i_diag if cfg.use_peepholes else zeros,
-                 p.w_f_diag if cfg.use_peepholes else zeros, p.w_o_diag if cfg.use_peepholes else zeros, proj,
-                 state.c, state.h,
-                 np.array([cfg.forget_bias], npd), np.array([np.inf if cfg.cell_clip is None else cfg.cell_clip], npd),
-                 np.array([np.inf if cfg.proj_clip is None else cfg.proj_clip], npd)]
-        chunks += [np.asarray(a, npd).reshape(-1) for a in parts]
-        sizes += [int(np.asarray(a).size) for a in parts]
-        dims += [Ic + P, 4 * H, H, P]
-    chunks.append(np.ascontiguousarray(case.batch_major_inputs).reshape(-1))  # the graph is batch-major
-    sizes.append(B * T * I)
-    floats = np.concatenate(chunks).astype(npd)
+    sizes = [size for _, _, cell in cells for size in cell_sizes(cell.config, B)] + [B * T * I]
+    floats = np.zeros(sum(sizes), dtype=case.config.np_dtype)
+    pieces = np.split(floats, np.cumsum(sizes)[:-1])
+    dims = []
+    for i, (_, _, cell) in enumerate(cells):
+        cfg = cell.config
+        fill_cell(dict(zip(_CELL_PIECES, pieces[11 * i : 11 * i + 11])), cfg, cell.params, cell.initial_state)
+        dims += [cfg.input_size + cfg.output_size, 4 * cfg.num_units, cfg.num_units, cfg.output_size]
+    pieces[-1][:] = case.batch_major_inputs.reshape(-1)  # the graph is batch-major
     ints = np.array(sizes + dims + [B, T, I] + case.lengths().tolist(), dtype=np.int32)
     return floats, ints
 
