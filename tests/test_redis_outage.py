@@ -97,7 +97,7 @@ def test_the_database_is_a_cache_that_comes_back(server):
 def test_fuzz_carries_on_when_redis_goes_away_and_comes_back(server, tmp_path):
     reports = tmp_path / "reports"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "conformance", "fuzz", "numpy-reference", "--budget", "30s", "--slice", "2s",
+        [sys.executable, "-m", "conformance", "fuzz", "numpy-reference", "--budget", "60s", "--slice", "2s",
          "--db", server.url, "--no-isolate", "--dtype", "float32", "--feature", "forget_bias", "--feature", "peepholes",
          "--seed", "1", "--no-long",
          "--report-dir", str(reports), "--format", "json"],
@@ -132,6 +132,7 @@ def test_fuzz_carries_on_when_redis_goes_away_and_comes_back(server, tmp_path):
             proc.wait()
     reader.join(5)
     stderr = "".join(err)
+    # 60 s: a retry waits up to ten times a slow failed try (a loaded machine), and the run must outlast it.
     # Before the fix every slice after the outage errored in milliseconds: verdict ERROR, exit 2.
     assert proc.returncode == 0, f"exit {proc.returncode}\n{out[-2000:]}\n{stderr[-3000:]}"
     assert len(re.findall("carrying on without it", stderr)) == 1, f"not said exactly once:\n{stderr[-3000:]}"
@@ -140,4 +141,4 @@ def test_fuzz_carries_on_when_redis_goes_away_and_comes_back(server, tmp_path):
     verdicts = [r["verdict"] for r in report["runs"]]
     assert report["verdict"] == "conformant" and set(verdicts) == {"conformant"}, verdicts
     assert len(verdicts) > down_at, f"the run ended early: {len(verdicts)} slices, Redis went away at {down_at}"
-    assert report["elapsed_s"] > 20, f"the run ended early, after {report['elapsed_s']} s of a 30 s budget"
+    assert report["elapsed_s"] > 40, f"the run ended early, after {report['elapsed_s']} s of a 60 s budget"
