@@ -126,9 +126,10 @@ def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]
         parts.append("<p class='muted'>No per-step errors: the candidate produced no comparable outputs.</p>")
     worst = cx.get("worst")
     if isinstance(worst, Mapping):
-        parts.append(_table(["worst element", "candidate", "TensorFlow", "time step"],
-                            [(v.entry_name(worst), v.num(worst.get("got"), 9), v.num(worst.get("expected"), 9),
-                              v.num(worst.get("step")))], num_cols=(1, 2)))
+        got, want = v.worst_pair(cx)
+        parts.append(_table(["worst element", "candidate", "TensorFlow", "difference", "time step"],
+                            [(v.entry_name(worst), got, want, v.difference(worst.get("got"), worst.get("expected")),
+                              v.num(worst.get("step")))], cls="worst", num_cols=(1, 2, 3)))
     parts.append(_table(["max abs error", "max rel error", "max ulp error"],
                         [(v.num(cx.get("max_abs_error"), 3), v.num(cx.get("max_rel_error"), 3),
                           v.num(cx.get("max_ulp_error"), 3))], num_cols=(0, 1, 2)))

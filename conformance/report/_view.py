@@ -24,6 +24,7 @@ from conformance.report._view_case import (
     KIND_TITLES,
     NO_VARIANT,
     config_items,
+    cx_dtype,
     cx_label,
     cx_target,
     describe_entry,
@@ -43,6 +44,7 @@ from conformance.report._view_case import (
     what_failed,
     where_failed,
     why_failed,
+    worst_pair,
 )
 from conformance.report._view_seq import (
     case_lines,
@@ -55,6 +57,7 @@ from conformance.report._view_seq import (
     padding_note,
 )
 from conformance.report._view_text import clean, join, num, one_line
+from conformance.spec import difference, shortest
 
 VERDICT_WORDS = {
     "conformant": "CONFORMANT",
@@ -288,11 +291,13 @@ __all__ = [
     "clean",
     "config_items",
     "counterexamples",
+    "cx_dtype",
     "cx_label",
     "cx_lengths",
     "cx_target",
     "cx_time_major",
     "describe_entry",
+    "difference",
     "diagnosis_rows",
     "diagnosis_state",
     "entry_name",
@@ -317,6 +322,7 @@ __all__ = [
     "run_rows",
     "several",
     "shapes_line",
+    "shortest",
     "step_error_rows",
     "subject",
     "test_cases",
@@ -324,4 +330,5 @@ __all__ = [
     "what_failed",
     "where_failed",
     "why_failed",
+    "worst_pair",
 ]
