@@ -56,6 +56,13 @@ from conformance.report._view_seq import (
     padded_rows,
     padding_note,
 )
+from conformance.report._view_loc import (
+    evidence_sentence,
+    localization_other,
+    localization_sentences,
+    localization_table,
+    structural_rows,
+)
 from conformance.report._view_text import clean, join, num, one_line
 from conformance.spec import difference, shortest
 
@@ -125,6 +132,15 @@ def headline(report: Mapping[str, Any]) -> str:
     if report.get("error"):
         return f"The run of {who} did not finish: {one_line(report['error'])}"
     return f"{who}: {verdict_word(report)}{evidence}."
+
+
+def tolerance_items(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(dtype, "atol A, rtol R") for each dtype the run covered (``coverage.dtypes``; every listed one
+    when the report names no coverage)."""
+    table = report.get("tolerances") or {}
+    covered = (report.get("coverage") or {}).get("dtypes")
+    return [(clean(k), f"atol {num(t.get('atol'), 3)}, rtol {num(t.get('rtol'), 3)}")
+            for k, t in table.items() if isinstance(t, Mapping) and (not covered or k in covered)]
 
 
 def counterexamples(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -301,6 +317,7 @@ __all__ = [
     "diagnosis_rows",
     "diagnosis_state",
     "entry_name",
+    "evidence_sentence",
     "flat_items",
     "flat_value",
     "headline",
@@ -309,6 +326,9 @@ __all__ = [
     "join",
     "layout_text",
     "lengths_text",
+    "localization_other",
+    "localization_sentences",
+    "localization_table",
     "matrix_table",
     "minimal_case_line",
     "nonzero_values",
@@ -324,8 +344,10 @@ __all__ = [
     "shapes_line",
     "shortest",
     "step_error_rows",
+    "structural_rows",
     "subject",
     "test_cases",
+    "tolerance_items",
     "verdict_word",
     "what_failed",
     "where_failed",
