@@ -343,15 +343,17 @@ def run_matrix(
     return matrix, interrupted
 
 
-def write_matrix(matrix: Matrix, report_dir: str) -> tuple[str, str]:
-    """Write ``matrix.json`` and ``matrix.md`` (atomically); return their paths."""
+def write_matrix(matrix: Matrix, report_dir: str) -> tuple[str, str, str]:
+    """Write ``matrix.json``, ``matrix.md`` and the self-contained ``matrix.html`` (atomically); return their paths."""
     from conformance.campaign._matrix_markdown import render_markdown
+    from conformance.report import render_matrix_html
 
     os.makedirs(report_dir, exist_ok=True)
     paths = []
-    for name, text in (("matrix.json", json.dumps(matrix.to_dict(), indent=2, allow_nan=False) + "\n"),
-                       ("matrix.md", render_markdown(matrix.to_dict()))):
+    data = matrix.to_dict()
+    for name, text in (("matrix.json", json.dumps(data, indent=2, allow_nan=False) + "\n"),
+                       ("matrix.md", render_markdown(data)), ("matrix.html", render_matrix_html(data))):
         path = os.path.join(report_dir, name)
         write_text_atomic(path, text)
         paths.append(path)
-    return paths[0], paths[1]
+    return paths[0], paths[1], paths[2]

@@ -8,6 +8,7 @@ from conformance.report._console import (
     progress_printer,
 )
 from conformance.report._from_matrix import report_from_matrix
+from conformance.report._matrix_html import render_matrix_html
 from conformance.report._json import (
     SCHEMA_VERSION,
     build_report,
@@ -35,6 +36,7 @@ __all__ = [
     "print_diagnosis",
     "progress_printer",
     "recorded",
+    "render_matrix_html",
     "recorded_target",
     "repro_command",
     "report_from_matrix",
