@@ -292,9 +292,9 @@ def test_the_page_checks_catch_requests_console_errors_and_dialogs(browser, tmp_
 def test_matrix_html_opens_cleanly_coloured_with_cells_linking_to_case_and_diagnosis(browser, tmp_path):
     out = tmp_path / "matrix"
     proc = run_cli("matrix", "seed-missing-forget-bias", "numpy-reference", "--column", "baseline", "--column",
-                   "peepholes", "--max-examples", "8", "--minimize-seconds", "5", "--cell-seconds", "10", "-q",
+                   "peepholes", "--max-examples", "8", "--minimize-seconds", "5", "--cell-seconds", "120", "-q",
                    "--report-dir", str(out))
-    assert proc.returncode == 1, f"matrix with a broken candidate: exit {proc.returncode}, expected 1\n{proc.stderr}"
+    assert proc.returncode == 1, f"matrix with a broken candidate: exit {proc.returncode}, expected 1\n{proc.stdout}\n{proc.stderr}"
     assert "matrix.html" in proc.stdout, f"the matrix command does not name matrix.html: {proc.stdout!r}"
     page = out / "matrix.html"
     browser.open(page)

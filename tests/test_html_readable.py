@@ -132,9 +132,9 @@ pytest.importorskip("matplotlib")
 
 
 def _figure(errors, first, atol=1e-5, lengths=None):
-    from conformance.report._html_plots import error_figure
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from conformance.report._html_plots import error_figure
 
     fig = error_figure(errors, first, atol, title="port vs TensorFlow LSTMCell (float32)", lengths=lengths)
     FigureCanvasAgg(fig).draw()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 
-
 from conformance import candidate
 from conformance.run import CheckOptions, check
 from conformance.spec import reference

@@ -205,6 +205,10 @@ def run_cell(loaded: LoadedCandidate, column: Column, settings: MatrixSettings, 
         return Cell("error", reason=str(exc), dtype=dtype), None
     except Exception as exc:  # a harness bug: recorded in its cell (exit 2), the other cells still run
         return Cell("error", reason=f"internal error: {type(exc).__name__}: {exc}", dtype=dtype), None
+    if result.verdict == "conformant" and result.examples == 0:
+        # No evidence is not conformance (seen when TensorFlow's start-up on a loaded machine took the budget).
+        return Cell("error", reason=f"no example ran within the cell's {settings.cell_seconds:g} s "
+                    "(raise --cell-seconds)", elapsed_s=round(result.elapsed, 2), dtype=dtype), None
     cell = Cell(result.verdict if result.verdict in ("conformant", "nonconformant") else "error",
                 examples=result.examples, elapsed_s=round(result.elapsed, 2), dtype=dtype,
                 max_abs_error=finite_or_none(result.max_abs_error), reason=result.error or "")

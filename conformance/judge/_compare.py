@@ -196,10 +196,10 @@ def summarise(case: Case, got_a: Mapping[str, np.ndarray], exp_a: Mapping[str, n
         for k in errs
     ) else "mismatch"
     where = describe_element(case, first_array, index)
-    diff, allow = distinct(abs(g - e), float(allowed[first_array][index]))
+    diff_text, allowed_text = distinct(abs(g - e), float(allowed[first_array][index]))
     message = (
         f"{where}: got {shortest(g, case.config.dtype)}, expected {shortest(e, case.config.dtype)} "
-        f"(|diff| {diff} > allowed {allow}); max abs error {max_abs:.2g}"
+        f"(|diff| {diff_text} > allowed {allowed_text}); max abs error {max_abs:.2g}"
     )
     if kind == "non_finite":
         message = "non-finite output where the oracle is finite: " + message

@@ -8,7 +8,6 @@ from conformance.report._console import (
     progress_printer,
 )
 from conformance.report._from_matrix import report_from_matrix
-from conformance.report._matrix_html import render_matrix_html
 from conformance.report._json import (
     SCHEMA_VERSION,
     build_report,
@@ -19,6 +18,7 @@ from conformance.report._json import (
     save_counterexample,
     write_json,
 )
+from conformance.report._matrix_html import render_matrix_html
 from conformance.report._schema import ReportSchemaError, load_schema, validate_report
 from conformance.report._write import FORMATS, parse_formats, write_reports
 

@@ -46,6 +46,13 @@ from conformance.report._view_case import (
     why_failed,
     worst_pair,
 )
+from conformance.report._view_loc import (
+    evidence_sentence,
+    localization_other,
+    localization_sentences,
+    localization_table,
+    structural_rows,
+)
 from conformance.report._view_seq import (
     case_lines,
     cx_lengths,
@@ -55,13 +62,6 @@ from conformance.report._view_seq import (
     lengths_text,
     padded_rows,
     padding_note,
-)
-from conformance.report._view_loc import (
-    evidence_sentence,
-    localization_other,
-    localization_sentences,
-    localization_table,
-    structural_rows,
 )
 from conformance.report._view_text import clean, join, num, one_line
 from conformance.spec import difference, shortest
