@@ -287,3 +287,48 @@ def test_the_page_checks_catch_requests_console_errors_and_dialogs(browser, tmp_
     for expected in ("network request attempted: http://192.0.2.1/x.png", "console.error: ['boom']",
                      "a script opened a dialog: 'hi'"):
         assert expected in problems, f"the page checks missed {expected!r}; they reported: {problems}"
+
+
+def test_matrix_html_opens_cleanly_coloured_with_cells_linking_to_case_and_diagnosis(browser, tmp_path):
+    out = tmp_path / "matrix"
+    proc = run_cli("matrix", "seed-missing-forget-bias", "numpy-reference", "--column", "baseline", "--column",
+                   "peepholes", "--max-examples", "8", "--minimize-seconds", "5", "--cell-seconds", "120", "-q",
+                   "--report-dir", str(out))
+    assert proc.returncode == 1, f"matrix with a broken candidate: exit {proc.returncode}, expected 1\n{proc.stdout}\n{proc.stderr}"
+    assert "matrix.html" in proc.stdout, f"the matrix command does not name matrix.html: {proc.stdout!r}"
+    page = out / "matrix.html"
+    browser.open(page)
+    problems = browser.problems(page.resolve().as_uri())
+    assert not problems, f"matrix.html misbehaved in Chromium: {problems}"
+    facts = browser.evaluate("""(() => {
+        const rows = [...document.querySelectorAll('table.matrix tbody tr')];
+        const cell = (r, c) => rows.find(x => x.querySelector('th').innerText.trim() === r).children[c];
+        const bad = cell('seed-missing-forget-bias', 1), good = cell('numpy-reference', 1);
+        const none = cell('seed-missing-forget-bias', 2);
+        const link = bad.querySelector('a');
+        const target = link && document.querySelector(link.getAttribute('href'));
+        return {
+            verdict: document.querySelector('#verdict .verdict')?.innerText,
+            header: [...document.querySelectorAll('table.matrix thead th')].map(h => h.innerText.trim()),
+            bad: bad.innerText, good: good.innerText, none: none.innerText,
+            badBg: getComputedStyle(bad).backgroundColor, goodBg: getComputedStyle(good).backgroundColor,
+            section: target ? target.innerText : null,
+            caseHref: target?.querySelector('a.case')?.getAttribute('href'),
+            scripts: document.scripts.length,
+            width: document.documentElement.scrollWidth,
+        };
+    })()""")
+    assert facts["verdict"] == "NONCONFORMANT", facts["verdict"]
+    assert facts["header"] == ["candidate", "baseline", "peepholes"], facts["header"]
+    assert facts["bad"].startswith("✗") and facts["good"] == "✓" and facts["none"] == "—", facts
+    assert facts["badBg"] == "rgb(252, 232, 230)" and facts["goodBg"] == "rgb(230, 244, 234)", (
+        f"cells are not coloured: fail {facts['badBg']}, pass {facts['goodBg']}")
+    assert facts["section"] and "forget_bias_missing" in facts["section"], (
+        f"the failing cell's link does not lead to its diagnosis: {facts['section']!r}")
+    assert "lstm-conformance repro" in facts["section"]
+    assert facts["caseHref"] == "cases/seed-missing-forget-bias--baseline.npz"
+    assert (out / facts["caseHref"]).exists(), "the linked case file is not on disk"
+    assert facts["scripts"] == 0 and facts["width"] <= 1366, facts
+    shot = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
+    std, colours, _ = _png_stats(shot)
+    assert std > 20 and colours > 50, f"matrix.html screenshot looks blank: std {std:.1f}, {colours} colours"

@@ -103,3 +103,14 @@ def test_matrix_cli_exit_status_and_bad_input(tmp_path):
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and word in lines[0], (argv, proc.returncode, lines)
         assert not (tmp_path / "x" / "matrix.json").exists(), "nothing must run before the arguments are checked"
+
+
+def test_a_cell_that_ran_no_example_is_an_error_not_conformant(tmp_path):
+    """A broken candidate must never read CONFORMANT because the cell's time went on TensorFlow's start-up."""
+    out = tmp_path / "m"
+    proc = run_cli("matrix", "seed-missing-forget-bias", "--column", "baseline", "--max-examples", "8",
+                   "--cell-seconds", "0.001", "-q", "--report-dir", str(out))
+    cell = json.loads((out / "matrix.json").read_text())["cells"]["seed-missing-forget-bias"]["baseline"]
+    assert cell["status"] in ("error", "nonconformant"), cell
+    if cell["status"] == "error":
+        assert "no example ran" in cell["reason"] and proc.returncode == 2, (cell, proc.returncode)

@@ -154,3 +154,9 @@ def test_the_oracle_inline_or_on_its_thread_judges_the_same(oracle):
 def test_the_seeded_run_stops_at_max_examples_inside_a_batch(oracle):
     result = check("numpy-reference", CheckOptions(max_examples=21, seed=2, diagnose=False), oracle=oracle)
     assert result.examples == 21, f"max_examples=21 ran {result.examples} examples (batches of 16)"
+
+
+def test_a_parallel_run_without_a_seed_records_the_base_seed_its_workers_ran():
+    result = check_parallel("numpy-reference", CheckOptions(max_examples=4, diagnose=False), workers=2)
+    assert result.verdict == "conformant", result.error
+    assert isinstance(result.seed, int), f"--workers without --seed recorded seed={result.seed!r}"

@@ -205,6 +205,10 @@ def run_cell(loaded: LoadedCandidate, column: Column, settings: MatrixSettings, 
         return Cell("error", reason=str(exc), dtype=dtype), None
     except Exception as exc:  # a harness bug: recorded in its cell (exit 2), the other cells still run
         return Cell("error", reason=f"internal error: {type(exc).__name__}: {exc}", dtype=dtype), None
+    if result.verdict == "conformant" and result.examples == 0:
+        # No evidence is not conformance (seen when TensorFlow's start-up on a loaded machine took the budget).
+        return Cell("error", reason=f"no example ran within the cell's {settings.cell_seconds:g} s "
+                    "(raise --cell-seconds)", elapsed_s=round(result.elapsed, 2), dtype=dtype), None
     cell = Cell(result.verdict if result.verdict in ("conformant", "nonconformant") else "error",
                 examples=result.examples, elapsed_s=round(result.elapsed, 2), dtype=dtype,
                 max_abs_error=finite_or_none(result.max_abs_error), reason=result.error or "")
@@ -343,15 +347,17 @@ def run_matrix(
     return matrix, interrupted
 
 
-def write_matrix(matrix: Matrix, report_dir: str) -> tuple[str, str]:
-    """Write ``matrix.json`` and ``matrix.md`` (atomically); return their paths."""
+def write_matrix(matrix: Matrix, report_dir: str) -> tuple[str, str, str]:
+    """Write ``matrix.json``, ``matrix.md`` and the self-contained ``matrix.html`` (atomically); return their paths."""
     from conformance.campaign._matrix_markdown import render_markdown
+    from conformance.report import render_matrix_html
 
     os.makedirs(report_dir, exist_ok=True)
     paths = []
-    for name, text in (("matrix.json", json.dumps(matrix.to_dict(), indent=2, allow_nan=False) + "\n"),
-                       ("matrix.md", render_markdown(matrix.to_dict()))):
+    data = matrix.to_dict()
+    for name, text in (("matrix.json", json.dumps(data, indent=2, allow_nan=False) + "\n"),
+                       ("matrix.md", render_markdown(data)), ("matrix.html", render_matrix_html(data))):
         path = os.path.join(report_dir, name)
         write_text_atomic(path, text)
         paths.append(path)
-    return paths[0], paths[1]
+    return paths[0], paths[1], paths[2]

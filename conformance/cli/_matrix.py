@@ -1,4 +1,4 @@
-"""``lstm-conformance matrix [TARGET ...]``: candidates x behaviours, written as matrix.json and matrix.md."""
+"""``lstm-conformance matrix [TARGET ...]``: candidates x behaviours, written as matrix.json, matrix.md and matrix.html."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from conformance.spec import exit_status
 
 NAME = "matrix"
 HELP = ("run candidates feature by feature (baseline, each option, each dtype, long sequences, saturating weights) "
-        "and write matrix.json and matrix.md (exit 0 all conformant, 1 a nonconformant cell, 2 error)")
+        "and write matrix.json, matrix.md and a self-contained matrix.html (exit 0 all conformant, 1 a nonconformant cell, 2 error)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("targets", nargs="*", metavar="TARGET",
                    help="candidates (default: every available built-in, see `lstm-conformance list`)")
     p.add_argument("--report-dir", default="reports/matrix", metavar="DIR",
-                   help="where matrix.json, matrix.md and cases/ go (default: reports/matrix)")
+                   help="where matrix.json, matrix.md, matrix.html and cases/ go (default: reports/matrix)")
     p.add_argument("--max-examples", type=positive_int, default=20, metavar="N",
                    help="examples per cell (default 20)")
     p.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0)")
@@ -77,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"matrix: {counts['conformant']} conformant, {counts['nonconformant']} nonconformant, "
           f"{counts['unsupported']} unsupported, {counts['error']} error cells in {matrix.elapsed_s:.0f} s"
           + (" (interrupted; partial)" if interrupted else ""))
-    print(f"report: {args.report_dir}/matrix.md, {args.report_dir}/matrix.json")
+    print(f"report: {args.report_dir}/matrix.html, {args.report_dir}/matrix.md, {args.report_dir}/matrix.json")
     verdict = "error" if counts["error"] else "nonconformant" if counts["nonconformant"] else "conformant"
     return exit_status(verdict, interrupted=bool(interrupted), signal=interrupted)

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from conformance.report import recorded, recorded_target
+from conformance.spec import shortest
 
 NAME = "repro"
 HELP = "replay a saved counterexample (.npz) on the oracle and a candidate; print both, errors and the verdict"
@@ -53,8 +54,9 @@ def print_step_table(case: Any, ev: Any, out=None) -> None:
             err = np.nan_to_num(np.abs(got[:, t] - want[:, t]), nan=np.inf)
         b, p = np.unravel_index(int(np.argmax(err)), err.shape)
         mark = "  <- first divergence" if t == first else ""
-        print(f"    {t:>4}  {float(err[b, p]):>10.3g}  {f'outputs[{b}, {t}, {p}]':<16} {got[b, t, p]:>13.6g} "
-              f"{want[b, t, p]:>13.6g}{mark}", file=out)
+        dtype = case.config.dtype  # shortest round-trip digits: a 2e-10 difference shows (spec.shortest)
+        print(f"    {t:>4}  {float(err[b, p]):>10.2g}  {f'outputs[{b}, {t}, {p}]':<16} "
+              f"{shortest(got[b, t, p], dtype):>13} {shortest(want[b, t, p], dtype):>13}{mark}", file=out)
     for name in ("c", "h"):
         g = np.asarray(getattr(ev.candidate, name), dtype=np.float64)
         w = np.asarray(getattr(ev.oracle, name), dtype=np.float64)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.spec import Case, Result, label_of, numpy_dtype
+from conformance.spec import Case, Result, distinct, label_of, numpy_dtype, shortest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +26,9 @@ class Comparison:
 
     ``kind`` is ``None`` when conformant, else one of ``mismatch``, ``non_finite``
     (or a fault kind set by the caller: ``exception``, ``wrong_shape``, ...).
-    ``step_errors`` is the max abs error of outputs[:, t] for each t.
+    ``step_errors`` is the max abs error of outputs[:, t] for each t.  ``max_ulp_error`` counts
+    |got - expected| in units of the dtype's spacing at max(|expected|, |got|) (the smallest normal
+    at least), so an expected 0 gives a sane figure; its ceiling is about 2**(nmant + 1).
     """
 
     passed: bool
@@ -50,7 +52,8 @@ class Comparison:
 
 
 def _ulp(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Spacing of ``dtype`` numbers at |x| (for bfloat16, from its 8-bit significand)."""
+    """Spacing of ``dtype`` numbers at |x| (for bfloat16, from its 8-bit significand); |x| below the
+    smallest normal counts as the smallest normal."""
     import ml_dtypes  # its finfo also knows bfloat16
 
     finfo = ml_dtypes.finfo(dtype)
@@ -172,7 +175,11 @@ def summarise(case: Case, got_a: Mapping[str, np.ndarray], exp_a: Mapping[str, n
                 continue
             wide = np.asarray(exp_a[k], dtype=np.float64)
             rel.append(worst(np.where(err == 0, 0.0, err / np.abs(wide))))
-            ulps.append(worst(err / _ulp(wide, dtype)))
+            # ULPs at the larger of |expected| and |got|: at expected = 0 the spacing at the smallest
+            # normal would turn any error into ~1e44 ULPs; this way the figure is the familiar one
+            # near agreement and tops out near 2**(nmant + 1) ("every digit wrong") far from it.
+            scale = np.maximum(np.abs(wide), np.abs(np.asarray(got_a[k], dtype=np.float64)))
+            ulps.append(worst(np.where(err == 0, 0.0, err / _ulp(scale, dtype))))
     rel, ulps = rel or [0.0], ulps or [0.0]
     if not any(f.any() for f in fails.values()):
         return Comparison(
@@ -189,9 +196,10 @@ def summarise(case: Case, got_a: Mapping[str, np.ndarray], exp_a: Mapping[str, n
         for k in errs
     ) else "mismatch"
     where = describe_element(case, first_array, index)
+    diff_text, allowed_text = distinct(abs(g - e), float(allowed[first_array][index]))
     message = (
-        f"{where}: got {g:.6g}, expected {e:.6g} (|diff| {abs(g - e):.3g} > allowed "
-        f"{float(allowed[first_array][index]):.3g}); max abs error {max_abs:.3g}"
+        f"{where}: got {shortest(g, case.config.dtype)}, expected {shortest(e, case.config.dtype)} "
+        f"(|diff| {diff_text} > allowed {allowed_text}); max abs error {max_abs:.2g}"
     )
     if kind == "non_finite":
         message = "non-finite output where the oracle is finite: " + message

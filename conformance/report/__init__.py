@@ -18,6 +18,7 @@ from conformance.report._json import (
     save_counterexample,
     write_json,
 )
+from conformance.report._matrix_html import render_matrix_html
 from conformance.report._schema import ReportSchemaError, load_schema, validate_report
 from conformance.report._write import FORMATS, parse_formats, write_reports
 
@@ -35,6 +36,7 @@ __all__ = [
     "print_diagnosis",
     "progress_printer",
     "recorded",
+    "render_matrix_html",
     "recorded_target",
     "repro_command",
     "report_from_matrix",

@@ -46,6 +46,7 @@ pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; pa
 .cell-pass { background: #e6f4ea; } .cell-fail { background: #fce8e6; font-weight: 700; }
 .cell-error, .cell-unknown { background: #fef7e0; } .cell-unsupported, .cell-skipped { color: var(--muted); }
 .plot svg { max-width: 100%; height: auto; }
+tr.holds-VIOLATED td { background: #fce8e6; font-weight: 700; } tr.holds-not-checked td { color: var(--muted); }
 .side-by-side { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .side-by-side .plot { flex: 1 1 560px; } table.config td { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
 .summary { color: var(--muted); margin: -4px 0 10px; }
@@ -126,9 +127,10 @@ def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]
         parts.append("<p class='muted'>No per-step errors: the candidate produced no comparable outputs.</p>")
     worst = cx.get("worst")
     if isinstance(worst, Mapping):
-        parts.append(_table(["worst element", "candidate", "TensorFlow", "time step"],
-                            [(v.entry_name(worst), v.num(worst.get("got"), 9), v.num(worst.get("expected"), 9),
-                              v.num(worst.get("step")))], num_cols=(1, 2)))
+        got, want = v.worst_pair(cx)
+        parts.append(_table(["worst element", "candidate", "TensorFlow", "difference", "time step"],
+                            [(v.entry_name(worst), got, want, v.difference(worst.get("got"), worst.get("expected")),
+                              v.num(worst.get("step")))], cls="worst", num_cols=(1, 2, 3)))
     parts.append(_table(["max abs error", "max rel error", "max ulp error"],
                         [(v.num(cx.get("max_abs_error"), 3), v.num(cx.get("max_rel_error"), 3),
                           v.num(cx.get("max_ulp_error"), 3))], num_cols=(0, 1, 2)))
@@ -148,16 +150,26 @@ def _counterexample(cx: Mapping[str, Any], index: int, report: Mapping[str, Any]
     parts.append("</div>")
     if cx.get("localization"):
         loc = cx["localization"]
-        parts.append("<h3>Localization</h3>")
-        if isinstance(loc, Mapping) and loc.get("summary"):
-            parts.append(f"<p>{e(loc['summary'])}</p>")
-        rest = {k: val for k, val in loc.items() if k != "summary"} if isinstance(loc, Mapping) else loc
-        parts.append(_table(["what", "value"], v.flat_items(rest), cls="localization"))
+        parts.append('<h3>Localization</h3><div class="localization">')
+        parts.extend(f"<p>{e(sentence)}</p>" for sentence in v.localization_sentences(loc))
+        steps = v.localization_table(loc)
+        if steps is not None:
+            parts.append(_table(*steps, cls="loc-steps", num_cols=tuple(range(1, len(steps[0]) - 1))))
+        other = v.localization_other(loc)
+        if other:
+            parts.append(_table(["also recorded", "value"], other, cls="loc-other"))
+        parts.append("</div>")
     if cx.get("structural"):
-        parts.append("<h3>Structural properties</h3>")
-        records = v.record_table(cx["structural"])
-        parts.append(_table(*records, cls="structural") if records
-                     else _table(["what", "value"], v.flat_items(cx["structural"]), cls="structural"))
+        parts.append("<h3>Structural properties</h3>"
+                     "<p>Properties any LSTM has, checked on the candidate alone (no oracle):</p>")
+        found = v.structural_rows(cx["structural"])
+        if found is not None:
+            head = "".join(f"<th>{h}</th>" for h in ("property", "result", "what was seen"))
+            body = "".join(f'<tr class="holds-{e(r[1]).replace(" ", "-")}"><td>{e(r[0])}</td><td>{e(r[1])}</td>'
+                           f"<td>{e(r[2])}</td></tr>" for r in found)
+            parts.append(f'<table class="structural"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+        else:
+            parts.append(_table(["what", "value"], v.flat_items(cx["structural"]), cls="structural"))
 
     cmd = v.replay_command(cx)
     snippet = v.replay_snippet(cx, report)
@@ -260,8 +272,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     if oracle.get("deviations"):
         facts.append(("oracle deviations", f"{oracle['deviations']} example(s) where TensorFlow strayed from the "
                                            "float64 spec; judged against the spec"))
-    tol = report.get("tolerances") or {}
-    tol_line = "; ".join(f"{k}: atol {v.num(t.get('atol'), 3)}, rtol {v.num(t.get('rtol'), 3)}" for k, t in tol.items())
+    tol_line = "; ".join(f"{k}: {text}" for k, text in v.tolerance_items(report))
     if tol_line:
         facts.append(("tolerances", tol_line))
 

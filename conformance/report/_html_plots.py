@@ -25,6 +25,18 @@ def error_plot_svg(step_errors: Sequence[float | None], first_step: int | None, 
     the dtype's ``atol`` is drawn for scale.  Symlog keeps exact zeros visible next to large errors.
     With row ``lengths``, steps past some row's end (t >= min(L)) are shaded: padding there.
     """
+    fig = error_figure(step_errors, first_step, atol, title=title, lengths=lengths)
+    return None if fig is None else _inline_svg(fig, f"plot{salt}-", "error per time step")
+
+
+def error_figure(step_errors: Sequence[float | None], first_step: int | None, atol: float | None,
+                 *, title: str, lengths: Sequence[int] | None = None) -> Any:
+    """The matplotlib Figure of :func:`error_plot_svg` (None without matplotlib).
+
+    It reads for any T: the legend sits above the axes, never over a bar (T = 1 is one bar); a
+    sequence of a few steps keeps its bars narrow; a log axis labels every decade it spans, so
+    T = 2 shows more than "0" and one tick.
+    """
     try:
         import matplotlib
         from matplotlib.figure import Figure
@@ -33,7 +45,7 @@ def error_plot_svg(step_errors: Sequence[float | None], first_step: int | None, 
     errors = [float("nan") if x is None else float(x) for x in step_errors]
     T = len(errors)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "lstm-conformance", "font.size": 10}):
-        fig = Figure(figsize=(7.2, 2.8), dpi=100)
+        fig = Figure(figsize=(7.2, 3.0), dpi=100)
         ax = fig.add_subplot()
         steps = list(range(T))
         colors = ["#b3261e" if first_step is not None and t == first_step else
@@ -48,23 +60,63 @@ def error_plot_svg(step_errors: Sequence[float | None], first_step: int | None, 
                     label=f"first divergence (t={first_step})", linestyle="none")
         finite = [x for x in errors if x == x and x not in (float("inf"),)]
         positive = [x for x in finite if x > 0]
-        if positive and max(positive) / max(min(positive), 1e-300) > 1e3:
-            ax.set_yscale("symlog", linthresh=max(min(positive), atol or 0.0, 1e-300))
         if atol:
             ax.axhline(atol, color="#1e7d32", linestyle="--", linewidth=1, label=f"tolerance atol = {atol:g}")
+        _log_axis(ax, positive + ([atol] if atol else []), has_zero=any(x == 0 for x in finite))
         shade_from = min(lengths) if lengths else None
         if shade_from is not None and shade_from < T:
             ax.axvspan(shade_from - 0.5, T - 0.5, color="#c9c9c9", alpha=0.35, linewidth=0,
                        label=f"padding in some row (t >= min(L) = {shade_from})")
-        if atol or first_ok or (shade_from is not None and shade_from < T):
-            ax.legend(loc="best", frameon=True, framealpha=0.9, fontsize=9)
         ax.set_xlabel("time step t")
         ax.set_ylabel("max |candidate - TF|")
-        ax.set_title(_plot_text(title), fontsize=10)
         if T <= 30:
             ax.set_xticks(steps)
-        ax.margins(x=0.02)
-        return _inline_svg(fig, f"plot{salt}-", "error per time step")
+        # A few steps: keep each bar narrow (one bar alone would fill the axes).
+        pad = max(0.0, (4 - T) / 2)
+        ax.set_xlim(-0.5 - pad, T - 0.5 + pad) if T <= 4 else ax.margins(x=0.02)
+        if atol or first_ok or (shade_from is not None and shade_from < T):
+            # Above the axes, not inside them: inside, "best" still covers the only bar of T = 1.
+            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2, frameon=False, fontsize=9,
+                      borderaxespad=0.0)
+            fig.suptitle(_plot_text(title), fontsize=10)
+        else:
+            ax.set_title(_plot_text(title), fontsize=10)
+        fig.tight_layout()
+        return fig
+
+
+def _log_axis(ax: Any, positive: Sequence[float], *, has_zero: bool) -> None:
+    """A log y axis when the values span more than 3 decades: plain log when nothing is 0, symlog
+    (linear below the smallest value's decade, so 0 shows) otherwise; a tick labelled at every
+    decade either way."""
+    import math
+
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter, SymmetricalLogLocator
+
+    if not positive or max(positive) / max(min(positive), 1e-300) <= 1e3:
+        return
+    low = 10.0 ** math.floor(math.log10(max(min(positive), 1e-300)))
+    if has_zero:
+        ax.set_yscale("symlog", linthresh=low, linscale=0.5)
+        ax.set_ylim(0.0, max(positive) * 3)  # headroom: the tallest bar and its marker stay inside
+        ax.yaxis.set_major_locator(SymmetricalLogLocator(base=10, linthresh=low, subs=[1.0]))
+        decades = math.log10(max(positive) / low)
+        if decades > 8:  # a label every few decades keeps them legible
+            step = math.ceil(decades / 8)
+            ax.yaxis.set_major_locator(_decades(low, step))
+    else:
+        ax.set_yscale("log")
+        ax.set_ylim(low * 0.3, max(positive) * 3)  # the atol line is never the axis' own edge
+        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
+        ax.yaxis.set_major_formatter(LogFormatterSciNotation(base=10))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _decades(low: float, step: int) -> Any:
+    """A locator with 0 and every ``step``-th decade from ``low`` up."""
+    from matplotlib.ticker import FixedLocator
+
+    return FixedLocator([0.0] + [low * 10.0 ** k for k in range(0, 600, step) if low * 10.0 ** k < 1e300])
 
 
 def _inline_svg(fig: Any, id_prefix: str, label: str) -> str:

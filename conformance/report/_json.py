@@ -111,8 +111,10 @@ def build_report(result: CheckResult, *, oracle_version: str | None = None) -> d
 
 
 def result_tolerances(result: CheckResult) -> dict[str, dict[str, float]]:
+    """The tolerance of each dtype the run covered (all of them when it recorded none)."""
     table = {**DEFAULT_TOLERANCES, **(result.tolerances or {})}
-    return {k: {"atol": v.atol, "rtol": v.rtol} for k, v in table.items()}
+    covered = set(result.dtypes or table)
+    return {k: {"atol": v.atol, "rtol": v.rtol} for k, v in table.items() if k in covered}
 
 
 def save_counterexample(cx: Counterexample, directory: str, stem: str = "counterexample") -> Counterexample:

@@ -24,6 +24,7 @@ from conformance.report._view_case import (
     KIND_TITLES,
     NO_VARIANT,
     config_items,
+    cx_dtype,
     cx_label,
     cx_target,
     describe_entry,
@@ -43,6 +44,14 @@ from conformance.report._view_case import (
     what_failed,
     where_failed,
     why_failed,
+    worst_pair,
+)
+from conformance.report._view_loc import (
+    evidence_sentence,
+    localization_other,
+    localization_sentences,
+    localization_table,
+    structural_rows,
 )
 from conformance.report._view_seq import (
     case_lines,
@@ -55,6 +64,7 @@ from conformance.report._view_seq import (
     padding_note,
 )
 from conformance.report._view_text import clean, join, num, one_line
+from conformance.spec import difference, shortest
 
 VERDICT_WORDS = {
     "conformant": "CONFORMANT",
@@ -122,6 +132,15 @@ def headline(report: Mapping[str, Any]) -> str:
     if report.get("error"):
         return f"The run of {who} did not finish: {one_line(report['error'])}"
     return f"{who}: {verdict_word(report)}{evidence}."
+
+
+def tolerance_items(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(dtype, "atol A, rtol R") for each dtype the run covered (``coverage.dtypes``; every listed one
+    when the report names no coverage)."""
+    table = report.get("tolerances") or {}
+    covered = (report.get("coverage") or {}).get("dtypes")
+    return [(clean(k), f"atol {num(t.get('atol'), 3)}, rtol {num(t.get('rtol'), 3)}")
+            for k, t in table.items() if isinstance(t, Mapping) and (not covered or k in covered)]
 
 
 def counterexamples(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -288,14 +307,17 @@ __all__ = [
     "clean",
     "config_items",
     "counterexamples",
+    "cx_dtype",
     "cx_label",
     "cx_lengths",
     "cx_target",
     "cx_time_major",
     "describe_entry",
+    "difference",
     "diagnosis_rows",
     "diagnosis_state",
     "entry_name",
+    "evidence_sentence",
     "flat_items",
     "flat_value",
     "headline",
@@ -304,6 +326,9 @@ __all__ = [
     "join",
     "layout_text",
     "lengths_text",
+    "localization_other",
+    "localization_sentences",
+    "localization_table",
     "matrix_table",
     "minimal_case_line",
     "nonzero_values",
@@ -317,11 +342,15 @@ __all__ = [
     "run_rows",
     "several",
     "shapes_line",
+    "shortest",
     "step_error_rows",
+    "structural_rows",
     "subject",
     "test_cases",
+    "tolerance_items",
     "verdict_word",
     "what_failed",
     "where_failed",
     "why_failed",
+    "worst_pair",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from conformance.report._view_seq import cx_lengths, cx_time_major, is_padding, padding_note
 from conformance.report._view_text import clean, num, one_line
-from conformance.spec import GATE_ORDER, LSTMConfig
+from conformance.spec import GATE_ORDER, LSTMConfig, difference, shortest
 
 #: Plain-words title of each failure kind (comparison kinds and FAULT_KINDS).
 KIND_TITLES = {
@@ -96,11 +96,25 @@ def what_failed(cx: Mapping[str, Any]) -> str:
     worst = cx.get("worst")
     if isinstance(worst, Mapping) and worst.get("got") is not None and worst.get("expected") is not None:
         step = f" (time step {worst['step']})" if worst.get("array") == "outputs" and worst.get("step") is not None else ""
-        detail = (f"{entry_name(worst)}{step}: the candidate gives {num(worst['got'])}, TensorFlow's LSTMCell gives "
-                  f"{num(worst['expected'])}; largest difference anywhere {num(cx.get('max_abs_error'), 3)}")
+        got, want = worst_pair(cx)
+        detail = (f"{entry_name(worst)}{step}: the candidate gives {got}, TensorFlow's LSTMCell gives "
+                  f"{want} (difference {difference(worst['got'], worst['expected'])}); largest difference anywhere "
+                  f"{num(cx.get('max_abs_error'), 2)}")
     else:
         detail = one_line(cx.get("message"))
     return f"{KIND_TITLES.get(kind, clean(kind))}. {detail}"
+
+
+def cx_dtype(cx: Mapping[str, Any]) -> str | None:
+    dtype = (cx.get("config") or {}).get("dtype")
+    return dtype if isinstance(dtype, str) else None
+
+
+def worst_pair(cx: Mapping[str, Any]) -> tuple[str, str]:
+    """(got, expected) of the worst element, each with the shortest digits that round-trip in the case's dtype
+    (conformance.spec.shortest: a float64 difference of 2e-10 shows)."""
+    worst = cx.get("worst") or {}
+    return shortest(worst.get("got"), cx_dtype(cx)), shortest(worst.get("expected"), cx_dtype(cx))
 
 
 def minimal_case_line(cx: Mapping[str, Any]) -> str:
@@ -268,8 +282,10 @@ def replay_snippet(cx: Mapping[str, Any], report: Mapping[str, Any]) -> str | No
         var = worst["array"]
         if tm and var == "outputs" and len(index) == 3:  # the report's index is batch-major [b, t, p]
             index = [index[1], index[0], index[2]]
-        lines.append(f"print({var}[{', '.join(map(str, index))}], 'TensorFlow LSTMCell gives', "
-                     f"{float(worst.get('expected') or 0.0):.9g})")
+        expected = shortest(float(worst.get("expected") or 0.0), cx_dtype(cx))
+        if not expected[-1:].isdigit():  # nan, inf: a Python literal that parses
+            expected = f"float({expected!r})"
+        lines.append(f"print({var}[{', '.join(map(str, index))}], 'TensorFlow LSTMCell gives', {expected})")
     else:
         lines.append("print(outputs, c, h)")
     return "\n".join(lines)

@@ -122,7 +122,9 @@ def check_parallel(target: str | LoadedCandidate, options: CheckOptions | None =
             if p.is_alive():
                 p.kill()
                 p.join()
-    result = _merge(collector, loaded, options, run_scope, time.monotonic() - started)
+    # The seed the workers were derived from, drawn above when none was given: `--seed` replays the run.
+    recorded = dataclasses.replace(options, seed=base_seed)
+    result = _merge(collector, loaded, recorded, run_scope, time.monotonic() - started)
     return result.replace(interrupted=True, signal=interrupted) if interrupted else result
 
 

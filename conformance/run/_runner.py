@@ -18,6 +18,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import hashlib
+import random
 import time
 from typing import Any
 
@@ -143,6 +144,9 @@ class _CheckRun:
 
             oracle = default_oracle()
         self.oracle: Oracle = oracle
+        # Every run has a seed, recorded in its result and reports, so that any run can be replayed
+        # (`--seed N`); one is drawn here when none was given.
+        self.seed = options.seed if options.seed is not None else random.getrandbits(63)
         self.tally = _Tally()
         self.hung: dict[str, Evaluation] = {}  # by _case_key: the cases that hung in this run
         self.started = time.monotonic()
@@ -190,10 +194,9 @@ class _CheckRun:
         from hypothesis import given
 
         test = given(cases_for(self.loaded.info, self.options, self.scope))(self._body())
-        if self.options.seed is not None:
-            # Seed before settings: @seed alone switches the example database off, and a seeded
-            # fuzz worker sharing a database must still replay (and store) failures.
-            test = hypothesis.seed(self.options.seed)(test)
+        # Seed before settings: @seed alone switches the example database off, and a seeded
+        # fuzz worker sharing a database must still replay (and store) failures.
+        test = hypothesis.seed(self.seed)(test)
         test = _settings(self.options, self.database)(test)
         # Key stored examples by what they mean, not by this closure's source (see conformance.run._database).
         test._hypothesis_internal_database_key = database_key(
@@ -301,7 +304,7 @@ class _CheckRun:
         return CheckResult(
             verdict="conformant" if cx is None else "nonconformant",
             target=self.loaded.target, candidate=self.loaded.info, examples=tally.examples,
-            elapsed=time.monotonic() - self.started, seed=self.options.seed, counterexample=cx,
+            elapsed=time.monotonic() - self.started, seed=self.seed, counterexample=cx,
             interrupted=signal is not None, signal=signal, budget_exhausted=ending.budget_exhausted,
             oracle_deviations=tally.deviations, oracle_deviation_examples=tuple(tally.deviation_examples),
             max_score=tally.max_score, max_abs_error=tally.max_abs, features=self.scope.sorted_features(),

@@ -51,6 +51,7 @@ from conformance.spec._files import (
     write_text_atomic,
 )
 from conformance.spec._npz import MAX_CASE_MEMBERS
+from conformance.spec._numbers import difference, distinct, pair_text, shortest
 from conformance.spec._params import InitialState, LSTMParams, zero_state
 from conformance.spec._reference import reference, reference_noisy, reference_trace
 from conformance.spec._semantics import (
@@ -141,4 +142,8 @@ __all__ = [
     "storage_dtype",
     "write_text_atomic",
     "zero_state",
+    "difference",
+    "distinct",
+    "pair_text",
+    "shortest",
 ]
