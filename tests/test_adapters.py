@@ -21,9 +21,10 @@ import sys
 import numpy as np
 import pytest
 
-from conformance import CheckOptions, InitialState, LSTMConfig, LSTMParams, Case, check, reference
-from conformance.spec import CandidateFault
+from conformance import Case, CheckOptions, InitialState, LSTMConfig, LSTMParams, check, reference
 from conformance.candidates import BUILTINS, call_candidate, resolve
+from conformance.spec import CandidateFault
+from conformance.testing import assert_conformant
 from tests.helpers import assert_results_close
 
 ADAPTERS = [name for name, b in BUILTINS.items() if b.target.startswith("conformance.candidates.adapters.")]
@@ -144,7 +145,7 @@ def test_adapter_conformant_under_check(name, oracle):
     result = check(name, options, oracle=oracle)
     cx = result.counterexample
     if cx is not None and cx.kind == "mismatch":
-        from conformance.campaign import control_verdict, MatrixSettings
+        from conformance.campaign import MatrixSettings, control_verdict
 
         control = control_verdict(cx.case, MatrixSettings())
         if control is not None:
@@ -188,8 +189,7 @@ def test_onnxruntime_sigmoid_underflow_is_detected(name, oracle):
                 InitialState(zeros, zeros)).validate()
     expected = oracle.run(case)
     assert 4e-6 < float(expected.c[0, 0]) < 5e-6, f"TF's c = {expected.c[0, 0]}: not the case this test is about"
-    control = call_candidate(resolve("numpy-reference").fn, case)
-    assert compare(case, control, expected).passed, "the control must pass this case (else it is not a finding)"
+    assert_conformant("numpy-reference", case, oracle=oracle)  # the control passes it (else it is no finding)
     got = call_candidate(resolve(name).fn, case)
     verdict = compare(case, got, expected)
     assert not verdict.passed and float(got.c[0, 0]) == 0.0, (
@@ -212,8 +212,7 @@ def test_onnxruntime_relu_cell_drift_is_detected(name, oracle):
     case = Case(cfg, LSTMParams(kernel, bias), np.zeros((1, 6, 1), np.float32), InitialState(zeros, zeros)).validate()
     expected = oracle.run(case)
     got = call_candidate(resolve(name).fn, case)
-    control = call_candidate(resolve("numpy-reference").fn, case)
-    assert compare(case, control, expected).passed, "the control must pass this case (else it is not a finding)"
+    assert_conformant("numpy-reference", case, oracle=oracle)  # the control passes it (else it is no finding)
     verdict = compare(case, got, expected)
     drift = abs(float(got.c[0, 0]) - float(reference(case).c[0, 0]))
     assert not verdict.passed and 1e-5 < drift < 1e-3, (
