@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shlex
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -38,6 +39,8 @@ import pytest
 _OPTION = "lstm_candidate"
 #: A node id of this plugin as pytest prints it: ``lstm-conformance[TARGET]`` or ``...::GROUP[DTYPE]``.
 _NODE_ID = re.compile(r"^lstm-conformance\[(?P<target>.+?)\](?:::(?P<group>\w+)\[(?P<dtype>\w+)\])?$")
+#: (target, group or None, dtype or None) of each node id given as an argument.
+_PICKED = pytest.StashKey[list[tuple[str, str | None, str | None]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -83,13 +86,10 @@ def _take_node_ids(config: pytest.Config) -> None:
     config.stash[_PICKED] = picked
 
 
-_PICKED = pytest.StashKey[list[tuple[str, str | None, str | None]]]()
-
-
 def _picked(config: pytest.Config, target: str, group: str, dtype: str) -> bool:
-    """Whether node-id arguments select this test (all of them when there are none)."""
-    picked = config.stash.get(_PICKED, None)
-    return picked is None or any(t == target and g in (None, group) and d in (None, dtype) for t, g, d in picked)
+    """Whether node-id arguments select this test (every test of a target no node id names: --lstm-candidate)."""
+    picked = [p for p in config.stash.get(_PICKED, []) if p[0] == target]
+    return not picked or any(g in (None, group) and d in (None, dtype) for _, g, d in picked)
 
 
 @pytest.fixture(scope="session")
@@ -247,5 +247,5 @@ def _describe(result: Any, nodeid: str | None = None) -> str:
     if result.counterexample is not None:
         print_counterexample(result.counterexample, out=out)
     if nodeid is not None:
-        print(f"rerun: pytest '{nodeid}'", file=out)
+        print(f"rerun: pytest {shlex.quote(nodeid)}", file=out)
     return out.getvalue().rstrip()
