@@ -15,6 +15,7 @@ import pytest
 import conformance
 from conformance import CandidateLoadError, Case, CheckOptions, candidate
 from conformance.candidates import LoadedCandidate, make_executor, resolve
+from conformance.report import validate_report
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = resolve("numpy-reference").fn
@@ -124,6 +125,7 @@ def test_check_takes_a_function_and_its_result_prints_and_writes_reports(tmp_pat
     paths = bad.write_reports(str(tmp_path / "reports"))
     assert set(paths) == {"json", "html", "junit", "markdown", "case"}, paths
     report = json.loads(Path(paths["json"]).read_text())
+    validate_report(report)  # the JSON Schema holds for a python: target too
     assert report["verdict"] == "nonconformant" and report["counterexample"]["repro"] == paths["case"]
     assert Case.load_npz(paths["case"]).config == bad.counterexample.case.config
     only = good.write_reports(str(tmp_path / "json-only"), ["json"])

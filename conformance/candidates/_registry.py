@@ -276,7 +276,10 @@ _MISSING = object()
 
 
 def _short_repr(obj: Any) -> str:
-    text = repr(obj)
+    try:
+        text = repr(obj)
+    except Exception:  # noqa: BLE001 - a user's object may raise anything from __repr__
+        text = f"<{type(obj).__name__} object>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
