@@ -3,10 +3,14 @@
 Public surface (the stages live in subpackages, docs/architecture.md; each has its own ``__all__``)::
 
     from conformance import Case, LSTMConfig, LSTMParams, InitialState, Result, candidate, check
+
+``check``, ``fuzz`` and ``matrix`` take a target string, a callable ``fn(case)`` or a module holding one
+``@candidate`` function; their results print a summary and ``write_reports(directory)``.
+Assertions for your own tests: :mod:`conformance.testing`.
 """
 
 from conformance._version import __version__
-from conformance.campaign import FuzzOptions, FuzzResult, fuzz
+from conformance.campaign import FuzzOptions, FuzzResult, Matrix, MatrixSettings, fuzz, matrix
 from conformance.candidates import Candidate, CandidateInfo, candidate, resolve
 from conformance.diagnose import Variant, register_variant, unregister_variant, variants
 from conformance.judge import DEFAULT_TOLERANCES, Comparison, Judge, Tolerance, compare
@@ -56,6 +60,8 @@ __all__ = [
     "Judge",
     "LSTMConfig",
     "LSTMParams",
+    "Matrix",
+    "MatrixSettings",
     "Result",
     "Semantics",
     "Tolerance",
@@ -66,6 +72,7 @@ __all__ = [
     "check_parallel",
     "compare",
     "fuzz",
+    "matrix",
     "reference",
     "register_variant",
     "resolve",

@@ -82,6 +82,8 @@ E2E_MODULES = frozenset({
     "test_report_loss",         # signals to CLI subprocesses at the end of a run
     "test_disk_full",           # the CLI via subprocess under a file-size limit
     "test_redis_outage",        # redis-server killed and restarted under a fuzz run
+    "test_python_api",          # check/fuzz/matrix from Python with the TF oracle, an isolation worker
+    "test_testing",             # assert_conformant and the Oracle (TF), a nested pytest with the plugin
 })
 
 _TESTS_DIR = Path(__file__).resolve().parent

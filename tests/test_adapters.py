@@ -21,9 +21,10 @@ import sys
 import numpy as np
 import pytest
 
-from conformance import CheckOptions, InitialState, LSTMConfig, LSTMParams, Case, check, reference
-from conformance.spec import CandidateFault
+from conformance import Case, CheckOptions, InitialState, LSTMConfig, LSTMParams, check, reference
 from conformance.candidates import BUILTINS, call_candidate, resolve
+from conformance.spec import CandidateFault
+from conformance.testing import assert_conformant
 from tests.helpers import assert_results_close
 
 ADAPTERS = [name for name, b in BUILTINS.items() if b.target.startswith("conformance.candidates.adapters.")]
@@ -144,7 +145,7 @@ def test_adapter_conformant_under_check(name, oracle):
     result = check(name, options, oracle=oracle)
     cx = result.counterexample
     if cx is not None and cx.kind == "mismatch":
-        from conformance.campaign import control_verdict, MatrixSettings
+        from conformance.campaign import MatrixSettings, control_verdict
 
         control = control_verdict(cx.case, MatrixSettings())
         if control is not None:
@@ -178,8 +179,6 @@ def test_onnxruntime_sigmoid_underflow_is_detected(name, oracle):
     """Finding (`check onnxruntime-lstm --dtype float32 --seed 0`, example 118, minimized): onnxruntime's
     float32 Sigmoid returns 0 for inputs <= -18 (TF: 1.5e-8), so an input gate at -18 admits nothing of
     a large cell input: c = 0 where TF has sigmoid(-18) * relu(300) = 4.6e-6.  Three numbers, one step."""
-    from conformance import compare
-
     cfg = LSTMConfig(num_units=1, input_size=1, activation="relu")
     kernel = np.zeros((2, 4), np.float32)
     kernel[0, :2] = [0.06, -1.0]  # gate i = 0.06 * x = -18, gate j = -x = 300
@@ -188,13 +187,12 @@ def test_onnxruntime_sigmoid_underflow_is_detected(name, oracle):
                 InitialState(zeros, zeros)).validate()
     expected = oracle.run(case)
     assert 4e-6 < float(expected.c[0, 0]) < 5e-6, f"TF's c = {expected.c[0, 0]}: not the case this test is about"
-    control = call_candidate(resolve("numpy-reference").fn, case)
-    assert compare(case, control, expected).passed, "the control must pass this case (else it is not a finding)"
+    assert_conformant("numpy-reference", case, oracle=oracle)  # the control passes it (else it is no finding)
+    with pytest.raises(AssertionError, match=r"mismatch: outputs\[0, 0, 0\] \(time step 0\): got 0"):
+        assert_conformant(name, case, oracle=oracle)
     got = call_candidate(resolve(name).fn, case)
-    verdict = compare(case, got, expected)
-    assert not verdict.passed and float(got.c[0, 0]) == 0.0, (
-        f"onnxruntime c = {got.c[0, 0]} (verdict passed={verdict.passed}): if its Sigmoid no longer "
-        "underflows at -18, drop this finding")
+    assert float(got.c[0, 0]) == 0.0, (
+        f"onnxruntime c = {got.c[0, 0]}: if its Sigmoid no longer underflows at -18, drop this finding")
 
 
 @pytest.mark.parametrize("name", adapter_params(["onnxruntime-lstm"]))
@@ -202,23 +200,19 @@ def test_onnxruntime_relu_cell_drift_is_detected(name, oracle):
     """Finding (reports/builtin/matrix.md): with a relu cell activation the cell state grows to ~10 and
     onnxruntime's float32 LSTM drifts 3.8e-5 from the float64 spec (~64 ulps) where TF and numpy-reference
     stay within 1e-6.  The minimized case, 7 numbers, as the matrix found it."""
-    from conformance import compare
-
     cfg = LSTMConfig(num_units=1, input_size=1, activation="relu")
     kernel = np.zeros((2, 4), np.float32)
     kernel[1, [0, 2, 3]] = [-2.0, -2.0, -7.810287952423096]
     bias = np.array([4.0, 3.0, 2.3437788486480713, -2.0], np.float32)
     zeros = np.zeros((1, 1), np.float32)
     case = Case(cfg, LSTMParams(kernel, bias), np.zeros((1, 6, 1), np.float32), InitialState(zeros, zeros)).validate()
-    expected = oracle.run(case)
+    assert_conformant("numpy-reference", case, oracle=oracle)  # the control passes it (else it is no finding)
+    with pytest.raises(AssertionError, match="mismatch"):
+        assert_conformant(name, case, oracle=oracle)
     got = call_candidate(resolve(name).fn, case)
-    control = call_candidate(resolve("numpy-reference").fn, case)
-    assert compare(case, control, expected).passed, "the control must pass this case (else it is not a finding)"
-    verdict = compare(case, got, expected)
     drift = abs(float(got.c[0, 0]) - float(reference(case).c[0, 0]))
-    assert not verdict.passed and 1e-5 < drift < 1e-3, (
-        f"onnxruntime c_T drift from the spec is {drift:.3g} (verdict passed={verdict.passed}): "
-        "if onnxruntime changed its activations, drop this finding")
+    assert 1e-5 < drift < 1e-3, (f"onnxruntime c_T drift from the spec is {drift:.3g}: "
+                                 "if onnxruntime changed its activations, drop this finding")
 
 
 def test_every_adapter_is_registered_with_its_packages():

@@ -34,7 +34,8 @@ ALLOWED: dict[str, set[str]] = {
                  "_version"},
     "cli": {"spec", "strategies", "oracle", "candidates", "judge", "diagnose", "outcome", "report", "run",
             "campaign", "_version"},
-    "pytest_plugin": {"spec", "candidates", "outcome", "run", "report"},
+    "pytest_plugin": {"spec", "candidates", "outcome", "run", "report", "testing"},
+    "testing": {"spec", "oracle", "candidates", "judge", "outcome"},
     "_version": set(),
     "__init__": {"spec", "oracle", "candidates", "judge", "diagnose", "outcome", "run", "campaign", "_version"},
     "__main__": {"cli"},
@@ -42,7 +43,7 @@ ALLOWED: dict[str, set[str]] = {
 
 PUBLIC_PACKAGES = ["conformance", "strategies"] + [f"conformance.{p}" for p in
                                                    ("spec", "oracle", "candidates", "judge", "diagnose", "outcome",
-                                                    "report", "run", "campaign", "cli")]
+                                                    "report", "run", "campaign", "cli", "testing")]
 
 
 def _sources() -> list[pathlib.Path]:

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.candidates import InProcessExecutor, resolve
-from conformance.judge import evaluate
 from conformance.spec import Case
+from conformance.testing import assert_conformant
 
 HERE = Path(__file__).parent / "regressions" / "bfloat16_margin"
 
@@ -24,5 +23,4 @@ HERE = Path(__file__).parent / "regressions" / "bfloat16_margin"
 @pytest.mark.parametrize("name", ["counterexample", "counterexample-2", "counterexample-3"])
 def test_reference_is_conformant_on_the_bfloat16_margin_cases(name, oracle):
     case = Case.load_npz(HERE / f"{name}.npz")
-    ev = evaluate(case, InProcessExecutor(resolve("numpy-reference")), oracle)
-    assert ev.comparison.passed, ev.comparison.message
+    assert_conformant("numpy-reference", case, oracle=oracle)

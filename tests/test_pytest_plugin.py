@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import subprocess
 import sys
 import textwrap
@@ -97,3 +98,121 @@ def test_xdist_junit_and_hypothesis_options(tmp_path):
     examples = [p.get("value") for p in cases[ok].iter("property") if p.get("name") == "examples"]
     assert examples and 1 <= int(examples[0]) <= 10, \
         f"the 'tiny' profile (max_examples=3) should bound a passing test's examples, recorded {examples}"
+
+
+# --- issue 18 item 5: forced features, saved cases, re-runnable node ids, junit credit ----------------------
+PORTS = textwrap.dedent('''
+    import dataclasses
+    import json
+    import os
+
+    from conformance import candidate
+    from conformance.candidates import resolve
+
+    _ref = resolve("numpy-reference").fn
+    CELL = ["forget_bias", "initial_state", "peepholes", "cell_clip", "projection", "proj_clip", "activation"]
+
+
+    @candidate(features=CELL, dtypes=["float32"])
+    def clip_bug(case):
+        """Clips the cell state at twice the configured bound."""
+        cfg = case.config
+        if cfg.cell_clip is not None:
+            case = dataclasses.replace(case, config=cfg.replace(cell_clip=cfg.cell_clip * 2))
+        return _ref(case)
+
+
+    @candidate(features=CELL, dtypes=["float32"])
+    def recorder(case):
+        """numpy-reference, logging the features of every case it is handed."""
+        with open(os.environ["FEATURE_LOG"], "a") as fh:
+            fh.write(json.dumps(sorted(case.features())) + "\\n")
+        return _ref(case)
+''')
+
+
+def _ports(tmp_path: Path) -> Path:
+    project = _project(tmp_path)
+    (project / "ports.py").write_text(PORTS)
+    return project
+
+
+def _pytest_env(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_a_cell_clip_bug_fails_only_the_cell_clip_test_and_saves_its_case(tmp_path):
+    project = _ports(tmp_path)
+    proc = _pytest_env(project, "--lstm-candidate=ports.py:clip_bug", "--lstm-max-examples=25",
+                       "--hypothesis-seed=0", "-p", "no:randomly", "-rA")
+    out = proc.stdout
+    assert proc.returncode == 1, f"exit {proc.returncode}:\n{out[-4000:]}\n{proc.stderr[-2000:]}"
+    failed = sorted(line.split()[1] for line in out.splitlines() if line.startswith("FAILED "))
+    node = "lstm-conformance[ports.py:clip_bug]::cell_clip[float32]"
+    assert failed == [node], f"failed tests: {failed}\n{out[-4000:]}"
+    assert "7 passed" in out, out[-1500:]  # baseline and the six other features
+    saved = project / ".pytest_cache" / "d" / "lstm-conformance" / "ports.py_clip_bug--cell_clip_float32.npz"
+    assert saved.is_file(), f"no saved case at {saved}: {sorted(p.name for p in saved.parent.glob('*'))}"
+    assert f"replay: lstm-conformance repro {saved} ports.py:clip_bug" in out, out[-4000:]
+    assert f"rerun: pytest '{node}'" in out, out[-4000:]
+
+    # The node id as printed runs that one test again (pytest alone would take it for a path).
+    again = _pytest_env(project, node, "--lstm-max-examples=25", "--hypothesis-seed=0", "-v")
+    assert again.returncode == 1 and "1 failed" in again.stdout, again.stdout[-3000:] + again.stderr[-2000:]
+    assert f"{node} FAILED" in again.stdout, again.stdout[-3000:]
+
+
+def test_a_pasted_node_id_selects_its_test_and_every_case_forces_its_feature(tmp_path):
+    project = _ports(tmp_path)
+    log = tmp_path / "features.log"
+    node = "lstm-conformance[ports.py:recorder]::proj_clip[float32]"
+    proc = _pytest_env(project, node, "--lstm-max-examples=3", "-p", "no:cacheprovider", "-v",
+                       env={"FEATURE_LOG": str(log)})
+    assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert f"{node} PASSED" in proc.stdout, proc.stdout[-3000:]
+    seen = [set(json.loads(line)) for line in log.read_text().splitlines()]
+    assert len(seen) >= 3, f"{len(seen)} cases"
+    assert all(features == {"projection", "proj_clip"} for features in seen), \
+        f"a proj_clip test drew cases without proj_clip, or with another feature: {[sorted(f) for f in seen[:20]]}"
+    # A collector's id selects all of its tests.
+    listed = _pytest_env(project, "lstm-conformance[numpy-reference]", "--lstm-dtype=float32", "--co", "-q",
+                         "-p", "no:cacheprovider")
+    ids = [line for line in listed.stdout.splitlines() if line.startswith("lstm-conformance[")]
+    assert len(ids) == 12 and all(i.startswith("lstm-conformance[numpy-reference]::") for i in ids), listed.stdout
+
+
+def test_junit_charges_the_features_a_complete_diagnosis_needs(tmp_path):
+    """check's junit.xml: a failure fails the feature cases of its minimized case, narrowed by a diagnosis that
+    explains every case to the features its variant needs (a cell-clip bug is no forget_bias failure)."""
+    from conformance import CheckOptions, check
+    from conformance.report import build_report
+    from conformance.report._junit import render_junit
+    from tests import wrong_impls as W
+
+    clip_ignored = W.as_candidate(W.CellClipIgnored, "cell-clip-ignored", dtypes=("float32",))
+    result = check(clip_ignored, CheckOptions(max_examples=30, seed=0, features=["cell_clip", "forget_bias",
+                                                                               "initial_state"]))
+    assert result.verdict == "nonconformant" and result.counterexample is not None, str(result)
+    report = build_report(result)
+    cx = report["counterexample"]
+    best = cx["diagnosis"][0]
+    assert best["variant"] == "cell_clip_ignored" and best["explained_cases"] == best["tried_cases"], best
+
+    def failing(rep: dict) -> set[str]:
+        cases = _junit_cases(render_junit(rep))
+        return {name for name, tc in cases.items() if tc.find("failure") is not None and name.startswith("feature:")}
+
+    assert failing(report) == {"feature:cell_clip"}, failing(report)
+    cx["features"] = sorted(set(cx["features"]) | {"forget_bias", "initial_state"})  # a case that needed them
+    assert failing(report) == {"feature:cell_clip"}, failing(report)
+    cx["diagnosis"] = [dict(best, explained_cases=best["tried_cases"] - 1)]  # no longer a complete explanation
+    assert failing(report) == {f"feature:{f}" for f in cx["features"]}, failing(report)
+    cx["diagnosis"] = []
+    assert failing(report) == {f"feature:{f}" for f in cx["features"]}, failing(report)
+
+
+def _junit_cases(xml_text: str) -> dict[str, ET.Element]:
+    return {tc.get("name"): tc for tc in ET.fromstring(xml_text).iter("testcase")}

@@ -50,6 +50,7 @@ from conformance.campaign._matrix import (
     unsupported_reason,
     write_matrix,
 )
+from conformance.campaign._matrix_api import matrix
 from conformance.campaign._matrix_markdown import (
     render_markdown,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "fuzz_report",
     "history_records",
     "merge_reports",
+    "matrix",
     "merge_series",
     "parse_duration",
     "plan",

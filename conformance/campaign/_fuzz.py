@@ -31,15 +31,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from conformance.campaign._fuzz_result import FuzzResult, SliceRun
 from conformance.candidates import LoadedCandidate, resolve
-from conformance.outcome import CheckResult, Progress
+from conformance.outcome import Progress
 from conformance.run import CheckOptions, check, executor_limits, narrowed
 from conformance.spec import (
     DTYPES_SIMPLEST_FIRST,
     FEATURES,
     ConformanceError,
     InvalidArgument,
-    exit_status,
     signal_name,
 )
 
@@ -156,71 +156,6 @@ class FuzzProgress:
         return self.examples / self.searching if self.searching > 0 else 0.0
 
 
-@dataclasses.dataclass
-class SliceRun:
-    """One slice as it ran: its CheckResult plus where in the run it happened."""
-
-    slice: Slice
-    round: int
-    started_s: float  # seconds after the fuzz run started
-    seed: int | None
-    result: CheckResult | None  # None when the slice could not run (``error`` says why)
-    error: str | None = None
-    first_failure_example: int | None = None  # 1-based index of the first failing example in the slice
-    db_replayed: int = 0  # stored failures the example database handed to this slice
-    corpus_replayed: int = 0
-
-    @property
-    def verdict(self) -> str:
-        return self.result.verdict if self.result is not None and self.error is None else "error"
-
-    @property
-    def from_database(self) -> bool:
-        """The slice failed on an example the database handed out.
-
-        A slice runs its corpus cases first, then the database's stored failures, then generated ones.
-        """
-        n, before = self.first_failure_example, self.corpus_replayed
-        return self.verdict == "nonconformant" and n is not None and before < n <= before + self.db_replayed
-
-
-@dataclasses.dataclass
-class FuzzResult:
-    runs: list[SliceRun]
-    candidates: list[LoadedCandidate]
-    elapsed: float
-    budget_seconds: float
-    seed: int | None
-    run_id: str
-    started_at: str  # ISO 8601, UTC
-    database: str | None = None
-    corpus: str | None = None
-    interrupted: bool = False
-    signal: str | None = None
-    error: str | None = None  # why nothing could run, if nothing did
-    tensorflow: str | None = None
-    history: dict[str, Any] | None = None
-    history_records: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        verdicts = {r.verdict for r in self.runs}
-        if "nonconformant" in verdicts:
-            return "nonconformant"
-        return "error" if "error" in verdicts or not self.runs else "conformant"
-
-    @property
-    def exit_code(self) -> int:
-        return exit_status(self.verdict, interrupted=self.interrupted, signal=self.signal)
-
-    @property
-    def examples(self) -> int:
-        return sum(r.result.examples for r in self.runs if r.result is not None)
-
-    def counterexamples(self) -> list[tuple[SliceRun, Any]]:
-        return [(r, r.result.counterexample) for r in self.runs if r.result is not None and r.result.counterexample]
-
-
 def _slice_seed(seed: int | None, sl: Slice, round_no: int) -> int | None:
     # Each slice and round gets its own seed, so a seeded run does not repeat itself
     # when it revisits a slice, and is reproducible as a whole.
@@ -234,18 +169,20 @@ def _default_slice_seconds(budget: float, n_slices: int) -> float:
     return min(MAX_SLICE_SECONDS, max(MIN_SLICE_SECONDS, budget / max(1, n_slices)))
 
 
-def fuzz(targets: Sequence[str | LoadedCandidate], options: FuzzOptions, *, oracle: Any = None) -> FuzzResult:
+def fuzz(targets: Sequence[str | LoadedCandidate | Any], options: FuzzOptions, *, oracle: Any = None) -> FuzzResult:
     """Fuzz ``targets`` until ``options.budget_seconds`` is spent; never raises for candidate misbehaviour.
 
-    Raises InvalidArgument (before any example runs) for bad targets, options, database, corpus or history.
+    ``targets``: one target or a list (target strings, callables ``fn(case)``, modules; see
+    :func:`conformance.candidates.resolve`). Raises InvalidArgument (before any example runs) for bad
+    targets, options, database, corpus or history.
     """
-    return _FuzzRun(targets, options, oracle).run()
+    return _FuzzRun(targets if isinstance(targets, (list, tuple)) else [targets], options, oracle).run()
 
 
 class _FuzzRun:
     """The state of one fuzz run: its clock, executors (one per target, kept across slices), what ran."""
 
-    def __init__(self, targets: Sequence[str | LoadedCandidate], options: FuzzOptions, oracle: Any) -> None:
+    def __init__(self, targets: Sequence[str | LoadedCandidate | Any], options: FuzzOptions, oracle: Any) -> None:
         from conformance.campaign._history import check_history_path
         from conformance.run import counting_database, describe_database, load_corpus, open_database, warn_stderr
 
@@ -254,7 +191,7 @@ class _FuzzRun:
         self.options = options
         candidates: list[LoadedCandidate] = []
         for t in targets:
-            loaded = resolve(t) if isinstance(t, str) else t
+            loaded = resolve(t)
             if all(c.target != loaded.target for c in candidates):
                 candidates.append(loaded)
         if not candidates:
@@ -277,7 +214,7 @@ class _FuzzRun:
             runs=[], candidates=candidates, elapsed=0.0, budget_seconds=options.budget_seconds,
             seed=options.check.seed, database=describe_database(options.database), corpus=options.corpus,
             run_id=now.strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6],
-            started_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            started_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"), options=options,
         )
         self.search_started: float | None = None
 

@@ -258,6 +258,24 @@ class Matrix:
     elapsed_s: float = 0.0
     complete: bool = False
     command: str | None = None
+    #: Where the run saved its cases (``cases/``), matrix.json and matrix.md.
+    report_dir: str | None = None
+
+    def write_reports(self, directory: str, formats: Any = None) -> dict[str, str]:
+        """matrix.json and matrix.md (and the failing cells' cases) into ``directory``; returns their paths."""
+        from conformance.campaign._matrix_api import write_matrix_reports
+
+        return write_matrix_reports(self, directory, formats)
+
+    def __str__(self) -> str:
+        from conformance.campaign._matrix_api import matrix_text
+
+        return matrix_text(self)
+
+    def _repr_html_(self) -> str:
+        from conformance.campaign._matrix_api import matrix_html
+
+        return matrix_html(self)
 
     def columns(self) -> list[Column]:
         return [c for c in COLUMNS if c.id in self.settings.columns]
@@ -312,7 +330,7 @@ def run_matrix(
     from conformance.oracle import tensorflow_version
 
     started = time.monotonic()
-    matrix = Matrix(settings, list(targets), command=command)
+    matrix = Matrix(settings, list(targets), command=command, report_dir=report_dir)
     matrix.oracle_version = tensorflow_version()
     interrupted: str | None = None
     for loaded in targets:

@@ -1,4 +1,4 @@
-"""Candidates: the Protocol, the declaring decorator, and resolution of target strings."""
+"""Candidates: the Protocol, the declaring decorator, and resolution of targets (strings and Python objects)."""
 
 from conformance.candidates._exec import ExecCandidate, exec_candidate
 from conformance.candidates._executor import (
@@ -17,6 +17,7 @@ from conformance.candidates._limits import (
     own_groups_of_children,
     signal_description,
 )
+from conformance.candidates._listing import Listing, list_candidates
 from conformance.candidates._protocol import (
     Candidate,
     CandidateInfo,
@@ -29,11 +30,11 @@ from conformance.candidates._protocol import (
 from conformance.candidates._registry import (
     BUILTINS,
     ENTRY_POINT_GROUP,
+    OBJECT_RESOLVERS,
+    PYTHON_PREFIX,
     Builtin,
-    Listing,
     LoadedCandidate,
     is_named_target,
-    list_candidates,
     resolve,
 )
 
@@ -55,6 +56,8 @@ __all__ = [
     "InProcessExecutor",
     "Listing",
     "LoadedCandidate",
+    "OBJECT_RESOLVERS",
+    "PYTHON_PREFIX",
     "call_candidate",
     "call_many",
     "candidate",

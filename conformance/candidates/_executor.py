@@ -108,5 +108,7 @@ def make_executor(loaded: LoadedCandidate, *, isolate: bool = False, **limits: o
     if isolate or env_conflicts(loaded.info):
         from conformance.candidates._isolation import SubprocessExecutor
 
+        loaded.require_importable("isolation" if isolate else f"the process its env {dict(loaded.info.env)} needs")
+
         return SubprocessExecutor(loaded.target, env=loaded.info.env, info=loaded.info, **limits)  # type: ignore[arg-type]
     return InProcessExecutor(loaded)

@@ -6,27 +6,40 @@ A *target* is, tried in this order:
 2. a built-in name      see :data:`BUILTINS` (``lstm-conformance list``)
 3. an entry-point name  a plugin's entry in group ``lstm_conformance.candidates``
 4. ``module:attr``      any importable callable (the current directory is importable)
-5. ``path/file.py:attr`` a callable in a Python file
+5. ``path/file.py:attr`` a callable in a Python file (``path/file.py`` alone: the file's one
+                        ``@candidate`` function)
 
-Targets are strings so that worker processes can resolve the same candidate again.
+Targets are strings so that worker processes can resolve the same candidate again. From Python,
+:func:`resolve` also takes an object (:data:`OBJECT_RESOLVERS`, tried in order): a module holding
+one ``@candidate`` function, or any callable ``fn(case)`` (a function, decorated or not, a lambda,
+a ``functools.partial``, an instance with ``__call__``). Such a candidate's target is the string
+that imports it again (``module:qualname`` or ``path/file.py:qualname``) when there is one;
+otherwise it is ``python:NAME`` (:data:`PYTHON_PREFIX`) and runs only in this process.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
 import inspect
 import os
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
-from conformance.candidates._protocol import CandidateInfo, info_of
+from conformance.candidates._protocol import ATTRIBUTE, CandidateInfo, info_of
 from conformance.spec import CandidateLoadError
 
 ENTRY_POINT_GROUP = "lstm_conformance.candidates"
+#: The target of a Python object no other process can import (a lambda, a closure, a partial,
+#: a function typed into a notebook): it runs in this process only.
+PYTHON_PREFIX = "python:"
+#: The module name a file target is loaded under (its target is then the file's path).
+_FILE_MODULE_PREFIX = "_lstm_conformance_target_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +100,20 @@ class LoadedCandidate:
     def description(self) -> str:
         return self.info.description
 
+    @property
+    def importable(self) -> bool:
+        """Whether another process can resolve :attr:`target` again (workers, ``--isolate``, replay)."""
+        return not self.target.startswith(PYTHON_PREFIX)
+
+    def require_importable(self, why: str) -> None:
+        """Raise CandidateLoadError (one line) when ``why`` (e.g. "isolation") needs another process to import it."""
+        if not self.importable:
+            raise CandidateLoadError(
+                f"candidate {self.name!r} is a Python object only this process holds ({self.target}), so {why} "
+                f"cannot import it in a worker process: define it at module level in an importable module or file, "
+                f"or run it in this process"
+            )
+
 
 def _missing(requires: tuple[str, ...]) -> list[str]:
     return [r for r in requires if importlib.util.find_spec(r) is None]
@@ -139,10 +166,11 @@ def _import_attr(module_name: str, attr: str, target: str) -> Any:
     return obj
 
 
-def _load_file(path: str, attr: str, target: str) -> Any:
+def _load_file(path: str, attr: str | None, target: str) -> Any:
+    """The attribute ``attr`` of the Python file at ``path`` (the module itself when ``attr`` is None)."""
     if not os.path.isfile(path):
         raise CandidateLoadError(f"no such file {path!r} (target {target!r})")
-    mod_name = "_lstm_conformance_target_" + os.path.splitext(os.path.basename(path))[0]
+    mod_name = _FILE_MODULE_PREFIX + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
         raise CandidateLoadError(f"{path!r} is not a Python file (target {target!r})")
@@ -152,6 +180,8 @@ def _load_file(path: str, attr: str, target: str) -> Any:
         spec.loader.exec_module(module)
     except Exception as exc:
         raise CandidateLoadError(f"running {path!r} for target {target!r} raised {type(exc).__name__}: {exc}") from None
+    if attr is None:
+        return module
     if not hasattr(module, attr):
         raise CandidateLoadError(f"{path!r} has no attribute {attr!r} (target {target!r})")
     return getattr(module, attr)
@@ -162,11 +192,35 @@ def _options_line() -> str:
     return f"built-in/plugin names: {', '.join(names)}; or module:attr, path/file.py:attr, exec:COMMAND"
 
 
-def resolve(target: str) -> LoadedCandidate:
-    """Turn a target string into a :class:`LoadedCandidate`, or raise CandidateLoadError (one line)."""
-    if not isinstance(target, str) or not target.strip():
+def resolve(target: Any) -> LoadedCandidate:
+    """Turn a target into a :class:`LoadedCandidate`, or raise CandidateLoadError (one line).
+
+    ``target``: a target string (see the module docstring), a :class:`LoadedCandidate` (returned as it is),
+    or a Python object one of :data:`OBJECT_RESOLVERS` accepts (a module holding one ``@candidate``
+    function; any callable ``fn(case)``).
+    """
+    if isinstance(target, LoadedCandidate):
+        return target
+    if not isinstance(target, str):
+        for resolver in OBJECT_RESOLVERS:
+            loaded = resolver(target)
+            if loaded is not None:
+                return loaded
+        raise CandidateLoadError(
+            f"target={_short_repr(target)} is a {type(target).__name__}, not a candidate: give a callable fn(case), "
+            f"a module holding one @candidate function, or a target string ({_options_line()})"
+        )
+    if not target.strip():
         raise CandidateLoadError(f"target={target!r} is empty; {_options_line()}")
-    target = target.strip()
+    return _resolve_string(target.strip())
+
+
+def _resolve_string(target: str) -> LoadedCandidate:
+    if target.startswith(PYTHON_PREFIX):
+        raise CandidateLoadError(
+            f"target {target!r} names a Python object that only the process that checked it held; from Python, "
+            f"replay a saved case with conformance.testing.assert_conformant(fn, Case.load_npz(PATH))"
+        )
     if target.startswith("exec:"):
         command = target[len("exec:") :].strip()
         if not command:
@@ -209,68 +263,104 @@ def resolve(target: str) -> LoadedCandidate:
         info = info_of(obj)
         name = info.name or target
         return LoadedCandidate(name, target, obj, info, source)
+    if target.endswith(".py") and os.path.isfile(target):
+        module = _load_file(target, None, target)
+        attr, obj = _module_candidate(module, f"file {target!r}")
+        info = info_of(obj)
+        return LoadedCandidate(info.name or f"{target}:{attr}", target, obj, info, "file")
     raise CandidateLoadError(f"unknown candidate {target!r}; {_options_line()}")
 
 
-@dataclasses.dataclass(frozen=True)
-class Listing:
-    """One row of ``lstm-conformance list``."""
-
-    name: str
-    available: bool
-    features: list[str]
-    dtypes: list[str]
-    reason: str
-    description: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+# --- Python objects as candidates ----------------------------------------------------------------
+_MISSING = object()
 
 
-#: pyproject extra that installs each optional package built-ins require.
-_EXTRAS = {"torch": "torch", "jax": "jax", "flax": "jax", "onnx": "onnx", "onnxruntime": "onnx", "keras": "keras"}
-
-
-def _missing_reason(missing: list[str]) -> str:
-    extras = sorted({_EXTRAS[m] for m in missing if m in _EXTRAS})
-    hint = f"; pip install \"lstm-conformance[{','.join(extras)}]\"" if extras else ""
-    return f"needs {', '.join(missing)} (not installed){hint}"
-
-
-def _declared(b: Builtin) -> dict[str, Any]:
-    """What a built-in declares, read without its framework (adapters import theirs only when called)."""
-    module_name, _, attr = b.target.partition(":")
+def _short_repr(obj: Any) -> str:
     try:
-        return info_of(_import_attr(module_name, attr, b.target)).to_dict()
-    except CandidateLoadError:
-        return {}
+        text = repr(obj)
+    except Exception:  # noqa: BLE001 - a user's object may raise anything from __repr__
+        text = f"<{type(obj).__name__} object>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
-def list_candidates() -> list[Listing]:
-    """Every built-in and plugin candidate, with availability; missing packages are found without importing."""
-    rows = []
-    for name, b in BUILTINS.items():
-        missing = _missing(b.requires)
-        if missing:
-            d = _declared(b)
-            rows.append(Listing(name, False, d.get("features", []), d.get("dtypes", []), _missing_reason(missing),
-                                b.description))
-            continue
-        try:
-            loaded = resolve(name)
-        except CandidateLoadError as exc:
-            rows.append(Listing(name, False, [], [], str(exc), b.description))
-            continue
-        d = loaded.info.to_dict()
-        rows.append(Listing(name, True, d["features"], d["dtypes"], "", b.description or loaded.description))
-    for name in sorted(_entry_points()):
-        if name in BUILTINS:
-            continue
-        try:
-            loaded = resolve(name)
-        except CandidateLoadError as exc:
-            rows.append(Listing(name, False, [], [], str(exc), "plugin"))
-            continue
-        d = loaded.info.to_dict()
-        rows.append(Listing(name, True, d["features"], d["dtypes"], "", loaded.description or "plugin"))
-    return rows
+def _found_at(module: Any, qualname: str) -> Any:
+    found = module
+    for part in qualname.split("."):
+        found = getattr(found, part, _MISSING)
+    return found
+
+
+def _module_target(module: Any, attr: str) -> str | None:
+    """The target that imports ``module``'s ``attr`` again in another process, or None (a notebook's ``__main__``)."""
+    name = getattr(module, "__name__", "")
+    if name == "__main__" or name.startswith(_FILE_MODULE_PREFIX):
+        path = getattr(module, "__file__", None)
+        return f"{os.path.abspath(path)}:{attr}" if isinstance(path, str) and os.path.isfile(path) else None
+    return f"{name}:{attr}" if sys.modules.get(name) is module else None
+
+
+def _importable_target(obj: Any) -> str | None:
+    """``module:qualname`` (or ``path/file.py:qualname``) naming ``obj`` itself at its module's top level, else None.
+
+    Another process re-imports the target, so it must give back this very object: a lambda, a closure, a
+    ``functools.partial`` or an instance made on the fly has no such name.
+    """
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if module is None:
+        return None
+    qualname = getattr(obj, "__qualname__", None)
+    if isinstance(qualname, str) and "<" not in qualname and _found_at(module, qualname) is obj:
+        return _module_target(module, qualname)
+    # An instance (or a partial) bound to a module-level name: the name is its qualname.
+    names = [k for k, v in vars(module).items() if v is obj and not k.startswith("__")]
+    return _module_target(module, names[0]) if names else None
+
+
+def _display_name(obj: Any) -> str:
+    if isinstance(obj, functools.partial):
+        return f"partial({_display_name(obj.func)})"
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(qualname, str):
+        return type(obj).__qualname__.rpartition("<locals>.")[2] + "()"
+    return qualname.rpartition("<locals>.")[2]  # "test.<locals>.f" -> "f"
+
+
+def _module_candidate(module: Any, where: str) -> tuple[str, Any]:
+    """``(attr, fn)``: the one ``@candidate`` callable ``module`` defines (what a file target without ``:attr`` names)."""
+    own = getattr(module, "__name__", None)
+    found = [(k, v) for k, v in vars(module).items()
+             if not k.startswith("_") and callable(v) and not inspect.isclass(v)
+             and isinstance(getattr(v, ATTRIBUTE, None), CandidateInfo) and getattr(v, "__module__", own) == own]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        public = sorted(k for k, v in vars(module).items() if not k.startswith("_") and callable(v))[:12]
+        raise CandidateLoadError(f"{where} holds no @candidate function: decorate one, or name it as "
+                                 f"MODULE:attr (its callables: {', '.join(public) or 'none'})")
+    names = ", ".join(k for k, _ in found)
+    raise CandidateLoadError(f"{where} holds several @candidate functions ({names}): name one, e.g. {found[0][0]!r}")
+
+
+def _resolve_module(obj: Any) -> LoadedCandidate | None:
+    if not isinstance(obj, types.ModuleType):
+        return None
+    attr, fn = _module_candidate(obj, f"module {obj.__name__!r}")
+    info = info_of(fn)
+    target = _module_target(obj, attr) or f"{PYTHON_PREFIX}{obj.__name__}.{attr}"
+    return LoadedCandidate(info.name or attr, target, fn, info, "python")
+
+
+def _resolve_callable(obj: Any) -> LoadedCandidate | None:
+    if not callable(obj):
+        return None
+    name = _display_name(obj)
+    _check_callable(obj, f"candidate {name!r}")
+    info = info_of(obj)
+    target = _importable_target(obj) or PYTHON_PREFIX + name
+    return LoadedCandidate(info.name or name, target, obj, info, "python")
+
+
+#: How :func:`resolve` turns a Python object into a candidate: each returns a LoadedCandidate, None
+#: (not mine: the next one is tried) or raises CandidateLoadError. Resolvers of framework objects
+#: that are themselves callable (a torch ``nn.Module``, a Keras layer) go before ``_resolve_callable``.
+OBJECT_RESOLVERS: list[Callable[[Any], LoadedCandidate | None]] = [_resolve_module, _resolve_callable]

@@ -7,16 +7,27 @@ answer; reports (conformance.report) read their fields.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from conformance.candidates import CandidateInfo
 from conformance.diagnose import Analysis, Localization, VariantMatch
 from conformance.judge import Comparison, Evaluation, StructuralFinding, Tolerance
+from conformance.outcome._summary import summary_html, summary_lines
 from conformance.spec import Case, exit_status
 
 #: Where a counterexample came from.
 SOURCES = ("generated", "replay")
+
+#: ``writer(result, directory, formats) -> {format: path}``: what :meth:`CheckResult.write_reports` calls.
+#: conformance.report registers it on import (outcome sits below report in the layers and may not import it).
+ReportWriter = Callable[["CheckResult", str, "Iterable[str] | None"], dict[str, str]]
+_writers: list[ReportWriter] = []
+
+
+def register_report_writer(writer: ReportWriter) -> None:
+    """Make ``writer`` the one :meth:`CheckResult.write_reports` uses (conformance.report calls this on import)."""
+    _writers[:] = [writer]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,3 +128,16 @@ class CheckResult:
 
     def replace(self, **changes: Any) -> CheckResult:
         return dataclasses.replace(self, **changes)
+
+    def write_reports(self, directory: str, formats: Iterable[str] | None = None) -> dict[str, str]:
+        """Write report.json, report.html, junit.xml and summary.md (or ``formats``) into ``directory``, with the
+        counterexample as ``counterexample.npz``/``.json``; returns ``{format: path}``. As ``check --report-dir``."""
+        if not _writers:  # conformance.report not imported yet (importing conformance imports it)
+            raise RuntimeError("no report writer: import conformance.report first")
+        return _writers[0](self, directory, formats)
+
+    def __str__(self) -> str:
+        return "\n".join(summary_lines(self))
+
+    def _repr_html_(self) -> str:
+        return summary_html(self)

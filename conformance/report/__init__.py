@@ -1,5 +1,6 @@
 """Report writers: report.json, report.html, junit.xml, summary.md and the replayable counterexample files."""
 
+from conformance.outcome import register_report_writer as _register_report_writer
 from conformance.report._console import (
     print_arrays,
     print_case,
@@ -20,7 +21,7 @@ from conformance.report._json import (
 )
 from conformance.report._matrix_html import render_matrix_html
 from conformance.report._schema import ReportSchemaError, load_schema, validate_report
-from conformance.report._write import FORMATS, parse_formats, write_reports
+from conformance.report._write import FORMATS, parse_formats, write_reports, write_result_reports
 
 __all__ = [
     "FORMATS",
@@ -44,4 +45,8 @@ __all__ = [
     "validate_report",
     "write_json",
     "write_reports",
+    "write_result_reports",
 ]
+
+# CheckResult.write_reports writes through this (outcome may not import report: report plugs itself in).
+_register_report_writer(write_result_reports)

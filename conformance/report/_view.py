@@ -258,6 +258,24 @@ def _case_note(cx: Mapping[str, Any]) -> str:
     return f" (case: {'; '.join(notes)})" if notes else ""
 
 
+def credited_features(cx: Mapping[str, Any]) -> list[str]:
+    """The features a failing counterexample is charged to (its ``feature:`` test cases fail): those of the
+    minimized case, narrowed, when a diagnosis explains every case it was tried on, to the ones its variants
+    need (none: the baseline). A cell-clip bug whose case also needed forget_bias != 1 to reach the clip
+    fails ``feature:cell_clip`` alone."""
+    from conformance.diagnose import variants
+
+    used = [clean(f) for f in cx.get("features") or []]
+    best = (cx.get("diagnosis") or [None])[0]
+    if isinstance(best, Mapping) and best.get("tried_cases") and best.get("explained_cases") == best["tried_cases"]:
+        catalogue = {v.name: v for v in variants()}
+        parts = [catalogue.get(name) for name in str(best.get("variant", "")).split("+")]
+        if parts and all(p is not None for p in parts):
+            needs = set().union(*(p.needs for p in parts if p is not None))
+            return [f for f in used if f in needs] or ["baseline"]
+    return used or ["baseline"]
+
+
 def _check_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     who = subject(report)
     coverage = report.get("coverage") or {}
@@ -267,8 +285,7 @@ def _check_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     failing: dict[str, str] = {}
     for cx in cxs:
         cause = f"{cx.get('kind') or 'mismatch'}: {one_line(cx.get('message'))}" + _case_note(cx)
-        used = [clean(f) for f in cx.get("features") or []] or ["baseline"]
-        for f in used:
+        for f in credited_features(cx):
             failing.setdefault(f"feature:{f}", cause)
         dtype = (cx.get("config") or {}).get("dtype")
         if dtype:
@@ -297,6 +314,7 @@ def _check_cases(report: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "credited_features",
     "KIND_TITLES",
     "NO_VARIANT",
     "RUN_COLUMNS",

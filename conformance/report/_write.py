@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from conformance.outcome import CheckResult
 from conformance.spec import ConformanceError, InvalidArgument, write_text_atomic
 
 #: Format name -> file written into the report directory, in the order they are written.
@@ -96,4 +97,22 @@ def write_reports(report: Mapping[str, Any], directory: str, formats: Iterable[s
         errors.extend(failures)
     elif failures:
         raise ConformanceError(f"could not write {'; '.join(failures)} (written: {', '.join(paths.values()) or 'none'})")
+    return paths
+
+
+def write_result_reports(result: CheckResult, directory: str, formats: Iterable[str] | None = None) -> dict[str, str]:
+    """What ``check --report-dir DIR`` writes, from Python (:meth:`CheckResult.write_reports`): the counterexample
+    as ``counterexample.npz``/``.json`` and ``formats`` (default: all) of the report; returns ``{format: path}``
+    (``"case"``: the saved ``.npz``). Raises ConformanceError naming each file that could not be written."""
+    import sys
+
+    from conformance.report._json import build_report, save_counterexample
+
+    if result.counterexample is not None:
+        result = result.replace(counterexample=save_counterexample(result.counterexample, directory))
+    # The oracle ran in this process when TF is loaded here (a --workers parent never loads it: then "n/a").
+    tf = sys.modules.get("tensorflow")
+    paths = write_reports(build_report(result, oracle_version=getattr(tf, "__version__", None)), directory, formats)
+    if result.counterexample is not None and result.counterexample.repro:
+        paths["case"] = result.counterexample.repro
     return paths

@@ -69,7 +69,8 @@ class _StopRequested(KeyboardInterrupt):
     so the runner keeps what it has and Hypothesis neither shrinks nor stores it)."""
 
 
-def check_parallel(target: str | LoadedCandidate, options: CheckOptions | None = None, *, workers: int) -> CheckResult:
+def check_parallel(target: str | LoadedCandidate | Any, options: CheckOptions | None = None, *,
+                   workers: int) -> CheckResult:
     """Run :func:`conformance.run._runner.check` for ``target`` split across ``workers`` processes.
 
     Returns one merged :class:`CheckResult` (``examples`` summed, the simplest
@@ -77,7 +78,8 @@ def check_parallel(target: str | LoadedCandidate, options: CheckOptions | None =
     """
     check_int("workers", workers, minimum=1)
     options = options or CheckOptions()
-    loaded = resolve(target) if isinstance(target, str) else target
+    loaded = resolve(target)
+    loaded.require_importable("workers")
     run_scope = scope(loaded.info, options)  # bad options fail here, before any process starts
     if options.database is not None and not isinstance(options.database, (str, os.PathLike)):
         raise InvalidArgument(f"database={options.database!r}: with workers, give a directory path or a redis:// URL")

@@ -323,12 +323,16 @@ def _case_key(case: Case) -> str:
 
 
 def check(
-    target: str | LoadedCandidate,
+    target: str | LoadedCandidate | Any,
     options: CheckOptions | None = None,
     *,
     executor: Executor | None = None,
     oracle: Oracle | None = None,
 ) -> CheckResult:
-    """Check one candidate against the oracle; never raises for candidate misbehaviour."""
-    loaded = resolve(target) if isinstance(target, str) else target
+    """Check one candidate against the oracle; never raises for candidate misbehaviour.
+
+    ``target``: a target string, a LoadedCandidate, or a Python object :func:`conformance.candidates.resolve`
+    takes (a callable ``fn(case)``, a module holding one ``@candidate`` function).
+    """
+    loaded = resolve(target)
     return _CheckRun(loaded, options or CheckOptions(), executor, oracle).execute()
