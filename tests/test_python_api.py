@@ -160,6 +160,7 @@ def test_fuzz_and_matrix_take_callables(tmp_path, oracle):
     data = json.loads(Path(copied["json"]).read_text())
     case = data["cells"]["forgets"]["forget_bias"]["case"]
     assert (tmp_path / "matrix" / case).is_file(), f"the failing cell's case {case} was not copied along"
+    assert "forgets" in Path(copied["html"]).read_text(), "matrix.html is written from Python too"
 
 
 def _readme_block(after: str) -> str:

@@ -262,7 +262,7 @@ class Matrix:
     report_dir: str | None = None
 
     def write_reports(self, directory: str, formats: Any = None) -> dict[str, str]:
-        """matrix.json and matrix.md (and the failing cells' cases) into ``directory``; returns their paths."""
+        """matrix.json, matrix.md, matrix.html (and the failing cells' cases) into ``directory``; returns their paths."""
         from conformance.campaign._matrix_api import write_matrix_reports
 
         return write_matrix_reports(self, directory, formats)

@@ -46,17 +46,17 @@ def matrix(
 
 
 def write_matrix_reports(m: Matrix, directory: str, formats: Iterable[str] | None = None) -> dict[str, str]:
-    """matrix.json and matrix.md (and the failing cells' cases, copied when ``directory`` is not where the run
-    saved them) into ``directory``; returns ``{"json": path, "markdown": path}``."""
+    """matrix.json, matrix.md and matrix.html (and the failing cells' cases, copied when ``directory`` is not where
+    the run saved them) into ``directory``; returns ``{"json": path, "markdown": path, "html": path}``."""
     from conformance.campaign._matrix import write_matrix
 
-    del formats  # a matrix writes its two files whatever is asked (kept for the same call as check's)
+    del formats  # a matrix writes its three files whatever is asked (kept for the same call as check's)
     if m.report_dir and os.path.abspath(m.report_dir) != os.path.abspath(directory):
         cases = os.path.join(m.report_dir, "cases")
         if os.path.isdir(cases):
             shutil.copytree(cases, os.path.join(directory, "cases"), dirs_exist_ok=True)
-    json_path, md_path = write_matrix(m, directory)
-    return {"json": json_path, "markdown": md_path}
+    json_path, md_path, html_path = write_matrix(m, directory)
+    return {"json": json_path, "markdown": md_path, "html": html_path}
 
 
 def matrix_rows(m: Matrix) -> tuple[list[str], list[tuple[str, list[str]]]]:
