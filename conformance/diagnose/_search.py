@@ -42,7 +42,9 @@ from typing import Any
 import numpy as np
 
 from conformance.candidates import Executor
+from conformance.diagnose._fit import fit_variant
 from conformance.diagnose._fresh import discriminating_cases
+from conformance.diagnose._precision import explain_precision
 from conformance.diagnose._variants import Variant, compose, variants
 from conformance.judge import DEFAULT_JUDGE, Comparison, Judge, Spread
 from conformance.spec import CandidateFault, Case, Result, reference_trace
@@ -218,6 +220,9 @@ def diagnose(
     index = {v.name: i for i, v in enumerate(catalogue)}
     trials, skipped = _gather(case, got, executor, judge, fresh_cases, seed, started + max_seconds / 2)
     informative = [k for k, t in enumerate(trials) if t.informative]
+    # A variant with a parameter (a hard-coded clip, a constant offset) is judged at its fitted value.
+    pairs = [(trials[k].case, trials[k].got) for k in sorted(informative, key=lambda k: not trials[k].fresh)]
+    catalogue = [fit_variant(v, pairs) if v.fit is not None else v for v in catalogue]
     scorer = _VariantScorer(trials, judge)
     everything = list(range(len(trials)))
     # Fresh informative cases first: they discriminate; the tiny counterexample often does not.
@@ -253,8 +258,16 @@ def diagnose(
             break
     reported = [s for s in scores.values() if s.explained and (s.explained_fresh or not _fresh_informative(trials))]
     reported.sort(key=lambda s: _rank_key(s, index))
+    matches = [s.match() for s in reported[:max_reported]]
+    if not any(m.complete for m in matches):
+        # Right semantics, narrower arithmetic: its own family, ranked first when it explains everything.
+        precision = explain_precision([(trials[k].case, trials[k].got, trials[k].baseline.max_abs_error)
+                                       for k in informative], judge)
+        if precision is not None:
+            matches.insert(0, VariantMatch(precision.name, precision.explanation, precision.fix,
+                                           precision.explained, precision.tried))
     return Diagnosis(
-        matches=tuple(s.match() for s in reported[:max_reported]),
+        matches=tuple(matches[:max_reported]),
         cases=len(trials),
         informative=len(informative),
         variants_tried=len(tried_names),

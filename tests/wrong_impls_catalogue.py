@@ -1,0 +1,323 @@
+"""More deliberately wrong LSTM implementations: one per family of the grown catalogue, and mistakes outside it.
+
+Written as a person porting TF's LSTMCell would get them wrong (subclasses of :class:`tests.wrong_impls.Cell`
+overriding one piece, in float64 unless said), independently of the catalogue's knobs.  ``WRONG`` maps a
+catalogue variant's name to (class, config/case changes that expose it), as tests/wrong_impls.py does;
+``FITTED`` the variants whose fitted value the explanation must state; ``HINTED`` mistakes outside the
+catalogue to the structural hint they must get; ``PRECISION`` right-but-narrower candidates.
+
+Shapes: inputs [B, T, I]; kernel [I + P, 4H] in gate order i, j, f, o; bias [4H]; state (c [B, H], h [B, P]).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tests.wrong_impls import PEEPHOLES, Cell, _sigmoid
+
+
+# ------------------------------------------------------------------ forget bias constants
+class ForgetBiasHardcodedHalf(Cell):
+    """A port that copied 0.5 from a paper's config instead of reading forget_bias."""
+
+    def forget_bias(self):
+        return 0.5
+
+
+class LibraryAddsOneOnTopOfFoldedBias(Cell):
+    """The converter folds forget_bias into bias[2H:3H]; the target library then adds its own +1 to f."""
+
+    def bias(self):
+        b = self.p["bias"].copy()
+        b[2 * self.H : 3 * self.H] += self.cfg.forget_bias
+        return b
+
+    def forget_bias(self):
+        return 1.0
+
+
+# ------------------------------------------------------------------ hard-coded clips
+class CellStateClippedAtHalf(Cell):
+    """``c = np.clip(c, -0.5, 0.5)`` left in from a stability experiment."""
+
+    def clip_cell(self, c):
+        return np.clip(super().clip_cell(c), -0.5, 0.5)
+
+
+class GatesClippedAtOne(Cell):
+    """Clips every gate's input to [-1, 1] right before its activation (a converter's ONNX clip=1.0)."""
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        pi, pf = self.peep_if(c)
+        i, j, f = (np.clip(a, -1.0, 1.0) for a in (i + pi, j, f + self.forget_bias() + pf))
+        c_new = self.clip_cell(_sigmoid(f) * c + _sigmoid(i) * self.act(j))
+        o = np.clip(o + self.peep_o(c, c_new), -1.0, 1.0)
+        return c_new, self.project(_sigmoid(o) * self.act(c_new))
+
+
+class OutputClippedAtQuarter(Cell):
+    """Clips h_t to [-0.25, 0.25] before the projection (a saturating fixed-point output stage)."""
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        pi, pf = self.peep_if(c)
+        forget = _sigmoid(f + self.forget_bias() + pf)
+        c_new = self.clip_cell(forget * c + _sigmoid(i + pi) * self.act(j))
+        m = np.clip(_sigmoid(o + self.peep_o(c, c_new)) * self.act(c_new), -0.25, 0.25)
+        return c_new, self.project(m)
+
+
+class CellClipOnlyForOutput(Cell):
+    """Clips a copy of c for the output and carries the raw c."""
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        pi, pf = self.peep_if(c)
+        c_new = _sigmoid(f + self.forget_bias() + pf) * c + _sigmoid(i + pi) * self.act(j)
+        shown = np.clip(c_new, -self.cfg.cell_clip, self.cfg.cell_clip)
+        return c_new, self.project(_sigmoid(o + self.peep_o(c, shown)) * self.act(shown))
+
+
+class CellClipAppliedToH(Cell):
+    """Reads cell_clip as a bound on the hidden output."""
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        pi, pf = self.peep_if(c)
+        c_new = _sigmoid(f + self.forget_bias() + pf) * c + _sigmoid(i + pi) * self.act(j)
+        m = np.clip(_sigmoid(o + self.peep_o(c, c_new)) * self.act(c_new), -self.cfg.cell_clip, self.cfg.cell_clip)
+        return c_new, self.project(m)
+
+
+# ------------------------------------------------------------------ state handling in the loop
+class StateUnpackedAsHC(Cell):
+    """``h, c = state`` on TF's (c, h) tuple inside the loop: each step reads the pair the wrong way round."""
+
+    def step(self, x, c, h):
+        return super().step(x, h, c)
+
+
+class CellStateAsRecurrentInput(Cell):
+    """Concatenates the cell state with x_t where h_{t-1} belongs."""
+
+    def step(self, x, c, h):
+        return super().step(x, c, c)
+
+
+class HiddenNeverFedBack(Cell):
+    """Passes a fresh zero h to every step (the returned h is right)."""
+
+    def step(self, x, c, h):
+        return super().step(x, c, np.zeros_like(h))
+
+
+class CellStateNotCarried(Cell):
+    """Starts every step from a zero cell state."""
+
+    def step(self, x, c, h):
+        return super().step(x, np.zeros_like(c), h)
+
+
+# ------------------------------------------------------------------ activations
+def gate_function_cell(gate: str, fn):
+    """A cell computing one of the gates i, f, o with ``fn`` instead of the logistic sigmoid."""
+
+    class WrongGateFunction(Cell):
+        def step(self, x, c, h):
+            i, j, f, o = self.split(self.preactivation(x, h))
+            pi, pf = self.peep_if(c)
+            i, f = i + pi, f + self.forget_bias() + pf
+            gi = fn(i) if gate == "i" else _sigmoid(i)
+            gf = fn(f) if gate == "f" else _sigmoid(f)
+            c_new = self.clip_cell(gf * c + gi * self.act(j))
+            o = o + self.peep_o(c, c_new)
+            go = fn(o) if gate == "o" else _sigmoid(o)
+            return c_new, self.project(go * self.act(c_new))
+
+    WrongGateFunction.__name__ = f"Gate_{gate}_{getattr(fn, '__name__', 'fn')}"
+    return WrongGateFunction
+
+
+def _keras2_hard_sigmoid(a):
+    return np.minimum(np.maximum(0.2 * a + 0.5, 0.0), 1.0)
+
+
+def _no_activation(a):
+    return a
+
+
+class CellActivatedTwiceForOutput(Cell):
+    """Stores tanh(c) as the cell state for the output and applies tanh again."""
+
+    def act_out(self, a):
+        return self.act(self.act(a))
+
+
+class CandidateActivatedTwice(Cell):
+    def act_in(self, a):
+        return self.act(self.act(a))
+
+
+class HardTanhOutput(Cell):
+    def act_out(self, a):
+        return np.minimum(np.maximum(a, -1.0), 1.0)
+
+
+class HardTanhCandidate(Cell):
+    def act_in(self, a):
+        return np.minimum(np.maximum(a, -1.0), 1.0)
+
+
+# ------------------------------------------------------------------ sign errors
+class InputGateSignFlipped(Cell):
+    def input_gate(self, i_pre, forget):
+        return 1.0 - _sigmoid(i_pre)
+
+
+class CandidateSubtracted(Cell):
+    """``c = f * c - i * tanh(j)``."""
+
+    def act_in(self, a):
+        return -self.act(a)
+
+
+class ForgetGateInverted(Cell):
+    """Uses the forget gate as a 'remember less' gate: (1 - sigmoid(f)) * c."""
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        pi, pf = self.peep_if(c)
+        kept = (1.0 - _sigmoid(f + self.forget_bias() + pf)) * c
+        c_new = self.clip_cell(kept + _sigmoid(i + pi) * self.act(j))
+        return c_new, self.project(_sigmoid(o + self.peep_o(c, c_new)) * self.act(c_new))
+
+
+class OutputGateInverted(Cell):
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        pi, pf = self.peep_if(c)
+        c_new = self.clip_cell(_sigmoid(f + self.forget_bias() + pf) * c + _sigmoid(i + pi) * self.act(j))
+        return c_new, self.project(_sigmoid(-(o + self.peep_o(c, c_new))) * self.act(c_new))
+
+
+# ------------------------------------------------------------------ biases, layouts, coupling
+def bias_block_dropped_cell(block: int):
+    """A converter that copies only three of the four bias blocks."""
+
+    class BiasBlockDropped(Cell):
+        def bias(self):
+            b = self.p["bias"].copy()
+            b[block * self.H : (block + 1) * self.H] = 0.0
+            return b
+
+    return BiasBlockDropped
+
+
+class KernelAsFourGateMatrices(Cell):
+    """Reads the kernel buffer as W[gate][row][unit] (one matrix per gate, stacked)."""
+
+    def kernel(self):
+        rows = self.I + self.P
+        per_gate = self.p["kernel"].ravel().reshape(4, rows, self.H)
+        return np.concatenate([per_gate[g] for g in range(4)], axis=1)
+
+
+class GatesInterleavedPerUnit(Cell):
+    """Indexes column 4 * unit + gate (an interleaved, per-unit layout) for kernel and bias."""
+
+    def _unit_major(self, a):
+        return np.concatenate([a[..., g::4] for g in range(4)], axis=-1)
+
+    def kernel(self):
+        return self._unit_major(self.p["kernel"])
+
+    def bias(self):
+        return self._unit_major(self.p["bias"])
+
+
+class ForgetFromInputGate(Cell):
+    """ONNX input_forget=1 as written in its docs: f = 1 - i."""
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        pi, _ = self.peep_if(c)
+        gi = _sigmoid(i + pi)
+        c_new = self.clip_cell((1.0 - gi) * c + gi * self.act(j))
+        return c_new, self.project(_sigmoid(o + self.peep_o(c, c_new)) * self.act(c_new))
+
+
+# ------------------------------------------------------------------ peepholes
+class NoOutputPeephole(Cell):
+    def peep_o(self, c_prev, c_new):
+        return 0.0
+
+
+class OnlyOutputPeephole(Cell):
+    def peep_if(self, c_prev):
+        return 0.0, 0.0
+
+
+class OutputPeepholeBeforeClip(Cell):
+    def output_cell(self, c_raw, c_clipped):
+        return c_clipped
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        pi, pf = self.peep_if(c)
+        raw = _sigmoid(f + self.forget_bias() + pf) * c + _sigmoid(i + pi) * self.act(j)
+        clipped = self.clip_cell(raw)
+        m = _sigmoid(o + self.p["w_o_diag"] * raw) * self.act(clipped)
+        return clipped, self.project(m)
+
+
+_FB = {"forget_bias": 2.5}
+WRONG: dict[str, tuple[type[Cell], dict[str, Any]]] = {
+    "forget_bias_hardcoded": (ForgetBiasHardcodedHalf, _FB),
+    "forget_bias_plus_constant": (LibraryAddsOneOnTopOfFoldedBias, _FB),
+    "cell_state_clipped_constant": (CellStateClippedAtHalf, {}),
+    "gate_preactivations_clipped_constant": (GatesClippedAtOne, {}),
+    "output_clipped_constant": (OutputClippedAtQuarter, {}),
+    "cell_clip_output_only": (CellClipOnlyForOutput, {"cell_clip": 0.3}),
+    "cell_clip_on_hidden": (CellClipAppliedToH, {"cell_clip": 0.3}),
+    "c_fed_back_as_h": (CellStateAsRecurrentInput, {}),
+    "state_swapped_in_recurrence": (StateUnpackedAsHC, {}),
+    "h_not_fed_back": (HiddenNeverFedBack, {}),
+    "c_not_carried": (CellStateNotCarried, {}),
+    "output_activation_twice": (CellActivatedTwiceForOutput, {}),
+    "input_activation_twice": (CandidateActivatedTwice, {}),
+    "output_activation_hard_tanh": (HardTanhOutput, {}),
+    "input_activation_hard_tanh": (HardTanhCandidate, {}),
+    "gate_negated_i": (InputGateSignFlipped, {}),
+    "gate_negated_j": (CandidateSubtracted, {}),
+    "gate_negated_f": (ForgetGateInverted, {}),
+    "gate_negated_o": (OutputGateInverted, {}),
+    "kernel_gate_major": (KernelAsFourGateMatrices, {}),
+    "gate_columns_interleaved": (GatesInterleavedPerUnit, {}),
+    "coupled_forget_input": (ForgetFromInputGate, {}),
+    "peephole_output_missing": (NoOutputPeephole, PEEPHOLES),
+    "peepholes_output_only": (OnlyOutputPeephole, PEEPHOLES),
+    "peephole_output_unclipped_c": (OutputPeepholeBeforeClip, {**PEEPHOLES, "cell_clip": 0.3}),
+}
+for _k, _g in enumerate("ijfo"):
+    WRONG[f"bias_missing_on_{_g}"] = (bias_block_dropped_cell(_k), {})
+for _gate in "ifo":
+    WRONG[f"{_gate}_gate_tanh" if _gate != "i" else "input_gate_tanh"] = (gate_function_cell(_gate, np.tanh), {})
+    WRONG[f"{_gate}_gate_identity" if _gate != "i" else "input_gate_identity"] = (
+        gate_function_cell(_gate, _no_activation), {})
+    WRONG[f"{_gate}_gate_hard_sigmoid" if _gate != "i" else "input_gate_hard_sigmoid"] = (
+        gate_function_cell(_gate, _keras2_hard_sigmoid), {})
+for _old, _new in (("f_gate", "forget_gate"), ("o_gate", "output_gate")):
+    for _fn in ("tanh", "identity", "hard_sigmoid"):
+        WRONG[f"{_new}_{_fn}"] = WRONG.pop(f"{_old}_{_fn}")
+
+#: Fitted variants: the fitted value their explanation must state.
+FITTED = {
+    "forget_bias_hardcoded": "a hard-coded 0.5",
+    "forget_bias_plus_constant": "forget_bias +1 (",
+    "cell_state_clipped_constant": "+-0.5 though",
+    "gate_preactivations_clipped_constant": "+-1 (",
+    "output_clipped_constant": "+-0.25 before",
+}
