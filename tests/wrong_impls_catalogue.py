@@ -321,3 +321,120 @@ FITTED = {
     "gate_preactivations_clipped_constant": "+-1 (",
     "output_clipped_constant": "+-0.25 before",
 }
+
+
+# ------------------------------------------------------------------ outside the catalogue (structural hints)
+class OutputsReversed(Cell):
+    """Collects the step outputs by prepending (``outs.insert(0, h)``): they come out in reverse time order."""
+
+    def laid_out(self, outputs):
+        return super().laid_out(outputs[:, ::-1])
+
+
+class RunsBackToFront(Cell):
+    """Iterates ``for t in reversed(range(T))`` and writes outputs in the order computed."""
+
+    def batch_major(self):
+        return super().batch_major()[:, ::-1]
+
+
+class OutputsOneStepLate(Cell):
+    """Appends the output held *before* the step (the initial h first, the last step's output lost)."""
+
+    def emit(self, t, active, h_new):
+        if t == 0:
+            self._held = self.case.initial_state.h.astype(np.float64)
+        out, self._held = self._held, h_new
+        return np.where(active[:, None], out, 0.0)
+
+
+class RowsRolled(Cell):
+    """Keeps h in a ring buffer indexed one row off: row b reads row b - 1's h (the same row when B == 1)."""
+
+    def step(self, x, c, h):
+        return super().step(x, c, np.roll(h, 1, axis=0))
+
+
+class FinalStateOneStepEarly(Cell):
+    """Returns the state saved at the top of the last iteration instead of after it."""
+
+    def final(self, c, h):
+        if len(self.history) < 2:
+            return c, h
+        return self.history[-2]
+
+
+def _pade_tanh(a):
+    return np.clip(a * (27.0 + a * a) / (27.0 + 9.0 * a * a), -1.0, 1.0)
+
+
+class PadeTanh(Cell):
+    """tanh replaced by the [3/2] Pade approximation x (27 + x^2) / (27 + 9 x^2), clipped to [-1, 1]."""
+
+    def __init__(self, case):
+        super().__init__(case)
+        if self.cfg.activation == "tanh":
+            self.act = _pade_tanh
+
+
+class PadeSigmoid(Cell):
+    """sigmoid computed as (1 + pade_tanh(x / 2)) / 2."""
+
+    def gate(self, a):
+        return 0.5 * (1.0 + _pade_tanh(0.5 * a))
+
+    def input_gate(self, i_pre, forget):
+        return self.gate(i_pre)
+
+
+class ProjectedOutputSaturates(Cell):
+    """A fixed-point output stage: the projected output saturates at +-0.2 (no proj_clip configured)."""
+
+    def project(self, m):
+        return np.clip(super().project(m), -0.2, 0.2)
+
+
+def _reset_every_3():
+    from tests.wrong_impls import reset_every_cell
+
+    return reset_every_cell(3)
+
+
+#: name -> (class, config/case changes, the structural hint it must get)
+HINTED: dict[str, tuple[type[Cell], dict[str, Any], str]] = {
+    "reset_every_3": (_reset_every_3(), {"time": 6}, "state_reset"),
+    "outputs_reversed": (OutputsReversed, {}, "outputs_reversed"),
+    "runs_back_to_front": (RunsBackToFront, {}, "inputs_reversed"),
+    "outputs_one_step_late": (OutputsOneStepLate, {}, "outputs_shifted"),
+    "rows_rolled": (RowsRolled, {"batch": 3}, "rows_leak"),
+    "final_state_one_step_early": (FinalStateOneStepEarly, {}, "final_state_step"),
+    "pade_tanh": (PadeTanh, {}, "approximated_activation"),
+    "pade_sigmoid": (PadeSigmoid, {}, "approximated_activation"),
+    "projected_output_saturates": (ProjectedOutputSaturates, {"num_proj": 2}, "saturation"),
+}
+
+
+# ------------------------------------------------------------------ right, but narrower arithmetic
+class Float32Accumulation(Cell):
+    """A float64 port whose matmul runs in float32 (weights cast once for speed)."""
+
+    def preactivation(self, x, h):
+        xh = np.concatenate([x, h], axis=1).astype(np.float32)
+        return (xh @ self.kernel().astype(np.float32) + self.bias().astype(np.float32)).astype(np.float64)
+
+
+class Float16Gates(Cell):
+    """A float32 port that stores the gate values in float16 (a mixed-precision kernel)."""
+
+    def gate(self, a):
+        return _sigmoid(a).astype(np.float16).astype(np.float64)
+
+    def input_gate(self, i_pre, forget):
+        return self.gate(i_pre)
+
+
+#: name -> (class, dtype of the run, the narrower dtype the diagnosis must name)
+PRECISION: dict[str, tuple[type[Cell], str, str]] = {
+    "float32_accumulation": (Float32Accumulation, "float64", "float32"),
+    "float16_gates": (Float16Gates, "float32", "float16"),
+}

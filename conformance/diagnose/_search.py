@@ -44,6 +44,7 @@ import numpy as np
 from conformance.candidates import Executor
 from conformance.diagnose._fit import fit_variant
 from conformance.diagnose._fresh import discriminating_cases
+from conformance.diagnose._hints import StructuralHint, structural_hints
 from conformance.diagnose._precision import explain_precision
 from conformance.diagnose._variants import Variant, compose, variants
 from conformance.judge import DEFAULT_JUDGE, Comparison, Judge, Spread
@@ -182,11 +183,14 @@ class Diagnosis:
     variants_tried: int
     skipped: tuple[str, ...]  # fresh cases the candidate could not run, with why
     elapsed: float
+    #: What the outputs look like when no match explains every case (conformance.diagnose._hints).
+    hints: tuple[StructuralHint, ...] = ()
 
     def evidence(self) -> dict[str, Any]:
         """``localization.diagnosis_evidence`` of report.json."""
         return {"cases": self.cases, "informative_cases": self.informative, "variants_tried": self.variants_tried,
-                "skipped_cases": list(self.skipped), "seconds": round(self.elapsed, 3)}
+                "skipped_cases": list(self.skipped), "seconds": round(self.elapsed, 3),
+                "structural_hints": [h.to_dict() for h in self.hints]}
 
 
 def _rank_key(s: _Score, catalogue_index: Mapping[str, int]) -> tuple:
@@ -266,6 +270,9 @@ def diagnose(
         if precision is not None:
             matches.insert(0, VariantMatch(precision.name, precision.explanation, precision.fix,
                                            precision.explained, precision.tried))
+    hints: tuple[StructuralHint, ...] = ()
+    if not any(m.complete for m in matches):
+        hints = structural_hints([(trials[k].case, trials[k].got) for k in informative], executor, judge)
     return Diagnosis(
         matches=tuple(matches[:max_reported]),
         cases=len(trials),
@@ -273,6 +280,7 @@ def diagnose(
         variants_tried=len(tried_names),
         skipped=tuple(skipped),
         elapsed=_time.monotonic() - started,
+        hints=hints,
     )
 
 
