@@ -82,6 +82,7 @@ E2E_MODULES = frozenset({
     "test_report_loss",         # signals to CLI subprocesses at the end of a run
     "test_disk_full",           # the CLI via subprocess under a file-size limit
     "test_redis_outage",        # redis-server killed and restarted under a fuzz run
+    "test_diagnosis_catalogue", # dozens of minimize + diagnose runs on hand-written wrong implementations
 })
 
 _TESTS_DIR = Path(__file__).resolve().parent
