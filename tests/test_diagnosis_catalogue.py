@@ -129,3 +129,32 @@ def test_seed_bug_diagnosis_is_unchanged_and_within_budget():
     best = result.matches[0]
     assert (best.variant, best.explained_cases, best.tried_cases) == ("forget_bias_missing", 13, 13), result.matches
     assert result.elapsed < 10.0, f"{result.elapsed:.1f}s for the seed bug (budget 30 s; was 0.1 s before fitting)"
+
+
+@pytest.mark.parametrize("knobs, needle", [
+    ({"feedback": "h_as_c"}, "feedback='h_as_c'"),
+    ({"state_clip_value": -1.0}, "state_clip_value=-1.0"),
+    ({"gate_clip_value": float("inf")}, "gate_clip_value=inf"),
+    ({"forget_bias_offset": float("nan")}, "forget_bias_offset=nan"),
+    ({"output_gate_activation": "gelu"}, "output_gate_activation='gelu'"),
+    ({"negated_gate": "x"}, "negated_gate='x'"),
+])
+def test_bad_knob_values_are_rejected_naming_the_value(knobs, needle):
+    from conformance import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=needle.replace("(", r"\(")):
+        Semantics(**knobs)
+
+
+@pytest.mark.parametrize("fit, text", [
+    (("state_clip_value", 5.0, 1.0), "the value is {value}"),   # low >= high
+    (("gate_clip_value", 0.1, 5.0), "the value is {value}"),    # knob not in knobs
+    (("state_clip_value", 0.1, 5.0), "no placeholder"),         # explanation without {value}
+])
+def test_register_variant_rejects_a_bad_fit(fit, text):
+    from conformance import InvalidArgument, register_variant
+
+    with pytest.raises(InvalidArgument):
+        register_variant("clip_somewhere", explanation="c is clipped", fix="do not clip",
+                         knobs={"state_clip_value": 2.0}, fit=fit, fitted_explanation=text)
+    assert "clip_somewhere" not in [v.name for v in variants()]
