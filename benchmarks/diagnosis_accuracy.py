@@ -6,7 +6,9 @@ For every hand-written wrong implementation of a catalogue variant (tests/wrong_
 tests/wrong_impls_catalogue.py) and every seed: a dense starting case exposing it, minimized against
 the float64 spec (as the runner minimizes against TF), then :func:`conformance.diagnose.diagnose`.
 Prints top-1 / top-3 accuracy (the right variant first / among the first three), per implementation and
-per family; whether fitted variants state their fitted value; the share of mistakes outside the catalogue
+per family; the same for standalone ports written from scratch in a library's or tutorial's style
+(tests/wrong_impls_catalogue.py STANDALONE, not subclasses of the shared cell); whether fitted variants
+state their fitted value; the share of mistakes outside the catalogue
 that get the right structural hint; the narrower-precision candidates' diagnosis and structural findings;
 and the seconds per diagnosis of the seed bug ``seed-missing-forget-bias``.  No TensorFlow needed.
 """
@@ -59,6 +61,23 @@ def catalogue_accuracy(seeds):
                 row["fitted_stated"] = WC.FITTED[name] in result.matches[0].explanation
                 row["explanation"] = result.matches[0].explanation
             rows.append(row)
+    return rows
+
+
+def standalone_ports(seeds):
+    rows = []
+    for name, (_fn, want, changes) in WC.STANDALONE.items():
+        ex = W.executor_for(WC.port_candidate(name))
+        still_fails = W.spec_fails(ex)
+        for seed in seeds:
+            case = W.dense_case(dict(changes), seed=seed)
+            if not still_fails(case):
+                rows.append({"name": name, "seed": seed, "rank": None, "note": "agrees with the spec on the start"})
+                continue
+            case = minimize(case, still_fails, max_evaluations=200, max_seconds=10)
+            ranked = [m.variant for m in diagnose(case, ex.run(case), ex).matches]
+            rows.append({"name": name, "seed": seed, "want": want, "first": ranked[0] if ranked else None,
+                         "rank": ranked.index(want) + 1 if want in ranked else None})
     return rows
 
 
@@ -136,12 +155,15 @@ def main(argv=None) -> int:
     hint_rows = hints(args.seeds)
     hinted = [r for r in hint_rows if r["hinted"] is not None]
     prec = precision(args.seeds)
+    ports = [r for r in standalone_ports(args.seeds) if "first" in r]
     summary = {
         "implementations": len({r["name"] for r in rows}), "runs": len(judged),
         "skipped_runs": len(rows) - len(judged),
         "top1": round(top1, 4), "top3": round(top3, 4), "families": len(fams),
         "families_all_top1": round(fam_top1, 4),
         "fitted_value_stated": f"{sum(r['fitted_stated'] for r in fitted)}/{len(fitted)}",
+        "standalone_ports_top1": f"{sum(r['rank'] == 1 for r in ports)}/{len(ports)}",
+        "standalone_ports_top3": f"{sum(r['rank'] is not None and r['rank'] <= 3 for r in ports)}/{len(ports)}",
         "hints_correct": round(sum(r["hinted"] for r in hinted) / max(len(hinted), 1), 4),
         "hint_runs": len(hinted),
         "precision_correct": f"{sum(r['first'] == r['want'] and not r['structural_violations'] for r in prec)}"
@@ -156,6 +178,9 @@ def main(argv=None) -> int:
     for r in hinted:
         if not r["hinted"]:
             print(f"  hint miss: {r['name']} seed {r['seed']}: want {r['want']}, got {r['hints']} {r['matches']}")
+    for r in ports:
+        if r["rank"] != 1:
+            print(f"  port miss: {r['name']} seed {r['seed']}: want {r['want']}, first {r['first']}")
     for r in prec:
         print(f"  precision: {r['name']} seed {r['seed']}: {r['first']} (want {r.get('want')}), "
               f"structural violations {r.get('structural_violations')}")
@@ -164,7 +189,7 @@ def main(argv=None) -> int:
     print(json.dumps({k: v for k, v in summary.items() if k != "plus_one_library"}, indent=1))
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "catalogue": rows, "hints": hint_rows,
-                                         "precision": prec}, indent=1))
+                                         "precision": prec, "ports": ports}, indent=1))
     return 0
 
 

@@ -158,3 +158,16 @@ def test_register_variant_rejects_a_bad_fit(fit, text):
         register_variant("clip_somewhere", explanation="c is clipped", fix="do not clip",
                          knobs={"state_clip_value": 2.0}, fit=fit, fitted_explanation=text)
     assert "clip_somewhere" not in [v.name for v in variants()]
+
+
+@pytest.mark.parametrize("name", ["torch_style", "c_style", "stable"])
+def test_standalone_port_is_diagnosed_as_its_mistake(name):
+    _fn, want, changes = WC.STANDALONE[name]
+    ex = W.executor_for(WC.port_candidate(name))
+    still_fails = W.spec_fails(ex)
+    case = W.dense_case(dict(changes), seed=1)
+    assert still_fails(case), f"{name}: agrees with the spec on the starting case"
+    case = minimize(case, still_fails, max_evaluations=200, max_seconds=10)
+    result = diagnose(case, ex.run(case), ex)
+    assert result.matches and result.matches[0].variant == want and result.matches[0].complete, (
+        f"{name}: {[(m.variant, m.explained_cases, m.tried_cases) for m in result.matches]}")

@@ -438,3 +438,182 @@ PRECISION: dict[str, tuple[type[Cell], str, str]] = {
     "float32_accumulation": (Float32Accumulation, "float64", "float32"),
     "float16_gates": (Float16Gates, "float32", "float16"),
 }
+
+
+# ------------------------------------------------------------------ standalone ports (no shared Cell)
+# Each is written from scratch in the style of the library or tutorial it imitates, implementing
+# forget_bias, a non-zero initial state and config.activation (what it declares), with one mistake.
+_PORT_FEATURES = ("forget_bias", "initial_state", "activation")
+
+
+def _port_inputs(case):
+    cfg = case.config
+    x = case.inputs.astype(np.float64)
+    W = case.params.kernel.astype(np.float64)
+    b = case.params.bias.astype(np.float64)
+    acts = {"tanh": np.tanh, "sigmoid": _sigmoid, "relu": lambda a: np.maximum(a, 0.0),
+            "softsign": lambda a: a / (1.0 + np.abs(a))}
+    return cfg, x, W, b, acts[cfg.activation]
+
+
+def _port_return(case, outs, c, h):
+    npd = case.config.np_dtype
+    return np.stack(outs, axis=1).astype(npd), (c.astype(npd), h.astype(npd))
+
+
+def torch_style_port(case):
+    """W_ih / W_hh split from TF's kernel, gates chunked in PyTorch's order i, f, g, o."""
+    cfg, x, W, b, act = _port_inputs(case)
+    I = cfg.input_size
+    w_ih, w_hh = W[:I].T, W[I:].T  # [4H, I], [4H, H]
+    h = case.initial_state.h.astype(np.float64)
+    c = case.initial_state.c.astype(np.float64)
+    outs = []
+    for t in range(x.shape[1]):
+        gates = x[:, t] @ w_ih.T + h @ w_hh.T + b
+        ingate, forgetgate, cellgate, outgate = np.split(gates, 4, axis=1)
+        c = _sigmoid(forgetgate + cfg.forget_bias) * c + _sigmoid(ingate) * act(cellgate)
+        h = _sigmoid(outgate) * act(c)
+        outs.append(h)
+    return _port_return(case, outs, c, h)
+
+
+def keras2_style_port(case):
+    """Keras 2's LSTMCell: kernel and recurrent_kernel, recurrent_activation left at hard_sigmoid."""
+    cfg, x, W, b, act = _port_inputs(case)
+    I, H = cfg.input_size, cfg.num_units
+    kernel, recurrent = W[:I], W[I:]
+    h_tm1, c_tm1 = case.initial_state.h.astype(np.float64), case.initial_state.c.astype(np.float64)
+    outs = []
+    for t in range(x.shape[1]):
+        z = x[:, t] @ kernel + h_tm1 @ recurrent + b
+        z0, z1, z2, z3 = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
+        i = np.clip(0.2 * z0 + 0.5, 0.0, 1.0)
+        f = np.clip(0.2 * (z2 + cfg.forget_bias) + 0.5, 0.0, 1.0)
+        c_tm1 = f * c_tm1 + i * act(z1)
+        o = np.clip(0.2 * z3 + 0.5, 0.0, 1.0)
+        h_tm1 = o * act(c_tm1)
+        outs.append(h_tm1)
+    return _port_return(case, outs, c_tm1, h_tm1)
+
+
+def c_style_port(case):
+    """Scalar loops as in a C port, indexing the weights W[g * (I + P) + k] (the transposed layout)."""
+    cfg, x, W, b, act = _port_inputs(case)
+    B, T, I = x.shape
+    H = cfg.num_units
+    n_in = I + H
+    flat = W.ravel()
+    c = case.initial_state.c.astype(np.float64).copy()
+    h = case.initial_state.h.astype(np.float64).copy()
+    outs = []
+    for t in range(T):
+        xh = np.concatenate([x[:, t], h], axis=1)
+        z = np.zeros((B, 4 * H))
+        for g in range(4 * H):
+            acc = np.full(B, b[g])
+            for k in range(n_in):
+                acc = acc + xh[:, k] * flat[g * n_in + k]
+            z[:, g] = acc
+        i, j, f, o = (z[:, k * H:(k + 1) * H] for k in range(4))
+        c = _sigmoid(f + cfg.forget_bias) * c + _sigmoid(i) * act(j)
+        h = _sigmoid(o) * act(c)
+        outs.append(h)
+    return _port_return(case, outs, c, h)
+
+
+def onnx_style_port(case):
+    """Weights exported to ONNX without reordering, the runtime reading them as i, o, f, c."""
+    cfg, x, W, b, act = _port_inputs(case)
+    H = cfg.num_units
+    Ht, Ct = case.initial_state.h.astype(np.float64), case.initial_state.c.astype(np.float64)
+    outs = []
+    for t in range(x.shape[1]):
+        gates = np.concatenate([x[:, t], Ht], axis=1) @ W + b
+        it, ot, ft, ct = (gates[:, k * H:(k + 1) * H] for k in range(4))
+        Ct = _sigmoid(ft + cfg.forget_bias) * Ct + _sigmoid(it) * act(ct)
+        Ht = _sigmoid(ot) * act(Ct)
+        outs.append(Ht)
+    return _port_return(case, outs, Ct, Ht)
+
+
+def tutorial_style_port(case):
+    """A from-scratch tutorial LSTM: ``state.h = state.s * state.o`` (no activation of the cell state)."""
+    cfg, x, W, b, act = _port_inputs(case)
+    H = cfg.num_units
+    s = case.initial_state.c.astype(np.float64)
+    h = case.initial_state.h.astype(np.float64)
+    outs = []
+    for t in range(x.shape[1]):
+        xc = np.hstack((x[:, t], h))
+        a = xc @ W + b
+        g, i, f, o = act(a[:, H:2 * H]), _sigmoid(a[:, :H]), _sigmoid(a[:, 2 * H:3 * H] + cfg.forget_bias), \
+            _sigmoid(a[:, 3 * H:])
+        s = g * i + s * f
+        h = s * o
+        outs.append(h)
+    return _port_return(case, outs, s, h)
+
+
+def state_tuple_port(case):
+    """Unpacks TF's LSTMStateTuple (c, h) as Keras's [h, c] before the loop."""
+    cfg, x, W, b, act = _port_inputs(case)
+    h, c = case.initial_state.c.astype(np.float64), case.initial_state.h.astype(np.float64)
+    outs = []
+    for t in range(x.shape[1]):
+        z = np.concatenate([x[:, t], h], axis=1) @ W + b
+        i, j, f, o = np.split(z, 4, axis=1)
+        c = _sigmoid(f + cfg.forget_bias) * c + _sigmoid(i) * act(j)
+        h = _sigmoid(o) * act(c)
+        outs.append(h)
+    return _port_return(case, outs, c, h)
+
+
+def two_bias_port(case):
+    """Two Linear layers (input and recurrent), each given TF's bias."""
+    cfg, x, W, b, act = _port_inputs(case)
+    I = cfg.input_size
+    c, h = case.initial_state.c.astype(np.float64), case.initial_state.h.astype(np.float64)
+    outs = []
+    for t in range(x.shape[1]):
+        z = (x[:, t] @ W[:I] + b) + (h @ W[I:] + b)
+        i, j, f, o = np.split(z, 4, axis=1)
+        c = _sigmoid(f + cfg.forget_bias) * c + _sigmoid(i) * act(j)
+        h = _sigmoid(o) * act(c)
+        outs.append(h)
+    return _port_return(case, outs, c, h)
+
+
+def stable_port(case):
+    """Clamps the cell state to [-1, 1] "for numerical stability"."""
+    cfg, x, W, b, act = _port_inputs(case)
+    c, h = case.initial_state.c.astype(np.float64), case.initial_state.h.astype(np.float64)
+    outs = []
+    for t in range(x.shape[1]):
+        i, j, f, o = np.split(np.concatenate([x[:, t], h], axis=1) @ W + b, 4, axis=1)
+        c = np.clip(_sigmoid(f + cfg.forget_bias) * c + _sigmoid(i) * act(j), -1.0, 1.0)
+        h = _sigmoid(o) * act(c)
+        outs.append(h)
+    return _port_return(case, outs, c, h)
+
+
+#: name -> (port function, the variant it must be diagnosed as, case changes that expose it)
+STANDALONE: dict[str, tuple[Any, str, dict[str, Any]]] = {
+    "torch_style": (torch_style_port, "gate_order_ifjo", {}),
+    "keras2_style": (keras2_style_port, "hard_sigmoid", {}),
+    "c_style": (c_style_port, "kernel_reshaped", {}),
+    "onnx_style": (onnx_style_port, "gate_order_iofj", {}),
+    "tutorial_style": (tutorial_style_port, "output_activation_missing", {}),
+    "state_tuple": (state_tuple_port, "initial_state_swapped", {}),
+    "two_bias": (two_bias_port, "bias_twice", {}),
+    "stable": (stable_port, "cell_state_clipped_constant", {"time": 8}),  # c must grow past 1
+}
+
+
+def port_candidate(name: str):
+    """The candidate (declaring forget_bias, initial_state, activation) of a :data:`STANDALONE` port."""
+    from conformance import candidate
+
+    fn = STANDALONE[name][0]
+    return candidate(fn, name=name.replace("_", "-"), features=list(_PORT_FEATURES), dtypes=("float32", "float64"),
+                     description=fn.__doc__ or name)
