@@ -606,7 +606,7 @@ STANDALONE: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "tutorial_style": (tutorial_style_port, "output_activation_missing", {}),
     "state_tuple": (state_tuple_port, "initial_state_swapped", {}),
     "two_bias": (two_bias_port, "bias_twice", {}),
-    "stable": (stable_port, "cell_state_clipped_constant", {"time": 8}),  # c must grow past 1
+    "stable": (stable_port, "cell_state_clipped_constant", {"time": 8, "forget_bias": 2.5}),  # c must pass 1
 }
 
 
