@@ -215,8 +215,10 @@ def diagnose(
     """Which variants of ``catalogue`` (default: the registry) reproduce the candidate behind ``executor``.
 
     ``case`` is the failing case and ``got`` the candidate's Result on it.  ``max_seconds``
-    bounds running fresh cases (half of it; at least :data:`MIN_FRESH_CASES` always run)
-    and the composition search; every single variant is always judged on every case run.
+    bounds running fresh cases (half of it; at least :data:`MIN_FRESH_CASES` always run),
+    fitting variants' parameters (a quarter) and the composition search; every single variant
+    is always judged on every case run.  When no match explains every case, a narrower dtype
+    (conformance.diagnose._precision) and then structural hints (``Diagnosis.hints``) are tried.
     """
     started = _time.monotonic()
     deadline = started + max_seconds
@@ -226,7 +228,10 @@ def diagnose(
     informative = [k for k, t in enumerate(trials) if t.informative]
     # A variant with a parameter (a hard-coded clip, a constant offset) is judged at its fitted value.
     pairs = [(trials[k].case, trials[k].got) for k in sorted(informative, key=lambda k: not trials[k].fresh)]
-    catalogue = [fit_variant(v, pairs) if v.fit is not None else v for v in catalogue]
+    # Fitting is bounded (a quarter of the budget): a variant not fitted in time is judged at its default.
+    fit_deadline = _time.monotonic() + max_seconds / 4
+    catalogue = [fit_variant(v, pairs) if v.fit is not None and _time.monotonic() < fit_deadline else v
+                 for v in catalogue]
     scorer = _VariantScorer(trials, judge)
     everything = list(range(len(trials)))
     # Fresh informative cases first: they discriminate; the tiny counterexample often does not.
