@@ -171,3 +171,14 @@ def test_standalone_port_is_diagnosed_as_its_mistake(name):
     result = diagnose(case, ex.run(case), ex)
     assert result.matches and result.matches[0].variant == want and result.matches[0].complete, (
         f"{name}: {[(m.variant, m.explained_cases, m.tried_cases) for m in result.matches]}")
+
+
+def test_fitting_stays_within_its_share_of_the_time_budget():
+    cell, changes = WC.WRONG["cell_state_clipped_constant"]
+    ex = W.executor_for(W.as_candidate(cell, "clip-half"))
+    still_fails = W.spec_fails(ex)
+    case = minimize(W.dense_case(dict(changes), seed=1), still_fails, max_evaluations=200, max_seconds=10)
+    unfitted = diagnose(case, ex.run(case), ex, max_seconds=0.0)
+    assert not any("+-0.5 though" in m.explanation for m in unfitted.matches), unfitted.matches
+    fitted = diagnose(case, ex.run(case), ex)
+    assert "+-0.5 though" in fitted.matches[0].explanation, fitted.matches
