@@ -182,3 +182,15 @@ def test_fitting_stays_within_its_share_of_the_time_budget():
     assert not any("+-0.5 though" in m.explanation for m in unfitted.matches), unfitted.matches
     fitted = diagnose(case, ex.run(case), ex)
     assert "+-0.5 though" in fitted.matches[0].explanation, fitted.matches
+
+
+def test_runner_reports_float32_accumulation_as_reduced_precision_with_no_structural_finding():
+    from conformance import CheckOptions, check
+
+    cell, dtype, narrow = WC.PRECISION["float32_accumulation"]
+    loaded = W.executor_for(W.as_candidate(cell, "f32-accumulation", dtypes=(dtype,))).loaded
+    opts = CheckOptions(max_examples=40, seed=5, long_sequences=False, dtypes=[dtype])
+    cx = check(loaded, opts, oracle=W.SpecOracle()).counterexample
+    assert cx is not None and cx.diagnosed, f"counterexample {cx}"
+    assert cx.diagnosis[0].variant == f"reduced_precision_{narrow}", [d.variant for d in cx.diagnosis]
+    assert not violated(cx.structural), cx.structural
