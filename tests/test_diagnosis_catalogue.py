@@ -128,6 +128,9 @@ def test_seed_bug_diagnosis_is_unchanged_and_within_budget():
     result = diagnose(case, ex.run(case), ex)
     best = result.matches[0]
     assert (best.variant, best.explained_cases, best.tried_cases) == ("forget_bias_missing", 13, 13), result.matches
+    # A hard-coded forget bias fitted to 0 (or an offset of -1) only restates it where forget_bias is always 1.
+    assert not {"forget_bias_hardcoded", "forget_bias_plus_constant"} & {m.variant for m in result.matches}, (
+        result.matches)
     assert result.elapsed < 10.0, f"{result.elapsed:.1f}s for the seed bug (budget 30 s; was 0.1 s before fitting)"
 
 

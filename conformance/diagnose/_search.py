@@ -267,6 +267,7 @@ def diagnose(
             break
     reported = [s for s in scores.values() if s.explained and (s.explained_fresh or not _fresh_informative(trials))]
     reported.sort(key=lambda s: _rank_key(s, index))
+    reported = _without_restatements(reported)
     matches = [s.match() for s in reported[:max_reported]]
     if not any(m.complete for m in matches):
         # Right semantics, narrower arithmetic: its own family, ranked first when it explains everything.
@@ -287,6 +288,19 @@ def diagnose(
         elapsed=_time.monotonic() - started,
         hints=hints,
     )
+
+
+def _without_restatements(ranked: list[_Score]) -> list[_Score]:
+    """``ranked`` without the fitted variants that only restate a better-ranked complete match (a hard-coded
+    forget bias fitted to 0 where forget_bias is always 1 is forget_bias_missing again)."""
+    kept: list[_Score] = []
+    for s in ranked:
+        complete = s.explained == s.tried
+        if (s.variant.fit is not None and complete
+                and any(k.explained == k.tried and k.tried == s.tried for k in kept)):
+            continue
+        kept.append(s)
+    return kept
 
 
 def _best_sub_composition(parts: Sequence[Variant], scores: Mapping[str, _Score]) -> int:
