@@ -84,6 +84,7 @@ E2E_MODULES = frozenset({
     "test_redis_outage",        # redis-server killed and restarted under a fuzz run
     "test_python_api",          # check/fuzz/matrix from Python with the TF oracle, an isolation worker
     "test_testing",             # assert_conformant and the Oracle (TF), a nested pytest with the plugin
+    "test_diagnosis_catalogue", # dozens of minimize + diagnose runs on hand-written wrong implementations
 })
 
 _TESTS_DIR = Path(__file__).resolve().parent

@@ -9,6 +9,10 @@ from conformance.diagnose._fresh import (
     random_case,
     structural_case,
 )
+from conformance.diagnose._hints import (
+    HINTS,
+    StructuralHint,
+)
 from conformance.diagnose._localize import (
     SERIES,
     Localization,
@@ -35,12 +39,14 @@ from conformance.diagnose._variants import (
 __all__ = [
     "Analysis",
     "DIAGNOSED_KINDS",
+    "HINTS",
     "Diagnosis",
     "Localization",
     "MIN_FRESH_CASES",
     "NO_EXPLANATION",
     "PREFILTER_MARGIN",
     "SERIES",
+    "StructuralHint",
     "Variant",
     "VariantMatch",
     "analyse",

@@ -8,6 +8,7 @@ from typing import Any
 from conformance.candidates import Executor
 from conformance.diagnose._fresh import structural_case
 from conformance.diagnose._localize import Localization, localize
+from conformance.diagnose._precision import PREFIX
 from conformance.diagnose._search import DIAGNOSED_KINDS, Diagnosis, VariantMatch, diagnose
 from conformance.judge import DEFAULT_JUDGE, Evaluation, Judge, StructuralFinding, check_structure
 
@@ -42,6 +43,13 @@ class Analysis:
         return out
 
 
+def reduced_precision(diagnosis: Diagnosis) -> str | None:
+    """The narrower dtype the diagnosis found the candidate computing in (its first match), or None."""
+    if diagnosis.matches and diagnosis.matches[0].variant.startswith(PREFIX):
+        return diagnosis.matches[0].variant[len(PREFIX):]
+    return None
+
+
 def analyse(evaluation: Evaluation, executor: Executor, *, judge: Judge = DEFAULT_JUDGE,
             max_seconds: float = 30.0) -> Analysis | None:
     """Explain a failing :class:`~conformance.judge.Evaluation` of ``executor``'s candidate.
@@ -58,7 +66,8 @@ def analyse(evaluation: Evaluation, executor: Executor, *, judge: Judge = DEFAUL
     try:
         diagnosis = diagnose(case, got, executor, judge=judge, max_seconds=max_seconds)
         localization = localize(case, got, executor, judge=judge)
-        structural = check_structure(structural_case(case, executor.info), executor, judge=judge)
+        structural = check_structure(structural_case(case, executor.info), executor, judge=judge,
+                                     rounding_dtype=reduced_precision(diagnosis))
     except Exception as exc:  # a harness bug must not cost the user the counterexample already found
         return Analysis(error=f"diagnosis failed: {type(exc).__name__}: {exc}")
     return Analysis(diagnosis, localization, structural)

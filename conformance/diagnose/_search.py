@@ -42,7 +42,10 @@ from typing import Any
 import numpy as np
 
 from conformance.candidates import Executor
+from conformance.diagnose._fit import fit_variant
 from conformance.diagnose._fresh import discriminating_cases
+from conformance.diagnose._hints import StructuralHint, structural_hints
+from conformance.diagnose._precision import explain_precision
 from conformance.diagnose._variants import Variant, compose, variants
 from conformance.judge import DEFAULT_JUDGE, Comparison, Judge, Spread
 from conformance.spec import CandidateFault, Case, Result, reference_trace
@@ -180,11 +183,14 @@ class Diagnosis:
     variants_tried: int
     skipped: tuple[str, ...]  # fresh cases the candidate could not run, with why
     elapsed: float
+    #: What the outputs look like when no match explains every case (conformance.diagnose._hints).
+    hints: tuple[StructuralHint, ...] = ()
 
     def evidence(self) -> dict[str, Any]:
         """``localization.diagnosis_evidence`` of report.json."""
         return {"cases": self.cases, "informative_cases": self.informative, "variants_tried": self.variants_tried,
-                "skipped_cases": list(self.skipped), "seconds": round(self.elapsed, 3)}
+                "skipped_cases": list(self.skipped), "seconds": round(self.elapsed, 3),
+                "structural_hints": [h.to_dict() for h in self.hints]}
 
 
 def _rank_key(s: _Score, catalogue_index: Mapping[str, int]) -> tuple:
@@ -209,8 +215,10 @@ def diagnose(
     """Which variants of ``catalogue`` (default: the registry) reproduce the candidate behind ``executor``.
 
     ``case`` is the failing case and ``got`` the candidate's Result on it.  ``max_seconds``
-    bounds running fresh cases (half of it; at least :data:`MIN_FRESH_CASES` always run)
-    and the composition search; every single variant is always judged on every case run.
+    bounds running fresh cases (half of it; at least :data:`MIN_FRESH_CASES` always run),
+    fitting variants' parameters (a quarter) and the composition search; every single variant
+    is always judged on every case run.  When no match explains every case, a narrower dtype
+    (conformance.diagnose._precision) and then structural hints (``Diagnosis.hints``) are tried.
     """
     started = _time.monotonic()
     deadline = started + max_seconds
@@ -218,6 +226,12 @@ def diagnose(
     index = {v.name: i for i, v in enumerate(catalogue)}
     trials, skipped = _gather(case, got, executor, judge, fresh_cases, seed, started + max_seconds / 2)
     informative = [k for k, t in enumerate(trials) if t.informative]
+    # A variant with a parameter (a hard-coded clip, a constant offset) is judged at its fitted value.
+    pairs = [(trials[k].case, trials[k].got) for k in sorted(informative, key=lambda k: not trials[k].fresh)]
+    # Fitting is bounded (a quarter of the budget): a variant not fitted in time is judged at its default.
+    fit_deadline = _time.monotonic() + max_seconds / 4
+    catalogue = [fit_variant(v, pairs) if v.fit is not None and _time.monotonic() < fit_deadline else v
+                 for v in catalogue]
     scorer = _VariantScorer(trials, judge)
     everything = list(range(len(trials)))
     # Fresh informative cases first: they discriminate; the tiny counterexample often does not.
@@ -253,14 +267,40 @@ def diagnose(
             break
     reported = [s for s in scores.values() if s.explained and (s.explained_fresh or not _fresh_informative(trials))]
     reported.sort(key=lambda s: _rank_key(s, index))
+    reported = _without_restatements(reported)
+    matches = [s.match() for s in reported[:max_reported]]
+    if not any(m.complete for m in matches):
+        # Right semantics, narrower arithmetic: its own family, ranked first when it explains everything.
+        precision = explain_precision([(trials[k].case, trials[k].got, trials[k].baseline.max_abs_error)
+                                       for k in informative], judge)
+        if precision is not None:
+            matches.insert(0, VariantMatch(precision.name, precision.explanation, precision.fix,
+                                           precision.explained, precision.tried))
+    hints: tuple[StructuralHint, ...] = ()
+    if not any(m.complete for m in matches):
+        hints = structural_hints([(trials[k].case, trials[k].got) for k in informative], executor, judge)
     return Diagnosis(
-        matches=tuple(s.match() for s in reported[:max_reported]),
+        matches=tuple(matches[:max_reported]),
         cases=len(trials),
         informative=len(informative),
         variants_tried=len(tried_names),
         skipped=tuple(skipped),
         elapsed=_time.monotonic() - started,
+        hints=hints,
     )
+
+
+def _without_restatements(ranked: list[_Score]) -> list[_Score]:
+    """``ranked`` without the fitted variants that only restate a better-ranked complete match (a hard-coded
+    forget bias fitted to 0 where forget_bias is always 1 is forget_bias_missing again)."""
+    kept: list[_Score] = []
+    for s in ranked:
+        complete = s.explained == s.tried
+        if (s.variant.fit is not None and complete
+                and any(k.explained == k.tried and k.tried == s.tried for k in kept)):
+            continue
+        kept.append(s)
+    return kept
 
 
 def _best_sub_composition(parts: Sequence[Variant], scores: Mapping[str, _Score]) -> int:

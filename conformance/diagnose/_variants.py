@@ -43,6 +43,12 @@ class Variant:
     components: tuple[str, ...] = ()
     #: For a composition: the single variants it is made of (empty for a catalogue entry).
     parts: tuple[Variant, ...] = ()
+    #: Where the mistake was seen (an issue or PR URL), or the convention it follows.
+    source: str = ""
+    #: A parameter fitted from the failing cases: (knob, low, high) bounds of the search.
+    fit: tuple[str, float, float] | None = None
+    #: The explanation once fitted: ``{value}`` the fitted knob, ``{cfg}`` the case's LSTMConfig.
+    fitted_explanation: str = ""
 
     @functools.cached_property
     def semantics(self) -> Semantics:
@@ -78,12 +84,18 @@ def register_variant(
     needs: Iterable[str] = (),
     family: str | None = None,
     replace: bool = False,
+    source: str = "",
+    fit: tuple[str, float, float] | None = None,
+    fitted_explanation: str = "",
 ) -> Variant:
     """Add a variant to the catalogue the diagnosis tries; returns it.
 
     ``knobs`` are :class:`conformance.spec._reference.Semantics` fields (at least one, not all
     at TF's defaults); ``needs`` a subset of :data:`conformance.FEATURES`; ``family``
-    (default: the name) groups alternatives that never compose with each other.
+    (default: the name) groups alternatives that never compose with each other.  ``source``
+    cites where the mistake was seen.  ``fit=(knob, low, high)`` makes one numeric knob a
+    parameter the diagnosis fits from the failing cases (``knobs`` holds its starting value);
+    ``fitted_explanation`` then says it, with ``{value}`` and ``{cfg}`` (the case's LSTMConfig).
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidArgument(f"name={name!r} must be lower_snake_case ([a-z][a-z0-9_]*)")
@@ -105,12 +117,20 @@ def register_variant(
         raise InvalidArgument(f"needs={needs!r} must be a collection of feature names, not a string")
     if family is not None and (not isinstance(family, str) or not _NAME.match(family)):
         raise InvalidArgument(f"family={family!r} must be lower_snake_case ([a-z][a-z0-9_]*)")
+    if fit is not None:
+        if (not isinstance(fit, tuple) or len(fit) != 3 or fit[0] not in knobs
+                or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in fit[1:])
+                or not fit[1] < fit[2]):
+            raise InvalidArgument(f"fit={fit!r} must be (knob in knobs, low, high) with low < high")
+        if not isinstance(fitted_explanation, str) or "{value" not in fitted_explanation:
+            raise InvalidArgument(f"fitted_explanation={fitted_explanation!r} must say the fitted {{value}}")
     needs = frozenset(needs)
     bad = sorted(needs - set(FEATURES))
     if bad:
         raise InvalidArgument(f"needs={sorted(needs)!r} has unknown {bad}; known: {', '.join(FEATURES)}")
     variant = Variant(name, " ".join(explanation.split()), " ".join(fix.split()), dict(semantics.changed()),
-                      needs, family or name, (name,))
+                      needs, family or name, (name,), source=source or "convention, see docs/mapping.md", fit=fit,
+                      fitted_explanation=" ".join(fitted_explanation.split()))
     _REGISTRY[name] = variant
     return variant
 
@@ -160,11 +180,14 @@ def _order(name: str) -> int:
 
 def catalogue_markdown() -> str:
     """The catalogue as a Markdown table (docs/diagnosis.md embeds it; a test keeps them equal)."""
-    rows = ["| variant | family | needs | knobs | what the implementation does | fix |", "|---|---|---|---|---|---|"]
+    rows = ["| variant | family | needs | knobs | what the implementation does | fix | source |",
+            "|---|---|---|---|---|---|---|"]
     for v in variants():
         knobs = ", ".join(f"`{k}={v.knobs[k]!r}`" for k in v.knobs)
+        if v.fit is not None:
+            knobs += f" (`{v.fit[0]}` fitted in [{v.fit[1]:g}, {v.fit[2]:g}])"
         needs = ", ".join(sorted(v.needs)) or "-"
-        rows.append(f"| `{v.name}` | {v.family} | {needs} | {knobs} | {v.explanation} | {v.fix} |")
+        rows.append(f"| `{v.name}` | {v.family} | {needs} | {knobs} | {v.explanation} | {v.fix} | {v.source} |")
     return "\n".join(rows) + "\n"
 
 
@@ -341,10 +364,11 @@ _BUILTIN += [
          fix="return (outputs, (c, h)) with c the cell state [B, H] and h the output state [B, P]"),
 ]
 
+from conformance.diagnose._variants_more import MORE_VARIANTS, SOURCES  # noqa: E402
 from conformance.diagnose._variants_network import NETWORK_VARIANTS  # noqa: E402  (the catalogue continues there)
 
-_BUILTIN += NETWORK_VARIANTS
+_BUILTIN += MORE_VARIANTS + NETWORK_VARIANTS
 
 for _entry in _BUILTIN:
-    register_variant(**_entry)
+    register_variant(**{"source": SOURCES.get(_entry["name"], ""), **_entry})
 del _entry

@@ -13,7 +13,10 @@
 
 Agreement uses the verdict's own rule (:meth:`conformance.judge.Judge.compare` with
 ``check_oracle=False``): the per-dtype tolerance plus the measured rounding spread, so a
-correct implementation never violates a property through rounding alone.
+correct implementation never violates a property through rounding alone.  When the diagnosis
+found the candidate computing in a narrower dtype (``rounding_dtype``: float32 arithmetic in a
+float64 run), agreement is judged in that dtype: its rounding changes with the batch shape and the
+split points, and that is no structural fault.
 """
 
 from __future__ import annotations
@@ -48,7 +51,14 @@ class StructuralFinding:
 _Run = Callable[[Case], Result]
 
 
-def _agree(case: Case, got: Result, expected: Result, judge: Judge) -> tuple[bool, str]:
+def _agree(case: Case, got: Result, expected: Result, judge: Judge, rounding_dtype: str | None = None
+           ) -> tuple[bool, str]:
+    if rounding_dtype is not None and rounding_dtype != case.config.dtype:
+        narrow = case.astype(rounding_dtype)
+        npd = narrow.config.np_dtype
+        with np.errstate(all="ignore"):
+            cmp = judge.compare(narrow, got.astype(npd), expected.astype(npd), check_oracle=False)
+        return cmp.passed, cmp.message + ("" if cmp.passed else f" (judged in {rounding_dtype})")
     cmp = judge.compare(case, got, expected, check_oracle=False)
     return cmp.passed, cmp.message
 
@@ -64,18 +74,18 @@ def _steps(result: Result, start: int, stop: int, state: Result | None = None) -
                                for k, v in result.arrays().items()})
 
 
-def _batch_rows(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[bool | None, str]:
+def _batch_rows(case: Case, full: Result, run: _Run, judge: Judge, rd: str | None) -> tuple[bool | None, str]:
     if case.batch < 2:
         return None, "needs a batch of 2 or more rows"
     for b in range(case.batch):
         alone_case = case.slice_batch(slice(b, b + 1))
-        ok, why = _agree(alone_case, _row(full, b), run(alone_case), judge)
+        ok, why = _agree(alone_case, _row(full, b), run(alone_case), judge, rd)
         if not ok:
             return False, f"row {b} of the batch differs from running row {b} alone: {why}"
     return True, f"each of the {case.batch} rows equals the row run alone"
 
 
-def _state_carried(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[bool | None, str]:
+def _state_carried(case: Case, full: Result, run: _Run, judge: Judge, rd: str | None) -> tuple[bool | None, str]:
     if not case.single_cell:
         return None, "checked on one forward layer (a network's states are per cell and direction)"
     if case.time < 2:
@@ -84,14 +94,14 @@ def _state_carried(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[b
     first = run(case.slice_time(0, t1))
     rest_case = case.slice_time(t1, case.time).with_initial_state(first.c, first.h)
     rest = run(rest_case)
-    ok, why = _agree(rest_case, rest, _steps(full, t1, case.time), judge)
+    ok, why = _agree(rest_case, rest, _steps(full, t1, case.time), judge, rd)
     if not ok:
         return False, (f"running steps {t1}..{case.time - 1} from the state returned after the first {t1} steps "
                        f"differs from running all {case.time} steps at once: {why}")
     return True, f"{case.time} steps equal {t1} steps then {case.time - t1} with the state carried over"
 
 
-def _causal(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[bool | None, str]:
+def _causal(case: Case, full: Result, run: _Run, judge: Judge, rd: str | None) -> tuple[bool | None, str]:
     if case.bidirectional:
         return None, "a bidirectional network's outputs depend on later steps"
     if case.time < 2:
@@ -99,14 +109,14 @@ def _causal(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[bool | N
     t1 = max(1, case.time // 2)
     prefix_case = case.slice_time(0, t1)
     prefix = run(prefix_case)
-    ok, why = _agree(prefix_case, prefix, _steps(full, 0, t1, prefix), judge)
+    ok, why = _agree(prefix_case, prefix, _steps(full, 0, t1, prefix), judge, rd)
     if not ok:
         return False, f"the first {t1} outputs change when later inputs are removed: {why}"
     return True, f"the first {t1} outputs do not depend on later steps"
 
 
-def _deterministic(case: Case, full: Result, run: _Run, judge: Judge) -> tuple[bool | None, str]:
-    ok, why = _agree(case, run(case), full, judge)
+def _deterministic(case: Case, full: Result, run: _Run, judge: Judge, rd: str | None) -> tuple[bool | None, str]:
+    ok, why = _agree(case, run(case), full, judge, rd)
     if not ok:
         return False, f"the same case gave a different result the second time: {why}"
     return True, "the same case gave the same result twice"
@@ -126,10 +136,12 @@ def check_structure(
     *,
     judge: Judge = DEFAULT_JUDGE,
     full: Result | None = None,
+    rounding_dtype: str | None = None,
 ) -> tuple[StructuralFinding, ...]:
     """Check :data:`PROPERTIES` of ``executor``'s candidate on ``case`` (B >= 2 and T >= 2 to check all).
 
-    Returns one :class:`StructuralFinding` per property, in :data:`PROPERTIES` order.
+    ``rounding_dtype``: judge agreement in that (narrower) dtype, the rounding model of a candidate
+    found computing in it.  Returns one :class:`StructuralFinding` per property, in :data:`PROPERTIES` order.
     """
     info = executor.info
     out: list[StructuralFinding] = []
@@ -145,7 +157,7 @@ def check_structure(
             out.append(StructuralFinding(name, None, "the candidate declares deterministic=False"))
             continue
         try:
-            holds, message = _CHECKS[name](case, full, executor.run, judge)
+            holds, message = _CHECKS[name](case, full, executor.run, judge, rounding_dtype)
         except CandidateFault as exc:
             holds, message = None, f"the candidate failed while checking: {exc.kind}: {exc.message}"
         out.append(StructuralFinding(name, holds, message))

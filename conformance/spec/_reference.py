@@ -34,7 +34,7 @@ import numpy as np
 from conformance.spec._case import Case, Result
 from conformance.spec._config import LSTMConfig, rounded_to
 from conformance.spec._params import InitialState, LSTMParams
-from conformance.spec._semantics import FUNCTIONS, TF_SEMANTICS, Semantics
+from conformance.spec._semantics import FUNCTIONS, TF_SEMANTICS, TWICE, Semantics
 
 
 def _in_dtype(value: float | None, cfg) -> float | None:
@@ -47,6 +47,10 @@ def _kernel_as_used(kernel: np.ndarray, cfg: LSTMConfig, s: Semantics) -> np.nda
     k = kernel
     if s.kernel_layout == "reshaped":
         k = k.reshape(4 * H, I + P).T
+    elif s.kernel_layout == "gate_major":
+        k = k.reshape(4, I + P, H).transpose(1, 0, 2).reshape(I + P, 4 * H)
+    if s.column_layout == "interleaved":
+        k = _blocked(k, H)
     if s.input_blocks_transposed or s.recurrent_blocks_transposed:
         k = k.copy()
         x_rows, h_rows = (slice(0, I), slice(I, I + P)) if s.concat == "xh" else (slice(P, P + I), slice(0, P))
@@ -57,6 +61,18 @@ def _kernel_as_used(kernel: np.ndarray, cfg: LSTMConfig, s: Semantics) -> np.nda
             if s.recurrent_blocks_transposed:
                 k[h_rows, cols] = k[h_rows, cols].T.copy()
     return k
+
+
+def _blocked(a: np.ndarray, H: int) -> np.ndarray:
+    """Columns stored unit by unit (column 4u + g) rearranged into TF's four gate blocks (g * H + u)."""
+    return a.reshape(a.shape[:-1] + (H, 4)).swapaxes(-1, -2).reshape(a.shape)
+
+
+def _activation(name: str | None, default: str):
+    if name == TWICE:
+        act = FUNCTIONS[default]
+        return lambda a: act(act(a))
+    return FUNCTIONS[name or default]
 
 
 def reference_trace(
@@ -129,9 +145,12 @@ def cell_trace(
         c, m = m, c
     kernel = _kernel_as_used(p["kernel"], cfg, s)
     bias = p["bias"] * s.bias_scale if s.bias_scale != 1.0 else p["bias"]
-    act_j = FUNCTIONS[s.input_activation or cfg.activation]
-    act_c = FUNCTIONS[s.output_activation or cfg.activation]
-    rec = FUNCTIONS[s.recurrent_activation]
+    if s.column_layout == "interleaved":
+        bias = _blocked(bias, cfg.num_units)
+    act_j = _activation(s.input_activation, cfg.activation)
+    act_c = _activation(s.output_activation, cfg.activation)
+    rec_i, rec_f, rec_o = (_activation(name, s.recurrent_activation) for name in
+                           (s.input_gate_activation, s.forget_gate_activation, s.output_gate_activation))
     # TF converts the Python floats forget_bias/cell_clip/proj_clip to the cell's dtype.
     fb = rounded_to(cfg.dtype, cfg.forget_bias if s.forget_bias_value is None else s.forget_bias_value) * s.forget_bias_scale
     cell_clip = _in_dtype(cfg.cell_clip, cfg) if s.cell_clip != "ignored" else None
@@ -140,7 +159,10 @@ def cell_trace(
     if peep:
         diag = dict(zip("ifo", (p[f"w_{g}_diag"] for g in s.peephole_order)))
     pre_clip = cell_clip if s.cell_clip == "preactivation" else None
-    state_clip = cell_clip if s.cell_clip in ("state", "after_output") else None
+    state_clip = cell_clip if s.cell_clip in ("state", "after_output", "output_only") else None
+    hidden_clip = cell_clip if s.cell_clip == "hidden" else None
+    if s.gate_clip_value is not None:
+        pre_clip = s.gate_clip_value if pre_clip is None else min(pre_clip, s.gate_clip_value)
 
     def gate_input(a: np.ndarray) -> np.ndarray:
         return a if pre_clip is None else np.clip(a, -pre_clip, pre_clip)
@@ -150,33 +172,67 @@ def cell_trace(
     outputs = np.empty((B, T, P))
     cells = np.empty((B, T, H))
     for t in range(T):
+        # What the step is fed (the knob's mistake is made where the state is read, the initial one included).
+        if s.feedback == "c_as_h":
+            m = c
+        elif s.feedback == "swapped":
+            c, m = m, c
+        elif s.feedback == "no_h":
+            m = np.zeros_like(m)
+        elif s.feedback == "no_c":
+            c = np.zeros_like(c)
         parts = [x[:, t], m] if s.concat == "xh" else [m, x[:, t]]
         xm = np.concatenate(parts, axis=1)
         z = jitter(xm @ kernel + bias, lambda xm=xm: np.abs(xm) @ np.abs(kernel) + np.abs(bias))
         g = {name: z[:, k * H : (k + 1) * H] for k, name in enumerate(s.gate_order)}
+        if s.bias_dropped_gate != "none":
+            k = s.gate_order.index(s.bias_dropped_gate)
+            g[s.bias_dropped_gate] = g[s.bias_dropped_gate] - bias[k * H : (k + 1) * H]
         if fb:
             for name in ("ijfo" if s.forget_bias_gate == "all" else s.forget_bias_gate):
                 g[name] = g[name] + fb
+        if s.forget_bias_offset:
+            g["f"] = g["f"] + s.forget_bias_offset
         i, j, f, o = g["i"], g["j"], g["f"], g["o"]
-        if peep:
+        if peep and s.peepholes != "output_only":
             f = f + diag["f"] * c
             i = i + diag["i"] * c
+        neg = s.negated_gate  # a sign error on the whole pre-activation, peephole included
+        i, f = (-i if neg == "i" else i), (-f if neg == "f" else f)
         # A gate value's own rounding (relative u at ~1.0) dwarfs what its pre-activation's
         # rounding moves it near saturation, and a forget gate rounded the same way every step
         # moves c linearly in time (see Judge.rounded_gate_dtypes in conformance.judge for when).
-        forget = jitter_gate(rec(gate_input(f)))
-        admit = 1.0 - forget if s.coupled_input_forget else jitter_gate(rec(gate_input(i)))
+        if s.coupled_forget_input:
+            admit = jitter_gate(rec_i(gate_input(i)))
+            forget = 1.0 - admit
+        else:
+            forget = jitter_gate(rec_f(gate_input(f)))
+            admit = 1.0 - forget if s.coupled_input_forget else jitter_gate(rec_i(gate_input(i)))
         kept, added = forget * c, admit * act_j(gate_input(j))
+        if neg == "j":  # the candidate subtracted: c_t = f * c - i * act(j)
+            added = -added
         c_new = jitter(kept + added, lambda kept=kept, added=added: np.abs(kept) + np.abs(added))
-        c_out = c_new  # what the output sees
+        c_raw = c_out = c_new  # what the output sees
         if state_clip is not None:
-            c_new = np.clip(c_new, -state_clip, state_clip)
-            if s.cell_clip == "state":
-                c_out = c_new
+            clipped = np.clip(c_new, -state_clip, state_clip)
+            if s.cell_clip in ("state", "output_only"):
+                c_out = clipped
+            if s.cell_clip != "output_only":
+                c_new = clipped
+        if s.state_clip_value is not None:
+            c_new = np.clip(c_new, -s.state_clip_value, s.state_clip_value)
+            c_out = np.clip(c_out, -s.state_clip_value, s.state_clip_value)
         # The output peephole sees the new (clipped) cell state in TF.
-        if peep:
-            o = o + diag["o"] * (c if s.peepholes == "output_old_c" else c_out)
-        m = jitter(rec(gate_input(o)) * act_c(c_out))
+        if peep and s.peepholes != "no_output":
+            o = o + diag["o"] * (c if s.peepholes == "output_old_c" else c_raw if s.peepholes == "output_unclipped_c"
+                                 else c_out)
+        if neg == "o":
+            o = -o
+        m = jitter(rec_o(gate_input(o)) * act_c(c_out))
+        if hidden_clip is not None:
+            m = np.clip(m, -hidden_clip, hidden_clip)
+        if s.output_clip_value is not None:
+            m = np.clip(m, -s.output_clip_value, s.output_clip_value)
         if cfg.num_proj is not None:
             if proj_clip is not None and s.proj_clip == "before":
                 m = np.clip(m, -proj_clip, proj_clip)

@@ -44,6 +44,11 @@ def identity(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def hard_tanh(x: np.ndarray) -> np.ndarray:
+    """``clip(x, -1, 1)``: the piecewise-linear stand-in for tanh."""
+    return np.clip(x, -1.0, 1.0)
+
+
 #: Cell activations by the names of :data:`conformance.ACTIVATIONS`.
 ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"tanh": np.tanh, "sigmoid": sigmoid, "relu": relu, "softsign": softsign}
 
@@ -53,19 +58,26 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "identity": identity,
     "hard_sigmoid": hard_sigmoid,
     "hard_sigmoid_keras3": hard_sigmoid_keras3,
+    "hard_tanh": hard_tanh,
 }
+#: A knob naming an activation may also say ``"twice"``: ``config.activation`` applied two times.
+TWICE = "twice"
 
 _GATE_ORDERS = frozenset("".join(p) for p in itertools.permutations("ijfo"))
 _PEEPHOLE_ORDERS = frozenset("".join(p) for p in itertools.permutations("ifo"))
 _CHOICES: dict[str, frozenset[Any]] = {
     "gate_order": _GATE_ORDERS,
     "concat": frozenset({"xh", "hx"}),
-    "kernel_layout": frozenset({"canonical", "reshaped"}),
+    "kernel_layout": frozenset({"canonical", "reshaped", "gate_major"}),
+    "column_layout": frozenset({"blocked", "interleaved"}),
+    "negated_gate": frozenset({"none", "i", "j", "f", "o"}),
+    "bias_dropped_gate": frozenset({"none", "i", "j", "f", "o"}),
+    "feedback": frozenset({"tf", "c_as_h", "swapped", "no_h", "no_c"}),
     "forget_bias_gate": frozenset({"i", "j", "f", "o", "all"}),
     "recurrent_activation": frozenset(FUNCTIONS),
-    "peepholes": frozenset({"tf", "ignored", "output_old_c"}),
+    "peepholes": frozenset({"tf", "ignored", "output_old_c", "no_output", "output_only", "output_unclipped_c"}),
     "peephole_order": _PEEPHOLE_ORDERS,
-    "cell_clip": frozenset({"state", "ignored", "preactivation", "after_output"}),
+    "cell_clip": frozenset({"state", "ignored", "preactivation", "after_output", "output_only", "hidden"}),
     "proj_clip": frozenset({"after", "before", "ignored"}),
     "initial_state": frozenset({"used", "ignored", "swapped"}),
     "final_state": frozenset({"ch", "hc"}),
@@ -94,20 +106,38 @@ class Semantics:
       (the first P kernel rows act on m, the last I on x).
     * ``kernel_layout``: ``"reshaped"`` reads the kernel's memory as a [4H, I+P] matrix
       (PyTorch/ONNX layout) and transposes it, i.e. ``kernel.reshape(4H, I+P).T``.
+      ``"gate_major"`` reads it as four contiguous [I+P, H] gate blocks (``kernel.reshape(4, I+P, H)``).
+    * ``column_layout``: ``"interleaved"`` reads the 4H columns of kernel and bias unit by unit
+      (column ``4 * u + g`` is unit u of gate g) instead of TF's four contiguous blocks.
     * ``input_blocks_transposed`` / ``recurrent_blocks_transposed``: each gate's [I, H]
       (needs I == H) / [P, H] (needs P == H) kernel block is used transposed.
     * ``bias_scale``: 1 adds the bias once, 2 twice, 0 never.
     * ``forget_bias_scale``, ``forget_bias_value``, ``forget_bias_gate``: the amount
       ``scale * (value if set else config.forget_bias)`` is added to the pre-activation of
       gate ``forget_bias_gate`` (``"all"``: every gate).
+    * ``bias_dropped_gate``: the bias block of that gate (by use) is not added (``"none"``: all are).
+    * ``forget_bias_offset``: a constant added to the forget gate on top of the forget bias.
+    * ``negated_gate``: a sign error: that gate's whole pre-activation (peephole included) enters its
+      activation negated; for ``"j"`` the candidate ``i * act(j)`` is subtracted from c instead.
     * ``recurrent_activation`` (i, f, o), ``input_activation`` (j), ``output_activation``
-      (applied to c for m): names of :data:`FUNCTIONS`; None means ``config.activation``.
+      (applied to c for m): names of :data:`FUNCTIONS` (or :data:`TWICE`); None means ``config.activation``.
+      ``input_gate_activation``, ``forget_gate_activation``, ``output_gate_activation``: one gate's own
+      function (None: ``recurrent_activation``).
+    * ``coupled_forget_input``: the forget gate is ``1 - i``.
+    * ``feedback``: what every step (the first included) is fed of the state (c_{t-1}, m_{t-1}): ``"tf"``;
+      ``"c_as_h"`` (c_{t-1} as the recurrent input too; needs P == H); ``"swapped"`` (m_{t-1} as c and
+      c_{t-1} as the recurrent input); ``"no_h"`` (zeros as the recurrent input); ``"no_c"`` (c = 0).
+      The state returned is the true one.
+    * ``state_clip_value``, ``gate_clip_value``, ``output_clip_value``: hard-coded clips (None: none)
+      of c_t, of every gate pre-activation, of m_t before the projection.
     * ``coupled_input_forget``: the input gate is ``1 - f`` (CIFG, ONNX ``input_forget``).
-    * ``peepholes``: ``"tf"``; ``"ignored"``; ``"output_old_c"`` (o peeks at c_{t-1}, not c_t).
+    * ``peepholes``: ``"tf"``; ``"ignored"``; ``"output_old_c"`` (o peeks at c_{t-1}, not c_t);
+      ``"no_output"`` (no o peephole); ``"output_only"`` (no i/f peepholes); ``"output_unclipped_c"``.
       ``peephole_order``: which diagonal feeds gates (i, f, o): ``"fio"`` swaps w_i/w_f.
     * ``cell_clip``: ``"state"`` (TF: clip c_t); ``"ignored"``; ``"preactivation"`` (ONNX
       runtime: clip every gate pre-activation, never c); ``"after_output"`` (m from the
-      unclipped c_t, the carried c_t clipped).
+      unclipped c_t, the carried c_t clipped); ``"output_only"`` (m from the clipped c_t, the carried
+      c_t unclipped); ``"hidden"`` (m_t clipped before the projection instead of c_t).
     * ``proj_clip``: ``"after"`` the projection (TF), ``"before"`` it, or ``"ignored"``.
     * ``initial_state``: ``"used"``, ``"ignored"`` (zeros) or ``"swapped"`` (read as (h, c)).
     * ``final_state``: ``"ch"`` (TF) or ``"hc"`` (returned swapped).
@@ -143,16 +173,28 @@ class Semantics:
     gate_order: str = "ijfo"
     concat: str = "xh"
     kernel_layout: str = "canonical"
+    column_layout: str = "blocked"
     input_blocks_transposed: bool = False
     recurrent_blocks_transposed: bool = False
     bias_scale: float = 1.0
     forget_bias_scale: float = 1.0
     forget_bias_value: float | None = None
     forget_bias_gate: str = "f"
+    forget_bias_offset: float = 0.0
+    bias_dropped_gate: str = "none"
+    negated_gate: str = "none"
     recurrent_activation: str = "sigmoid"
     input_activation: str | None = None
     output_activation: str | None = None
+    input_gate_activation: str | None = None
+    forget_gate_activation: str | None = None
+    output_gate_activation: str | None = None
     coupled_input_forget: bool = False
+    coupled_forget_input: bool = False
+    feedback: str = "tf"
+    state_clip_value: float | None = None
+    gate_clip_value: float | None = None
+    output_clip_value: float | None = None
     peepholes: str = "tf"
     peephole_order: str = "ifo"
     cell_clip: str = "state"
@@ -177,19 +219,26 @@ class Semantics:
             value = getattr(self, name)
             if value not in allowed:
                 raise InvalidArgument(f"{name}={value!r} is not one of {', '.join(sorted(map(str, allowed)))}")
-        for name in ("input_activation", "output_activation"):
+        for name in ("input_activation", "output_activation", "input_gate_activation", "forget_gate_activation",
+                     "output_gate_activation"):
             value = getattr(self, name)
-            if value is not None and value not in FUNCTIONS:
-                raise InvalidArgument(f"{name}={value!r} is not None or one of {', '.join(sorted(FUNCTIONS))}")
-        for name in ("bias_scale", "forget_bias_scale"):
+            if value is not None and value not in FUNCTIONS and value != TWICE:
+                raise InvalidArgument(f"{name}={value!r} is not None or one of {', '.join(sorted(FUNCTIONS))}, "
+                                      f"{TWICE}")
+        for name in ("bias_scale", "forget_bias_scale", "forget_bias_offset"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
                 raise InvalidArgument(f"{name}={value!r} must be a finite number")
         fbv = self.forget_bias_value
         if fbv is not None and (isinstance(fbv, bool) or not isinstance(fbv, (int, float)) or not np.isfinite(fbv)):
             raise InvalidArgument(f"forget_bias_value={fbv!r} must be None or a finite number")
+        for name in ("state_clip_value", "gate_clip_value", "output_clip_value"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not np.isfinite(value) or value <= 0):
+                raise InvalidArgument(f"{name}={value!r} must be None or a finite number > 0")
         for name in ("input_blocks_transposed", "recurrent_blocks_transposed", "coupled_input_forget",
-                     "zero_length_as_one"):
+                     "coupled_forget_input", "zero_length_as_one"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidArgument(f"{name}={getattr(self, name)!r} must be True or False")
 
@@ -206,7 +255,8 @@ class Semantics:
                 return False
             if self.recurrent_blocks_transposed and P != H:
                 return False
-            if (self.initial_state == "swapped" or self.final_state == "hc") and P != H:
+            if (self.initial_state == "swapped" or self.final_state == "hc"
+                    or self.feedback in ("c_as_h", "swapped")) and P != H:
                 return False
         if self.layout == "swapped" and (case.batch != case.time or not case.single_cell):
             return False
