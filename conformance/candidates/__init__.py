@@ -17,6 +17,14 @@ from conformance.candidates._limits import (
     own_groups_of_children,
     signal_description,
 )
+from conformance.candidates._models import (
+    MODEL_SUFFIXES,
+    ModelCandidate,
+    load_params,
+    model_params,
+    model_shape,
+    resolve_model,
+)
 from conformance.candidates._protocol import (
     Candidate,
     CandidateInfo,
@@ -38,6 +46,12 @@ from conformance.candidates._registry import (
 )
 
 __all__ = [
+    "MODEL_SUFFIXES",
+    "ModelCandidate",
+    "load_params",
+    "model_params",
+    "model_shape",
+    "resolve_model",
     "MAX_MEMORY_LIMIT_MB",
     "MAX_TIMEOUT_SECONDS",
     "check_limits",

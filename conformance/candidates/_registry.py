@@ -162,8 +162,19 @@ def _options_line() -> str:
     return f"built-in/plugin names: {', '.join(names)}; or module:attr, path/file.py:attr, exec:COMMAND"
 
 
-def resolve(target: str) -> LoadedCandidate:
-    """Turn a target string into a :class:`LoadedCandidate`, or raise CandidateLoadError (one line)."""
+def resolve(target: Any) -> LoadedCandidate:
+    """Turn a target string into a :class:`LoadedCandidate`, or raise CandidateLoadError (one line).
+
+    A model object (torch ``nn.LSTM``/``LSTMCell``, a Keras LSTM layer or model) or a model file path
+    (``.pt``, ``.onnx``, ``.tflite``, ``.keras``, ``.h5``, a SavedModel directory; ``PATH#NAME`` picks
+    one LSTM) is a candidate too: conformance.candidates._models.
+    """
+    from conformance.candidates._models import model_file_kind, model_object_kind, resolve_model
+
+    if not isinstance(target, str) and model_object_kind(target) is not None:
+        return resolve_model(target)
+    if isinstance(target, str) and target.strip() and model_file_kind(target.strip()) is not None:
+        return resolve_model(target.strip())
     if not isinstance(target, str) or not target.strip():
         raise CandidateLoadError(f"target={target!r} is empty; {_options_line()}")
     target = target.strip()

@@ -31,7 +31,7 @@ from conformance.run._database import database_key, open_database
 from conformance.run._finish import finish_counterexample, limit_calls
 from conformance.run._minimize import simplicity_key
 from conformance.run._options import SEEDED_BATCH, CheckOptions, executor_limits
-from conformance.run._scope import Scope, cases_for, scope
+from conformance.run._scope import Scope, cases_for, pinned_options, scope
 from conformance.spec import SIGNALS, Case, signal_name
 
 #: Hypothesis' Flaky failures, and the exception group it may wrap several failures in (a builtin
@@ -132,6 +132,7 @@ class _CheckRun:
     def __init__(self, loaded: LoadedCandidate, options: CheckOptions, executor: Executor | None,
                  oracle: Oracle | None) -> None:
         self.loaded = loaded
+        options = pinned_options(loaded, options)
         self.options = options
         self.scope: Scope = scope(loaded.info, options)  # bad options fail here, before anything runs
         self.database = open_database(options.database)  # a bad --db too, before TensorFlow is imported
@@ -306,6 +307,7 @@ class _CheckRun:
             oracle_deviations=tally.deviations, oracle_deviation_examples=tuple(tally.deviation_examples),
             max_score=tally.max_score, max_abs_error=tally.max_abs, features=self.scope.sorted_features(),
             dtypes=self.scope.sorted_dtypes(), tolerances=self.options.tolerances,
+            weights=None if self.options.params is None else self.options.params.describe(),
         )
 
 
@@ -320,12 +322,12 @@ def _case_key(case: Case) -> str:
 
 
 def check(
-    target: str | LoadedCandidate,
+    target: Any,
     options: CheckOptions | None = None,
     *,
     executor: Executor | None = None,
     oracle: Oracle | None = None,
 ) -> CheckResult:
     """Check one candidate against the oracle; never raises for candidate misbehaviour."""
-    loaded = resolve(target) if isinstance(target, str) else target
+    loaded = target if isinstance(target, LoadedCandidate) else resolve(target)
     return _CheckRun(loaded, options or CheckOptions(), executor, oracle).execute()
