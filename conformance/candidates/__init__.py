@@ -24,6 +24,7 @@ from conformance.candidates._models import (
     model_params,
     model_shape,
     resolve_model,
+    with_node,
 )
 from conformance.candidates._protocol import (
     Candidate,
@@ -52,6 +53,7 @@ __all__ = [
     "model_params",
     "model_shape",
     "resolve_model",
+    "with_node",
     "MAX_MEMORY_LIMIT_MB",
     "MAX_TIMEOUT_SECONDS",
     "check_limits",

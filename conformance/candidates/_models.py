@@ -97,6 +97,11 @@ def model_file_kind(target: str) -> str | None:
     return MODEL_SUFFIXES.get(os.path.splitext(path)[1].lower())
 
 
+def with_node(target: str, node: str | None) -> str:
+    """``target`` with ``--node NAME`` attached (``PATH#NAME``) when it is a model file; otherwise ``target``."""
+    return f"{target}#{node}" if node and model_file_kind(target) is not None else target
+
+
 def resolve_model(target: Any, node: str | None = None) -> Any:
     """A :class:`~conformance.candidates.LoadedCandidate` for a model object or model file target."""
     from conformance.candidates._registry import LoadedCandidate

@@ -73,12 +73,6 @@ class PinnedParams:
                 "config": self.config.to_dict(),
                 "shapes": {k: list(v.shape) for k, v in self.params.arrays().items()}}
 
-    def line(self) -> str:
-        """One console line: whose weights the run used."""
-        sha = f" (sha256 {self.sha256[:16]})" if self.sha256 else ""
-        what = "pinned from" if self.source == "pinned" else "taken from the model"
-        return f"weights: {what} {self.origin}{sha}"
-
 
 def file_sha256(path: str) -> str:
     """The sha256 of a file, or of a directory's files (relative names and contents, in sorted order)."""
