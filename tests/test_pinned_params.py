@@ -191,4 +191,4 @@ def test_bad_params_on_the_command_line_exit_2_in_one_line(tmp_path):
 def test_a_pinned_feature_the_candidate_lacks_is_refused(tmp_path):
     path, _ = _params_file(tmp_path, peeps=True)
     with pytest.raises(InvalidArgument, match=r"uses \['peepholes'\]"):
-        check("numpy-reference", CheckOptions(max_examples=4, params=load_params_npz(path), features=["initial_state"]))
+        check("seed-missing-forget-bias", CheckOptions(max_examples=4, params=load_params_npz(path)))

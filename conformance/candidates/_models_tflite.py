@@ -27,9 +27,9 @@ _FUSED = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 
 
 def tflite_model(path: str, node: str | None) -> ModelCandidate:
-    from conformance.oracle import tensorflow
+    from conformance.oracle import import_tensorflow
 
-    tf = tensorflow()
+    tf = import_tensorflow()
     try:
         interp = tf.lite.Interpreter(model_path=path)
         interp.allocate_tensors()

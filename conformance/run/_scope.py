@@ -63,7 +63,7 @@ def scope(info: CandidateInfo, options: CheckOptions) -> Scope:
     """The :class:`Scope` of a run of ``info``'s candidate under ``options`` (InvalidArgument if there is none)."""
     features, dtypes = narrowed(info, options)
     if options.params is not None:
-        features, dtypes = _pinned_scope(options.params, features, dtypes)
+        features, dtypes = _pinned_scope(options.params, frozenset(info.features), features, dtypes)
     max_time = min(options.max_time, info.max_time or options.max_time)
     missing = sorted(set(options.require_features) - features)
     if missing:
@@ -117,15 +117,17 @@ def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | Non
     return batches.map(lambda batch: strategies.CaseBatch(batch.seed, [c for c in batch if accepts(c)]))
 
 
-def _pinned_scope(pinned: Any, features: frozenset[str], dtypes: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
-    """A pinned run's features (the pinned config's, plus the drawn ones the candidate supports) and its one dtype."""
+def _pinned_scope(pinned: Any, declared: frozenset[str], features: frozenset[str],
+                  dtypes: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """A pinned run's features (the pinned config's, which only the candidate's declaration can refuse, plus the
+    drawn ones the options leave: initial state, lengths, layout) and its one dtype."""
     import strategies
 
     used = pinned.config.features()
-    unsupported = sorted(used - features)
+    unsupported = sorted(used - declared)
     if unsupported:
-        raise InvalidArgument(f"params {pinned.origin}: the pinned config uses {unsupported}, which this run does not "
-                              f"cover (candidate and --feature allow {sorted(features)})")
+        raise InvalidArgument(f"params {pinned.origin}: the pinned config uses {unsupported}, which the candidate "
+                              f"does not declare (it supports {sorted(declared)})")
     if pinned.config.dtype not in dtypes:
         raise InvalidArgument(f"params {pinned.origin}: the pinned dtype {pinned.config.dtype} is not among this "
                               f"run's dtypes {sorted(dtypes)}")

@@ -77,6 +77,13 @@ class PinnedParams:
 def file_sha256(path: str) -> str:
     """The sha256 of a file, or of a directory's files (relative names and contents, in sorted order)."""
     digest = hashlib.sha256()
+    if not os.path.exists(path):  # a TF checkpoint prefix: its .index and data shards
+        folder, stem = os.path.split(path)
+        for name in sorted(os.listdir(folder or ".")):
+            if name.startswith(stem + "."):
+                digest.update(name.encode() + b"\0")
+                digest.update(file_sha256(os.path.join(folder, name)).encode())
+        return digest.hexdigest()
     if os.path.isdir(path):
         for root, dirs, files in os.walk(path):
             dirs.sort()
