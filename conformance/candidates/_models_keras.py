@@ -91,7 +91,7 @@ def keras_model(obj: Any, path: str | None, node: str | None) -> ModelCandidate:
     config = {**layer.get_config(), "return_sequences": True, "return_state": True, "name": f"{name}_checked"}
     clone = type(layer).from_config(config)
     time_major = bool(config.get("time_major", False))  # tf-keras only
-    built = {}
+    built: dict[str, bool] = {}
     if type(layer).__module__.startswith("tf_keras"):
         from conformance.oracle import import_tensorflow
 

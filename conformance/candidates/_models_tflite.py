@@ -48,7 +48,7 @@ def tflite_model(path: str, node: str | None) -> ModelCandidate:
     if fused:
         name, op = choose(fused, node, f"{_FUSED} op", path)
         idx = [int(i) for i in op["inputs"]]
-        get = lambda k: None if idx[k] < 0 else np.array(interp.get_tensor(idx[k]))  # noqa: E731
+        get: Any = lambda k: None if idx[k] < 0 else np.array(interp.get_tensor(idx[k]))  # noqa: E731
         gates = "ijfo"
         order = {"i": 0, "f": 1, "j": 2, "o": 3}  # TFLite's input/forget/cell/output slots
         if idx[1] < 0:

@@ -80,7 +80,7 @@ def torch_model(obj: Any, path: str | None, node: str | None) -> ModelCandidate:
     batch_first = bool(getattr(m, "batch_first", False))
     features = ["forget_bias", "initial_state", "time_major"]
     if not is_cell:
-        features += ["sequence_length", "projection"]
+        features += ["projection"] + ([] if _scripted_overloads(m) else ["sequence_length"])
     accepts = None if is_cell else (lambda case: case.sequence_length is None or bool(np.all(case.sequence_length > 0)))
     info = CandidateInfo(name=where, features=frozenset(features), dtypes=frozenset({pinned.config.dtype}),
                          description=f"torch {type(m).__name__} from {where}, its own weights", accepts=accepts)
@@ -105,7 +105,7 @@ def _run_lstm(m: Any, batch_first: bool, case: Case) -> Any:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         if case.sequence_length is None:
-            out, (h, c) = m(x, (h0, c0))
+            out, (h, c) = _tensor_forward(m)(x, (h0, c0))
         else:
             rnn = torch.nn.utils.rnn
             lengths = torch.from_numpy(case.sequence_length.astype(np.int64))
@@ -129,3 +129,14 @@ def _run_cell(m: Any, case: Case) -> Any:
             outs.append(h)
         out = torch.stack(outs)
     return to_layout(_np(out), True, case.config.time_major), (_np(c), _np(h))
+
+
+def _scripted_overloads(m: Any) -> bool:
+    """Whether ``m`` is a scripted nn.LSTM: TorchScript compiles its forward's two overloads (tensor, packed) as
+    ``forward__0`` and ``forward__1`` and has no plain ``forward``; only the tensor one is called here."""
+    names = getattr(getattr(m, "_c", None), "_method_names", None)
+    return names is not None and "forward__0" in names()
+
+
+def _tensor_forward(m: Any) -> Any:
+    return m._c._get_method("forward__0") if _scripted_overloads(m) else m

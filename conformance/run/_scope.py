@@ -144,7 +144,7 @@ def pinned_options(loaded: LoadedCandidate, options: CheckOptions) -> CheckOptio
     batch, time = model_shape(loaded)
     if time is not None or batch is not None:
         options = dataclasses.replace(options, max_batch=batch or options.max_batch, long_sequences=False,
-                                      **({"min_time": time, "max_time": time} if time else {}))
+                                      min_time=time or options.min_time, max_time=time or options.max_time)
     own, given = model_params(loaded), options.params
     if given is None and own is None:
         raise InvalidArgument(f"{loaded.target}: its weights cannot be read from the model; give the TF weights "
