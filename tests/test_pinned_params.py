@@ -192,3 +192,38 @@ def test_a_pinned_feature_the_candidate_lacks_is_refused(tmp_path):
     path, _ = _params_file(tmp_path, peeps=True)
     with pytest.raises(InvalidArgument, match=r"uses \['peepholes'\]"):
         check("seed-missing-forget-bias", CheckOptions(max_examples=4, params=load_params_npz(path)))
+
+
+def test_fuzz_with_params_runs_the_pinned_dtype_and_reports_the_weights(tmp_path):
+    path, _ = _params_file(tmp_path, config={"forget_bias": 0.5})
+    proc = _run("fuzz", "numpy-reference", "--params", path, "--budget", "40s", "--db", "none", "-q",
+                "--no-isolate", "--report-dir", str(tmp_path / "r"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["weights"]["source"] == "pinned" and report["weights"]["origin"] == path
+    assert report["coverage"]["dtypes"] == ["float32"] and report["examples"] > 0
+
+
+def test_a_tf_checkpoint_of_an_lstmcell_is_a_params_file(tmp_path):
+    from conformance.oracle import import_tensorflow
+
+    tf = import_tensorflow()
+    cell = tf.compat.v1.nn.rnn_cell.LSTMCell(4, use_peepholes=True, num_proj=2)
+    tf.compat.v1.nn.dynamic_rnn(cell, tf.zeros((1, 2, 3)), dtype=tf.float32)  # builds the variables
+    rng = np.random.default_rng(4)
+    for v in cell.variables:
+        v.assign(rng.normal(size=v.shape).astype(np.float32))
+    prefix = tf.train.Checkpoint(cell=cell).write(str(tmp_path / "ckpt" / "cell"))
+    pinned = load_params(prefix)
+    cfg = pinned.config
+    assert (cfg.input_size, cfg.num_units, cfg.num_proj, cfg.use_peepholes, cfg.forget_bias) == (3, 4, 2, True, 1.0)
+    values = {v.name.split(":")[0].split("lstm_cell/")[-1]: v.numpy() for v in cell.variables}
+    assert np.array_equal(pinned.params.kernel, values["kernel"])
+    assert np.array_equal(pinned.params.proj_kernel, values["projection/kernel"])
+    assert np.array_equal(pinned.params.w_f_diag, values["w_f_diag"])
+    assert pinned.source == "pinned" and len(pinned.sha256) == 64
+    with pytest.raises(InvalidArgument, match="no such file"):
+        load_params(str(tmp_path / "ckpt" / "nothing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidArgument, match="expected a TF checkpoint or SavedModel"):
+        load_params(str(tmp_path / "empty"))

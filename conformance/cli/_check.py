@@ -154,6 +154,8 @@ def options_from_args(args: argparse.Namespace, **extra: Any):
         from conformance.candidates import load_params
 
         extra.setdefault("params", load_params(args.params, getattr(args, "node", None)))
+        if args.dtype is None:  # the pinned weights have one dtype (fuzz plans its slices by dtype)
+            args.dtype = [extra["params"].config.dtype]
     return CheckOptions(
         seed=args.seed,
         tolerances=parse_tolerance_overrides(args.tolerance),
