@@ -204,3 +204,36 @@ def test_params_file_round_trip_of_a_models_weights(tmp_path):
     again = load_params(str(tmp_path / "w.npz"))
     assert again.config == pinned.config and all(
         np.array_equal(a, b) for a, b in zip(again.params.arrays().values(), pinned.params.arrays().values()))
+
+
+def test_a_keras_savedmodel_directory_and_a_keras3_layer(tmp_path):
+    tf_keras = pytest.importorskip("tf_keras")
+    keras = pytest.importorskip("keras")
+    layer = tf_keras.layers.LSTM(3, return_sequences=True)
+    model = tf_keras.Sequential([tf_keras.Input(shape=(None, 2)), layer])
+    rng = np.random.default_rng(6)
+    layer.set_weights([w + rng.normal(size=w.shape).astype(np.float32) * 0.5 for w in layer.get_weights()])
+    model.save(str(tmp_path / "saved"), save_format="tf")
+    assert os.path.isfile(tmp_path / "saved" / "saved_model.pb")
+    result = check(str(tmp_path / "saved"), CheckOptions(max_examples=16, seed=1))
+    assert result.verdict == "conformant", result.counterexample
+    assert result.weights["source"] == "model" and result.weights["config"]["num_units"] == 3
+    k3 = keras.layers.LSTM(5)  # return_sequences off: the candidate still sees every step (its clone)
+    k3.build((None, None, 2))
+    k3.set_weights([w + rng.normal(size=w.shape).astype(np.float32) * 0.5 for w in k3.get_weights()])
+    result = check(k3, CheckOptions(max_examples=16, seed=1))
+    assert result.verdict == "conformant", result.counterexample
+
+
+def test_replayed_cases_of_other_weights_are_not_run_against_a_model():
+    """A corpus case holds its own weights, which a model ignores: replaying it would blame the model."""
+    from conformance.spec import Case, InitialState
+
+    m = _trained_lstm(seed=7)
+    own = resolve(m).fn.pinned_params
+    rng = np.random.default_rng(0)
+    other = own.params.replace(kernel=rng.normal(size=own.params.kernel.shape).astype(np.float32))
+    foreign = Case(own.config, other, rng.normal(size=(1, 3, 3)).astype(np.float32),
+                   InitialState(np.zeros((1, 5), np.float32), np.zeros((1, 5), np.float32)))
+    result = check(m, CheckOptions(max_examples=8, seed=1, replay=[foreign]))
+    assert result.verdict == "conformant", result.counterexample

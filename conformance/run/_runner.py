@@ -181,6 +181,8 @@ class _CheckRun:
 
     def _replay(self) -> Evaluation | None:
         for case in self.options.replay:
+            if self.options.params is not None and not self.options.params.matches(case):
+                continue  # a corpus case of other weights: not this pinned run's premise (a model ignores them)
             ev = self._run_one(case)
             if not ev.comparison.passed:
                 return ev
