@@ -127,7 +127,8 @@ def report_formats(text: str) -> tuple[str, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", help="built-in name, plugin name, module:attr, path/file.py:attr or exec:COMMAND")
+    p.add_argument("target", help="built-in name, plugin name, module:attr, path/file.py:attr, exec:COMMAND, or a model "
+                                  "file (.pt, .onnx, .tflite, .keras, .h5, a SavedModel directory)")
     p.add_argument("--max-examples", type=positive_int, default=200, metavar="N", help="examples to try (default 200)")
     p.add_argument("--db", default=None, metavar="DIR|redis://HOST:PORT/N",
                    help="Hypothesis example database (default: none)")
