@@ -48,6 +48,10 @@ def onnx_model(path: str, node: str | None) -> ModelCandidate:
     direction = attrs.get("direction", b"forward")
     if direction not in (b"forward", "forward"):
         raise CandidateLoadError(f"{path}: node {name} runs direction={direction!r}; expected forward")
+    if attrs.get("layout", 0) != 0 or attrs.get("input_forget", 0) != 0:
+        raise CandidateLoadError(f"{path}: node {name} has layout={attrs.get('layout', 0)}, input_forget="
+                                 f"{attrs.get('input_forget', 0)}; expected 0 and 0 (onnxruntime's CPU kernel runs only "
+                                 f"layout 0; TF's LSTMCell has no coupled input and forget gates)")
     consts = _constants(model)
     ins = list(lstm.input) + [""] * (8 - len(lstm.input))
     missing = [role for role, k in (("W", 1), ("R", 2)) if ins[k] not in consts]
