@@ -13,6 +13,7 @@ import pytest
 from conformance.candidates import load_params, resolve
 from conformance.run import CheckOptions, check
 from conformance.spec import CandidateLoadError, InvalidArgument, PinnedParams, save_params_npz
+from tests.report_helpers import validate_report_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 torch = pytest.importorskip("torch")
@@ -60,7 +61,7 @@ def test_a_saved_torch_module_passes_check_model_pt(tmp_path):
                 "--report-dir", str(tmp_path / "r"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "weights: taken from the model " + str(tmp_path / "model.pt") in proc.stdout
-    weights = json.loads((tmp_path / "r" / "report.json").read_text())["weights"]
+    weights = validate_report_file(tmp_path / "r" / "report.json")["weights"]
     assert weights["source"] == "model" and len(weights["sha256"]) == 64
     torch.jit.save(torch.jit.script(m), str(tmp_path / "scripted.pt"))  # TorchScript: no row lengths
     scripted = check(str(tmp_path / "scripted.pt"), CheckOptions(max_examples=16, seed=2))

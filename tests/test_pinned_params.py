@@ -28,6 +28,7 @@ from conformance.candidates.adapters._layout import (
 )
 from conformance.run import CheckOptions, check
 from conformance.spec import Case, InitialState, InvalidArgument, LSTMConfig, LSTMParams, load_params_npz
+from tests.report_helpers import validate_report_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -151,7 +152,7 @@ def test_check_numpy_reference_with_params_runs_pinned_and_reports_them(tmp_path
                 "--report-dir", str(tmp_path / "r"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "weights: pinned from " + path in proc.stdout
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    report = validate_report_file(tmp_path / "r" / "report.json")  # the schema knows "weights"
     weights = report["weights"]
     assert weights["source"] == "pinned" and weights["origin"] == path
     assert weights["sha256"] == load_params_npz(path).sha256
