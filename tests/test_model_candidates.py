@@ -238,3 +238,25 @@ def test_replayed_cases_of_other_weights_are_not_run_against_a_model():
                    InitialState(np.zeros((1, 5), np.float32), np.zeros((1, 5), np.float32)))
     result = check(m, CheckOptions(max_examples=8, seed=1, replay=[foreign]))
     assert result.verdict == "conformant", result.counterexample
+
+
+def test_a_trained_torch_lstmcell_passes_and_a_broken_one_does_not():
+    torch.manual_seed(4)
+    cell = torch.nn.LSTMCell(2, 3)
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.normal_(0.0, 0.6)
+    result = check(cell, CheckOptions(max_examples=32, seed=1))
+    assert result.verdict == "conformant", result.counterexample
+    assert "sequence_length" not in result.features  # an LSTMCell has no row lengths
+
+    class Broken(torch.nn.LSTMCell):  # a cell that skips the forget gate: c = i * g
+        def forward(self, x, hx):
+            gates = x @ self.weight_ih.T + self.bias_ih + hx[0] @ self.weight_hh.T + self.bias_hh
+            i, f, g, o = gates.chunk(4, 1)
+            c = torch.sigmoid(i) * torch.tanh(g)
+            return torch.sigmoid(o) * torch.tanh(c), c
+
+    broken = Broken(2, 3)
+    broken.load_state_dict(cell.state_dict())
+    assert check(broken, CheckOptions(max_examples=32, seed=1)).verdict == "nonconformant"

@@ -45,9 +45,20 @@ def _find_lstm(obj: Any, where: str, node: str | None) -> tuple[str, Any]:
     if not isinstance(obj, torch.nn.Module):
         raise CandidateLoadError(f"{where}: expected a torch.nn.LSTM/LSTMCell module, found a "
                                  f"{type(obj).__name__} (a state_dict holds no module: torch.save the module)")
-    found = {name or type(m).__name__: m for name, m in obj.named_modules()
-             if getattr(m, "original_name", type(m).__name__) in ("LSTM", "LSTMCell")}
+    found = {name or type(m).__name__: m for name, m in obj.named_modules() if _kind(m) is not None}
     return choose(found, node, "torch LSTM/LSTMCell module", where)
+
+
+def _kind(m: Any) -> str | None:
+    """"LSTM" or "LSTMCell" for such a module (a subclass too) or its TorchScript form; None otherwise."""
+    import torch
+
+    if isinstance(m, torch.nn.LSTM):
+        return "LSTM"
+    if isinstance(m, torch.nn.LSTMCell):
+        return "LSTMCell"
+    name = getattr(m, "original_name", None)
+    return name if name in ("LSTM", "LSTMCell") else None
 
 
 def _np(t: Any) -> np.ndarray:
@@ -61,7 +72,7 @@ def torch_model(obj: Any, path: str | None, node: str | None) -> ModelCandidate:
     """The candidate running ``obj`` (or its one LSTM), pinned to its weights in TF's layout."""
     where = path or f"{type(obj).__name__} object"
     name, m = _find_lstm(obj, where, node)
-    is_cell = getattr(m, "original_name", type(m).__name__) == "LSTMCell"
+    is_cell = _kind(m) == "LSTMCell"
     params = dict(m.named_parameters())
     suffix = "" if is_cell else "_l0"
     if not is_cell and (int(getattr(m, "num_layers", 1)) != 1 or bool(getattr(m, "bidirectional", False))):
