@@ -260,3 +260,24 @@ def test_a_trained_torch_lstmcell_passes_and_a_broken_one_does_not():
     broken = Broken(2, 3)
     broken.load_state_dict(cell.state_dict())
     assert check(broken, CheckOptions(max_examples=32, seed=1)).verdict == "nonconformant"
+
+
+def test_an_unfused_tflite_model_runs_with_params_only(tmp_path):
+    """return_state=True sends the converter down its WHILE path: no fused op holds the weights."""
+    tf_keras = pytest.importorskip("tf_keras")
+    from conformance.oracle import import_tensorflow
+
+    tf = import_tensorflow()
+    inp = tf_keras.Input(shape=(4, 3), batch_size=2)
+    layer = tf_keras.layers.LSTM(4, return_sequences=True, return_state=True)
+    model = tf_keras.Model(inp, layer(inp))
+    rng = np.random.default_rng(8)
+    layer.set_weights([w + rng.normal(size=w.shape).astype(np.float32) * 0.5 for w in layer.get_weights()])
+    (tmp_path / "w.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    with pytest.raises(InvalidArgument, match="its weights cannot be read from the model; give the TF weights"):
+        check(str(tmp_path / "w.tflite"), CheckOptions(max_examples=4))
+    save_params_npz(resolve(model).fn.pinned_params, str(tmp_path / "kw.npz"))
+    result = check(str(tmp_path / "w.tflite"), CheckOptions(max_examples=24, seed=1,
+                                                            params=load_params(str(tmp_path / "kw.npz"))))
+    assert result.verdict == "conformant", result.counterexample
+    assert result.weights["source"] == "pinned"
