@@ -33,11 +33,11 @@ def pinned_cases(
     max_time: int = 24,
     long_times: tuple[int, int] | None = None,
     require: Collection[str] = (),
-) -> SearchStrategy[CaseBatch]:
+) -> SearchStrategy[list[Case]]:
     """Batches of ``count`` cases with ``pinned``'s config and parameters (exactly, every case), and drawn
     inputs [B, T, I], initial states (``initial_state`` in ``features``), row lengths (``sequence_length``)
-    and layout (``time_major``).  ``seeded``: one Hypothesis choice (a seed) per batch; otherwise every
-    choice is Hypothesis' and ``count`` must be 1.  ``long_times``: one case in eight that long."""
+    and layout (``time_major``).  ``seeded``: one Hypothesis choice (a seed) per batch (a :class:`CaseBatch`);
+    otherwise every choice is Hypothesis' and ``count`` must be 1 (a one-case list).  ``long_times``: one case in eight that long."""
     if not isinstance(pinned, PinnedParams):
         raise InvalidArgument(f"pinned={pinned!r} must be a PinnedParams")
     count = check_int("count", count, minimum=1)
@@ -67,9 +67,9 @@ class _PinnedCases(SearchStrategy):
         return (f"pinned_cases({self.pinned.origin!r}, count={self.count!r}, seeded={self.seeded!r}, "
                 f"features={sorted(self.drawn)!r})")
 
-    def do_draw(self, data: Any) -> CaseBatch:
-        if not self.seeded:
-            return CaseBatch(0, [self._draw(DataChooser(data))])
+    def do_draw(self, data: Any) -> list[Case]:
+        if not self.seeded:  # one case, every choice Hypothesis' (it shrinks them); a plain list, no seed
+            return [self._draw(DataChooser(data))]
         seed = data.draw_integer(0, 2**64 - 1)
         chooser = RngChooser(np.random.default_rng(seed))
         cases = []

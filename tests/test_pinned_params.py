@@ -228,3 +228,11 @@ def test_a_tf_checkpoint_of_an_lstmcell_is_a_params_file(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidArgument, match="expected a TF checkpoint or SavedModel"):
         load_params(str(tmp_path / "empty"))
+
+
+def test_choices_generation_with_params_shrinks_to_the_pinned_weights(tmp_path):
+    path, _ = _params_file(tmp_path, I=2, H=3)
+    pinned = load_params_npz(path)
+    result = check("seed-missing-forget-bias", CheckOptions(max_examples=30, seed=3, params=pinned, diagnose=False,
+                                                           generation="choices"))
+    assert result.verdict == "nonconformant" and pinned.matches(result.counterexample.case)

@@ -97,13 +97,15 @@ def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | Non
         require=options.require_features, weight_scales=options.weight_scales)
     accepts = info.accepts
     if options.params is not None:
-        pinned = strategies.pinned_cases(
+        pinned: Any = strategies.pinned_cases(
             options.params, count=1 if options.generation == "choices" else SEEDED_BATCH,
             seeded=options.generation != "choices", features=sc.features, max_batch=options.max_batch,
             min_time=options.min_time, max_time=sc.max_time, require=options.require_features,
             long_times=(100, sc.max_long_time) if sc.long_sequences else None)
         if accepts is None:
             return pinned
+        if options.generation == "choices":
+            return pinned.filter(lambda one: bool(accepts(one[0])))
         return pinned.map(lambda batch: strategies.CaseBatch(batch.seed, [c for c in batch if accepts(c)]))
     if options.generation == "choices":
         long_times = st.integers(100, sc.max_long_time) if sc.long_sequences else None
