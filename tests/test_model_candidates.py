@@ -281,3 +281,14 @@ def test_an_unfused_tflite_model_runs_with_params_only(tmp_path):
                                                             params=load_params(str(tmp_path / "kw.npz"))))
     assert result.verdict == "conformant", result.counterexample
     assert result.weights["source"] == "pinned"
+
+
+def test_model_file_targets_are_told_by_suffix_or_saved_model_dir(tmp_path):
+    from conformance.candidates._models import model_file_kind
+
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"")
+    assert model_file_kind(str(tmp_path / "sm")) == "saved_model"
+    assert model_file_kind("m.tflite#op") == "tflite" and model_file_kind("m.PT") == "torch"
+    assert model_file_kind("exec:./run m.onnx") is None and model_file_kind("numpy-reference") is None
+    assert model_file_kind(str(tmp_path)) is None

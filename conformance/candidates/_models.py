@@ -91,6 +91,8 @@ def split_target(target: str) -> tuple[str, str | None]:
 
 def model_file_kind(target: str) -> str | None:
     """The kind of model file ``target`` (``PATH`` or ``PATH#NAME``) names, or None when it names none."""
+    if target.startswith("exec:"):  # a command that may name a model file is still a command
+        return None
     path, _ = split_target(target)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         return "saved_model"
