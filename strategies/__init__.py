@@ -2,10 +2,12 @@
 
 from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES, lstm_arrays
 from strategies._cases import cases, configs, initial_states, input_sequences, params
+from strategies._pinned import DRAWN_FEATURES, pinned_cases
 from strategies._seeded import CaseBatch, seeded_cases
 
 __all__ = [
     "CaseBatch",
+    "DRAWN_FEATURES",
     "INPUT_SCALES",
     "WEIGHT_SCALES",
     "cases",
@@ -14,5 +16,6 @@ __all__ = [
     "input_sequences",
     "lstm_arrays",
     "params",
+    "pinned_cases",
     "seeded_cases",
 ]

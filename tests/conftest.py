@@ -58,6 +58,8 @@ E2E_MODULES = frozenset({
     "test_exec_sequence",       # exec: candidates with lengths and time-major inputs, the CLI
     "test_faults",              # isolation workers, TF oracle, a fuzz wall-clock budget
     "test_fuzz",                # `fuzz` via the CLI, wall-clock budgets
+    "test_pinned_params",       # check --params via the CLI and check(), TF oracle
+    "test_model_candidates",    # torch/ONNX/TFLite/Keras models as candidates, TF oracle
     "test_fuzz_merge",          # `merge` via the CLI
     "test_hang_budget",         # isolation workers, timeouts, a fuzz wall-clock budget
     "test_input_mutation",      # TF oracle, isolation workers

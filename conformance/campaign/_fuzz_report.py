@@ -132,6 +132,8 @@ def fuzz_report(result: Any, options: Any) -> dict[str, Any]:
         max_score=max((finite_or_none(r.result.max_score) or 0.0 for r in runs), default=0.0),
         max_abs_error=max((finite_or_none(r.result.max_abs_error) or 0.0 for r in runs), default=0.0),
         features=tuple(covered_features), dtypes=tuple(covered_dtypes),
+        # Whose weights: the first run's (--params, or a model's own), as every run of one target shares them.
+        weights=next((r.result.weights for r in runs if r.result.weights is not None), None),
     )
     report = build_report(aggregate, oracle_version=result.tensorflow)
     report["command"] = "fuzz"

@@ -18,6 +18,15 @@ from conformance.candidates._limits import (
     signal_description,
 )
 from conformance.candidates._listing import Listing, list_candidates
+from conformance.candidates._models import (
+    MODEL_SUFFIXES,
+    ModelCandidate,
+    load_params,
+    model_params,
+    model_shape,
+    resolve_model,
+    with_node,
+)
 from conformance.candidates._protocol import (
     Candidate,
     CandidateInfo,
@@ -39,6 +48,13 @@ from conformance.candidates._registry import (
 )
 
 __all__ = [
+    "MODEL_SUFFIXES",
+    "ModelCandidate",
+    "load_params",
+    "model_params",
+    "model_shape",
+    "resolve_model",
+    "with_node",
     "MAX_MEMORY_LIMIT_MB",
     "MAX_TIMEOUT_SECONDS",
     "check_limits",

@@ -196,11 +196,20 @@ def resolve(target: Any) -> LoadedCandidate:
     """Turn a target into a :class:`LoadedCandidate`, or raise CandidateLoadError (one line).
 
     ``target``: a target string (see the module docstring), a :class:`LoadedCandidate` (returned as it is),
-    or a Python object one of :data:`OBJECT_RESOLVERS` accepts (a module holding one ``@candidate``
-    function; any callable ``fn(case)``).
+    a model object (torch ``nn.LSTM``/``LSTMCell``, a Keras LSTM layer or model), a model file path
+    (``.pt``, ``.onnx``, ``.tflite``, ``.keras``, ``.h5``, a SavedModel directory; ``PATH#NAME`` picks one
+    LSTM; conformance.candidates._models), or a Python object one of :data:`OBJECT_RESOLVERS` accepts (a
+    module holding one ``@candidate`` function; any callable ``fn(case)``).
     """
+    from conformance.candidates._models import model_file_kind, model_object_kind, resolve_model
+
     if isinstance(target, LoadedCandidate):
         return target
+    # A model object first: an nn.Module or a Keras layer is callable, but not as fn(case).
+    if not isinstance(target, str) and model_object_kind(target) is not None:
+        return resolve_model(target)
+    if isinstance(target, str) and target.strip() and model_file_kind(target.strip()) is not None:
+        return resolve_model(target.strip())
     if not isinstance(target, str):
         for resolver in OBJECT_RESOLVERS:
             loaded = resolver(target)
@@ -208,7 +217,7 @@ def resolve(target: Any) -> LoadedCandidate:
                 return loaded
         raise CandidateLoadError(
             f"target={_short_repr(target)} is a {type(target).__name__}, not a candidate: give a callable fn(case), "
-            f"a module holding one @candidate function, or a target string ({_options_line()})"
+            f"a module holding one @candidate function, a model object, or a target string ({_options_line()})"
         )
     if not target.strip():
         raise CandidateLoadError(f"target={target!r} is empty; {_options_line()}")

@@ -105,6 +105,17 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="report formats: json, html, junit, markdown (repeatable or comma-separated; default: all)")
 
 
+def add_params_arguments(p: argparse.ArgumentParser) -> None:
+    """``--params FILE`` and ``--node NAME`` (check and fuzz; README "Check your converted model")."""
+    p.add_argument("--params", default=None, metavar="FILE",
+                   help="pin the config and weights: an .npz of TF-layout arrays (docs/mapping.md), a TF checkpoint "
+                        "or SavedModel holding an LSTMCell, or a Keras file holding an LSTM layer; only inputs, "
+                        "initial states and lengths are drawn. With a model target, the oracle runs these weights "
+                        "and the model its own")
+    p.add_argument("--node", default=None, metavar="NAME",
+                   help="which LSTM of a model target or --params file holding several (the error lists them)")
+
+
 def report_formats(text: str) -> tuple[str, ...]:
     """argparse type of --format: validates the names before any work is done."""
     from conformance.report import parse_formats
@@ -116,7 +127,8 @@ def report_formats(text: str) -> tuple[str, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", help="built-in name, plugin name, module:attr, path/file.py:attr or exec:COMMAND")
+    p.add_argument("target", help="built-in name, plugin name, module:attr, path/file.py:attr, exec:COMMAND, or a model "
+                                  "file (.pt, .onnx, .tflite, .keras, .h5, a SavedModel directory)")
     p.add_argument("--max-examples", type=positive_int, default=200, metavar="N", help="examples to try (default 200)")
     p.add_argument("--db", default=None, metavar="DIR|redis://HOST:PORT/N",
                    help="Hypothesis example database (default: none)")
@@ -125,6 +137,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=positive_int, default=1, metavar="N",
                    help="split the examples across N worker processes, one TF oracle each (default 1: in process)")
     add_run_arguments(p)
+    add_params_arguments(p)
 
 
 def options_from_args(args: argparse.Namespace, **extra: Any):
@@ -138,6 +151,12 @@ def options_from_args(args: argparse.Namespace, **extra: Any):
     for f in args.feature or []:
         if f not in FEATURES:
             raise InvalidArgument(f"--feature {f!r} is not one of {', '.join(FEATURES)}")
+    if getattr(args, "params", None):
+        from conformance.candidates import load_params
+
+        extra.setdefault("params", load_params(args.params, getattr(args, "node", None)))
+        if args.dtype is None:  # the pinned weights have one dtype (fuzz plans its slices by dtype)
+            args.dtype = [extra["params"].config.dtype]
     return CheckOptions(
         seed=args.seed,
         tolerances=parse_tolerance_overrides(args.tolerance),
@@ -179,11 +198,11 @@ def check_report_dir(path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conformance.candidates import resolve
+    from conformance.candidates import resolve, with_node
     from conformance.run import check, check_parallel, check_with_corpus
     from conformance.spec import SIGNALS
 
-    loaded = resolve(args.target)  # a bad target fails here, in one line, before TF is imported
+    loaded = resolve(with_node(args.target, args.node))  # a bad target fails here, in one line, before TF is imported
     options = options_from_args(args, max_examples=args.max_examples, database=args.db)
     check_report_dir(args.report_dir)
     run_check = functools.partial(check_parallel, workers=args.workers) if args.workers > 1 else check
@@ -268,6 +287,8 @@ def _finish(result: CheckResult, args: argparse.Namespace, unwritten: list[str])
     extra = " (interrupted; partial report)" if result.interrupted else ""
     extra += " (time budget spent)" if result.budget_exhausted else ""
     print(f"{result.target}: {status} after {result.examples} examples in {result.elapsed:.1f} s{extra}")
+    if result.weights is not None:
+        print(weights_line(result.weights))
     if result.error:
         print(f"error: {result.error}")
     if result.oracle_deviations:
@@ -310,3 +331,10 @@ def _write_elsewhere(result: CheckResult, formats: list[str]) -> tuple[str, Chec
         shutil.rmtree(fallback, ignore_errors=True)
         return f"; nor to a temporary directory ({failed[0].rsplit(': ', 1)[-1]})", original
     return f"; wrote them to {fallback} instead", result
+
+
+def weights_line(weights: Any) -> str:
+    """The console line saying whose weights a pinned run used (report.json ``weights``)."""
+    sha = f" (sha256 {weights['sha256'][:16]})" if weights.get("sha256") else ""
+    what = "pinned from" if weights.get("source") == "pinned" else "taken from the model"
+    return f"weights: {what} {weights.get('origin', '')}{sha}"

@@ -9,7 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from conformance.cli._check import add_run_arguments, check_report_dir, options_from_args, signalled, unwritten_line
+from conformance.cli._check import (
+    add_params_arguments,
+    add_run_arguments,
+    check_report_dir,
+    options_from_args,
+    signalled,
+    unwritten_line,
+)
 
 NAME = "fuzz"
 HELP = ("fuzz candidates until a time budget is spent, rotating through features and dtypes; "
@@ -52,6 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="append each slice's largest error to this JSON-lines file; the report carries "
                         "the series over runs (history)")
     add_run_arguments(p)
+    add_params_arguments(p)
     # A night of fuzzing must survive a candidate that crashes or hangs: isolated unless --no-isolate.
     p.set_defaults(isolate=True)
 
@@ -80,12 +88,12 @@ def fuzz_progress_printer(stream: Any = None) -> Callable[[Any], None]:
 def run(args: argparse.Namespace) -> int:
     clock_start = time.monotonic()  # the budget covers everything from here to the report on disk
     from conformance.campaign import FuzzOptions, fuzz
-    from conformance.candidates import resolve
+    from conformance.candidates import resolve, with_node
     from conformance.run import check_corpus_dir, warn_stderr
     from conformance.spec import raise_pending_signal
 
     # Everything that can be wrong with the command line fails here, in one line, before any example runs.
-    candidates = [resolve(t) for t in args.targets]
+    candidates = [resolve(with_node(t, args.node)) for t in args.targets]
     check_report_dir(args.report_dir)
     if args.corpus:
         check_corpus_dir(args.corpus)

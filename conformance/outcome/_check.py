@@ -121,6 +121,8 @@ class CheckResult:
     tolerances: Mapping[str, Tolerance] | None = None
     #: A ``--workers`` run's per-worker summaries (conformance.run._parallel); empty for a serial run.
     workers: tuple[Mapping[str, Any], ...] = ()
+    #: Whose weights the run used (conformance.spec.PinnedParams.describe): None when generated per case.
+    weights: Mapping[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:

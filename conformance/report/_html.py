@@ -267,6 +267,10 @@ def render_html(report: Mapping[str, Any]) -> str:
     if coverage:
         facts += [("features covered", v.join(coverage.get("features") or [], "baseline only (none of the options)")),
                   ("dtypes covered", v.join(coverage.get("dtypes") or []))]
+    weights = report.get("weights") or {}
+    if weights.get("source") in ("pinned", "model"):  # whose weights: a --params file or the model's own
+        facts.append(("weights", f"{'pinned from' if weights['source'] == 'pinned' else 'taken from the model'} "
+                                 f"{weights.get('origin', '')} (sha256 {weights.get('sha256') or '—'})"))
     if report.get("error"):
         facts.append(("error", report["error"]))
     if oracle.get("deviations"):

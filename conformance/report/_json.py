@@ -104,6 +104,7 @@ def build_report(result: CheckResult, *, oracle_version: str | None = None) -> d
             "dtypes": sorted(info.dtypes),
         },
         "coverage": {"features": list(result.features), "dtypes": list(result.dtypes)},
+        "weights": dict(result.weights) if result.weights is not None else {"source": "generated"},
         "tolerances": tolerances,
         "max_abs_error": finite_or_none(result.max_abs_error),
         "counterexample": counterexample_dict(cx) if cx is not None else None,

@@ -72,6 +72,8 @@ def _minimized(failing: Evaluation, executor: Executor, oracle: Oracle, options:
         deadline = time.monotonic() + seconds
 
     def still_fails(trial: Case) -> bool:
+        if options.params is not None and not options.params.matches(trial):
+            return False  # pinned weights and config are the run's premise, never simplified away
         try:
             ev = evaluate(trial, executor, oracle, judge=judge)
         except TimeoutError:  # cut short by the deadline: cannot tell, so not kept

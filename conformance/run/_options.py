@@ -9,7 +9,7 @@ from typing import Any
 
 from conformance.judge import Tolerance
 from conformance.outcome import Progress
-from conformance.spec import MAX_SIZE_LIMIT, MAX_TIME_LIMIT, Case, InvalidArgument, check_int
+from conformance.spec import MAX_SIZE_LIMIT, MAX_TIME_LIMIT, Case, InvalidArgument, PinnedParams, check_int
 
 #: How a run draws cases.  "seeded": Hypothesis draws one seed per batch of SEEDED_BATCH cases,
 #: which a numpy RNG turns into cases of the same distribution as strategies.cases() (one choice
@@ -64,6 +64,9 @@ class CheckOptions:
     #: Run the oracle on its own thread while the candidate runs (TF releases the GIL, so it
     #: uses a second core); check_parallel turns it off where its workers already fill the cores.
     overlap_oracle: bool = True
+    #: Pinned config and weights (``check --params FILE``, or a model candidate's own): only inputs, initial
+    #: states, row lengths and the layout are drawn (strategies.pinned_cases); the minimiser keeps them.
+    params: PinnedParams | None = None
 
     def __post_init__(self) -> None:
         check_int("max_examples", self.max_examples, minimum=1)
@@ -81,6 +84,8 @@ class CheckOptions:
         from conformance.candidates import check_limits
 
         check_limits(self.timeout_seconds, self.memory_limit_mb)
+        if self.params is not None and not isinstance(self.params, PinnedParams):
+            raise InvalidArgument(f"params={self.params!r} must be a PinnedParams (conformance.load_params) or None")
         if self.generation not in GENERATIONS:
             raise InvalidArgument(f"generation={self.generation!r} must be one of {', '.join(GENERATIONS)}")
 

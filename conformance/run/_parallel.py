@@ -268,6 +268,7 @@ def _merge(collector: _Collector, loaded: LoadedCandidate, options: CheckOptions
         max_score=max((r.max_score for r in results), default=0.0),
         max_abs_error=max((r.max_abs_error for r in results), default=0.0),
         tolerances=options.tolerances,
+        weights=next((r.weights for r in results if r.weights is not None), None),
         workers=tuple(collector.summaries.get(i, {"worker": i, "error": collector.errors.get(i)})
                       for i in range(collector.workers)),
     )

@@ -32,7 +32,7 @@ from conformance.run._database import database_key, open_database
 from conformance.run._finish import finish_counterexample, limit_calls
 from conformance.run._minimize import simplicity_key
 from conformance.run._options import SEEDED_BATCH, CheckOptions, executor_limits
-from conformance.run._scope import Scope, cases_for, scope
+from conformance.run._scope import Scope, cases_for, pinned_options, scope
 from conformance.spec import SIGNALS, Case, signal_name
 
 #: Hypothesis' Flaky failures, and the exception group it may wrap several failures in (a builtin
@@ -133,6 +133,7 @@ class _CheckRun:
     def __init__(self, loaded: LoadedCandidate, options: CheckOptions, executor: Executor | None,
                  oracle: Oracle | None) -> None:
         self.loaded = loaded
+        options = pinned_options(loaded, options)
         self.options = options
         self.scope: Scope = scope(loaded.info, options)  # bad options fail here, before anything runs
         self.database = open_database(options.database)  # a bad --db too, before TensorFlow is imported
@@ -184,6 +185,8 @@ class _CheckRun:
 
     def _replay(self) -> Evaluation | None:
         for case in self.options.replay:
+            if self.options.params is not None and not self.options.params.matches(case):
+                continue  # a corpus case of other weights: not this pinned run's premise (a model ignores them)
             ev = self._run_one(case)
             if not ev.comparison.passed:
                 return ev
@@ -309,6 +312,7 @@ class _CheckRun:
             oracle_deviations=tally.deviations, oracle_deviation_examples=tuple(tally.deviation_examples),
             max_score=tally.max_score, max_abs_error=tally.max_abs, features=self.scope.sorted_features(),
             dtypes=self.scope.sorted_dtypes(), tolerances=self.options.tolerances,
+            weights=None if self.options.params is None else self.options.params.describe(),
         )
 
 
@@ -332,7 +336,7 @@ def check(
     """Check one candidate against the oracle; never raises for candidate misbehaviour.
 
     ``target``: a target string, a LoadedCandidate, or a Python object :func:`conformance.candidates.resolve`
-    takes (a callable ``fn(case)``, a module holding one ``@candidate`` function).
+    takes (a callable ``fn(case)``, a module holding one ``@candidate`` function, a model object).
     """
     loaded = resolve(target)
     return _CheckRun(loaded, options or CheckOptions(), executor, oracle).execute()

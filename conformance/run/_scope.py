@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from conformance.candidates import CandidateInfo
+from conformance.candidates import CandidateInfo, LoadedCandidate, ModelCandidate, model_params, model_shape
 from conformance.run._options import SEEDED_BATCH, CheckOptions
 from conformance.spec import DTYPES, FEATURES, InvalidArgument
 
@@ -62,6 +62,8 @@ def narrowed(info: CandidateInfo, options: CheckOptions) -> tuple[frozenset[str]
 def scope(info: CandidateInfo, options: CheckOptions) -> Scope:
     """The :class:`Scope` of a run of ``info``'s candidate under ``options`` (InvalidArgument if there is none)."""
     features, dtypes = narrowed(info, options)
+    if options.params is not None:
+        features, dtypes = _pinned_scope(options.params, frozenset(info.features), features, dtypes)
     max_time = min(options.max_time, info.max_time or options.max_time)
     missing = sorted(set(options.require_features) - features)
     if missing:
@@ -94,6 +96,17 @@ def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | Non
         max_time=sc.max_time, max_units=sc.max_units, max_input_size=sc.max_input_size,
         require=options.require_features, weight_scales=options.weight_scales)
     accepts = info.accepts
+    if options.params is not None:
+        pinned: Any = strategies.pinned_cases(
+            options.params, count=1 if options.generation == "choices" else SEEDED_BATCH,
+            seeded=options.generation != "choices", features=sc.features, max_batch=options.max_batch,
+            min_time=options.min_time, max_time=sc.max_time, require=options.require_features,
+            long_times=(100, sc.max_long_time) if sc.long_sequences else None)
+        if accepts is None:
+            return pinned
+        if options.generation == "choices":
+            return pinned.filter(lambda one: bool(accepts(one[0])))
+        return pinned.map(lambda batch: strategies.CaseBatch(batch.seed, [c for c in batch if accepts(c)]))
     if options.generation == "choices":
         long_times = st.integers(100, sc.max_long_time) if sc.long_sequences else None
         one = strategies.cases(long_times=long_times, **common)
@@ -104,3 +117,43 @@ def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | Non
     if accepts is None:
         return batches
     return batches.map(lambda batch: strategies.CaseBatch(batch.seed, [c for c in batch if accepts(c)]))
+
+
+def _pinned_scope(pinned: Any, declared: frozenset[str], features: frozenset[str],
+                  dtypes: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """A pinned run's features (the pinned config's, which only the candidate's declaration can refuse, plus the
+    drawn ones the options leave: initial state, lengths, layout) and its one dtype."""
+    import strategies
+
+    used = pinned.config.features()
+    unsupported = sorted(used - declared)
+    if unsupported:
+        raise InvalidArgument(f"params {pinned.origin}: the pinned config uses {unsupported}, which the candidate "
+                              f"does not declare (it supports {sorted(declared)})")
+    if pinned.config.dtype not in dtypes:
+        raise InvalidArgument(f"params {pinned.origin}: the pinned dtype {pinned.config.dtype} is not among this "
+                              f"run's dtypes {sorted(dtypes)}")
+    return used | (features & strategies.DRAWN_FEATURES), frozenset({pinned.config.dtype})
+
+
+def pinned_options(loaded: LoadedCandidate, options: CheckOptions) -> CheckOptions:
+    """``options`` for a model candidate (conformance.candidates.ModelCandidate): pinned to the model's own
+    weights, unless ``--params`` pinned others (whose sizes must then be the model's: the oracle runs those,
+    the model its own baked ones), and drawing the batch and time baked into it (TFLite).  A model's weights
+    do not follow a case's, so the diagnosis (which draws fresh weights) is off for it."""
+    if not isinstance(loaded.fn, ModelCandidate):
+        return options
+    batch, time = model_shape(loaded)
+    if time is not None or batch is not None:
+        options = dataclasses.replace(options, max_batch=batch or options.max_batch, long_sequences=False,
+                                      min_time=time or options.min_time, max_time=time or options.max_time)
+    own, given = model_params(loaded), options.params
+    if given is None and own is None:
+        raise InvalidArgument(f"{loaded.target}: its weights cannot be read from the model; give the TF weights "
+                              f"with --params FILE")
+    if given is not None and own is not None:
+        sizes = lambda c: (c.input_size, c.num_units, c.output_size)  # noqa: E731
+        if sizes(given.config) != sizes(own.config):
+            raise InvalidArgument(f"params {given.origin}: sizes (input, units, output) {sizes(given.config)} are not "
+                                  f"the model's {sizes(own.config)}")
+    return dataclasses.replace(options, params=given or own, diagnose=False)

@@ -53,6 +53,14 @@ from conformance.spec._files import (
 from conformance.spec._npz import MAX_CASE_MEMBERS
 from conformance.spec._numbers import difference, distinct, pair_text, shortest
 from conformance.spec._params import InitialState, LSTMParams, zero_state
+from conformance.spec._pinned import (
+    WEIGHT_SOURCES,
+    PinnedParams,
+    file_sha256,
+    load_params_npz,
+    params_from_arrays,
+    save_params_npz,
+)
 from conformance.spec._reference import reference, reference_noisy, reference_trace
 from conformance.spec._semantics import (
     ACTIVATION_FUNCTIONS,
@@ -73,6 +81,12 @@ from conformance.spec._validate import (
 )
 
 __all__ = [
+    "WEIGHT_SOURCES",
+    "PinnedParams",
+    "file_sha256",
+    "load_params_npz",
+    "params_from_arrays",
+    "save_params_npz",
     "ACTIVATIONS",
     "ACTIVATION_FUNCTIONS",
     "CandidateFault",

@@ -138,3 +138,92 @@ def network_result(case: Case, outputs: Any, states: Any) -> Any:
         return arr(outputs), tuple(pairs)
     out_fw, out_bw = outputs
     return (arr(out_fw), arr(out_bw)), tuple((pairs[2 * k], pairs[2 * k + 1]) for k in range(case.num_layers))
+
+
+# --- the inverse direction: a library's weights back to TF's layout (models as candidates, docs/mapping.md) ---
+#
+# Every function returns ``(arrays, fields)``: the TF-layout arrays by :data:`PARAM_NAMES` name
+# (kernel [I + P, 4H] in gate order i, j, f, o; bias [4H]; w_*_diag [H]; proj_kernel [H, P]) and the
+# config fields they imply.  A library folds TF's run-time ``forget_bias`` into its bias, so the
+# inverse reads the bias as it is and sets ``forget_bias = 0.0`` (TF then adds an exact 0).
+
+
+def unorder_gates(array: np.ndarray, units: int, order: str) -> np.ndarray:
+    """[..., 4H] with blocks in ``order`` (e.g. ``"ifjo"``) -> [..., 4H] in TF order i, j, f, o (inverse of
+    :func:`reorder_gates`)."""
+    if sorted(order) != sorted(GATE_ORDER):
+        raise ValueError(f"order={order!r} must be a permutation of {''.join(GATE_ORDER)!r}")
+    if array.shape[-1] != 4 * units:
+        raise ValueError(f"last axis of shape {array.shape} is not 4 * units = {4 * units}")
+    blocks = {g: array[..., k * units : (k + 1) * units] for k, g in enumerate(order)}
+    return np.concatenate([blocks[g] for g in GATE_ORDER], axis=-1)
+
+
+def _bias_sum(*biases: np.ndarray | None, size: int, dtype: np.dtype) -> np.ndarray:
+    """The sum of a library's bias vectors [size] (formed in float64, rounded once to ``dtype``), zeros when
+    it has none."""
+    total = np.zeros(size, np.float64)
+    for b in biases:
+        if b is not None:
+            total = total + np.asarray(b, np.float64)
+    return total.astype(dtype)
+
+
+def _fused(kx: np.ndarray, kh: np.ndarray, bias: np.ndarray, proj: np.ndarray | None,
+           peeps: dict[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    arrays = {"kernel": np.ascontiguousarray(np.concatenate([kx, kh], axis=0)), "bias": bias}
+    if peeps is not None:
+        arrays.update(w_i_diag=peeps["i"], w_f_diag=peeps["f"], w_o_diag=peeps["o"])
+    if proj is not None:
+        arrays["proj_kernel"] = np.ascontiguousarray(proj)
+    return arrays, {"forget_bias": 0.0}
+
+
+def tf_from_torch(weight_ih: np.ndarray, weight_hh: np.ndarray, bias_ih: np.ndarray | None = None,
+                  bias_hh: np.ndarray | None = None, weight_hr: np.ndarray | None = None
+                  ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """torch ``weight_ih`` [4H, I], ``weight_hh`` [4H, P], ``bias_ih``/``bias_hh`` [4H] (gates i, f, g, o),
+    ``weight_hr`` [P, H] -> TF layout: kernel = [weight_ih.T; weight_hh.T] reordered, bias = bias_ih + bias_hh."""
+    H = weight_ih.shape[0] // 4
+    kx, kh = unorder_gates(weight_ih.T, H, TORCH_ORDER), unorder_gates(weight_hh.T, H, TORCH_ORDER)
+    bias = unorder_gates(_bias_sum(bias_ih, bias_hh, size=4 * H, dtype=weight_ih.dtype), H, TORCH_ORDER)
+    return _fused(kx, kh, bias, None if weight_hr is None else weight_hr.T, None)
+
+
+def tf_from_keras(kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray | None = None
+                  ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Keras ``kernel`` [I, 4H], ``recurrent_kernel`` [H, 4H], ``bias`` [4H] (gates i, f, c, o) -> TF layout."""
+    H = kernel.shape[1] // 4
+    b = unorder_gates(_bias_sum(bias, size=4 * H, dtype=kernel.dtype), H, KERAS_ORDER)
+    return _fused(unorder_gates(kernel, H, KERAS_ORDER), unorder_gates(recurrent_kernel, H, KERAS_ORDER), b,
+                  None, None)
+
+
+def tf_from_onnx(W: np.ndarray, R: np.ndarray, B: np.ndarray | None = None, P: np.ndarray | None = None
+                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """One direction of an ONNX ``LSTM``: ``W`` [4H, I], ``R`` [4H, H], ``B`` [8H] (``[Wb, Rb]``), ``P`` [3H]
+    (peepholes i, o, f); gates i, o, f, c -> TF layout (bias = Wb + Rb)."""
+    H = W.shape[0] // 4
+    kx, kh = unorder_gates(W.T, H, ONNX_ORDER), unorder_gates(R.T, H, ONNX_ORDER)
+    b = None if B is None else np.asarray(B)
+    bias = unorder_gates(_bias_sum(None if b is None else b[: 4 * H], None if b is None else b[4 * H :],
+                                   size=4 * H, dtype=W.dtype),
+                         H, ONNX_ORDER)
+    peeps = None
+    if P is not None and np.any(np.asarray(P, np.float64)):
+        peeps = {"i": P[:H], "o": P[H : 2 * H], "f": P[2 * H :]}
+    return _fused(kx, kh, bias, None, peeps)
+
+
+def tf_from_gate_matrices(inputs: dict[str, np.ndarray], recurrent: dict[str, np.ndarray],
+                          biases: dict[str, np.ndarray | None], peeps: dict[str, np.ndarray] | None = None,
+                          projection: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Per-gate matrices (TFLite's ``UNIDIRECTIONAL_SEQUENCE_LSTM``): ``inputs[g]`` [H, I], ``recurrent[g]``
+    [H, P], ``biases[g]`` [H] for g in i, j (TFLite's "cell"), f, o; ``peeps`` i, f, o [H]; ``projection``
+    [P, H] -> TF layout."""
+    like = inputs["i"]
+    H = like.shape[0]
+    kx = np.concatenate([inputs[g].T for g in GATE_ORDER], axis=1)
+    kh = np.concatenate([recurrent[g].T for g in GATE_ORDER], axis=1)
+    bias = np.concatenate([_bias_sum(biases.get(g), size=H, dtype=like.dtype) for g in GATE_ORDER])
+    return _fused(kx, kh, bias, None if projection is None else projection.T, peeps)
