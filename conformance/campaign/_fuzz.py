@@ -58,12 +58,14 @@ _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?
 def parse_duration(text: str, *, name: str = "--budget") -> float:
     """``"90s"``, ``"30m"``, ``"1h"``, ``"1h30m"``, ``"2.5"`` (seconds) -> seconds; InvalidArgument otherwise."""
     match = _DURATION.match(str(text))
+    if str(text).strip().startswith("-"):
+        raise InvalidArgument(f"{name}={text}: a duration must be positive, not {text!r} (e.g. 90s, 30m, 1h30m)")
     if not str(text).strip() or match is None or not any(match.groups()):
-        raise InvalidArgument(f"{name} {text!r} is not a duration (e.g. 90s, 30m, 1h, 1h30m or plain seconds)")
+        raise InvalidArgument(f"{name}={text}: {text!r} is not a duration (e.g. 90s, 30m, 1h, 1h30m or plain seconds)")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     total = hours * 3600 + minutes * 60 + seconds
     if not math.isfinite(total) or total <= 0:
-        raise InvalidArgument(f"{name} {text!r} must be longer than 0 s")
+        raise InvalidArgument(f"{name}={text}: {text!r} must be longer than 0 s")
     return total
 
 

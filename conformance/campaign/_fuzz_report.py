@@ -131,6 +131,9 @@ def fuzz_report(result: Any, options: Any) -> dict[str, Any]:
         oracle_deviation_examples=tuple(e for r in runs for e in r.result.oracle_deviation_examples)[:5],
         max_score=max((finite_or_none(r.result.max_score) or 0.0 for r in runs), default=0.0),
         max_abs_error=max((finite_or_none(r.result.max_abs_error) or 0.0 for r in runs), default=0.0),
+        max_abs_error_relative=max(runs, key=lambda r: finite_or_none(r.result.max_abs_error) or 0.0)
+        .result.max_abs_error_relative if runs else 0.0,
+        rejected_by_accepts=sum(r.result.rejected_by_accepts for r in runs),
         features=tuple(covered_features), dtypes=tuple(covered_dtypes),
     )
     report = build_report(aggregate, oracle_version=result.tensorflow)
@@ -292,6 +295,13 @@ def merge_reports(directories: Sequence[str], out_dir: str) -> dict[str, Any]:
                      "dtypes": sorted(dtypes, key=lambda d: DTYPES.index(d) if d in DTYPES else 99)},
         "max_abs_error": max((e for e in (finite_or_none(r.get("max_abs_error")) for r in reports) if e is not None),
                              default=None),
+        "max_abs_error_relative": max(reports, key=lambda r: finite_or_none(r.get("max_abs_error")) or 0.0)
+        .get("max_abs_error_relative"),
+        "max_error_over_allowed": max((e for e in (finite_or_none(r.get("max_error_over_allowed")) for r in reports)
+                                       if e is not None), default=None),
+        "examples_asked": None if any(r.get("examples_asked") is None for r in reports)
+        else sum(int(r["examples_asked"]) for r in reports),
+        "rejected_by_accepts": sum(int(r.get("rejected_by_accepts") or 0) for r in reports),
         "candidates": list(candidates.values()),
         "counterexamples": cxs,
         "counterexample": cxs[0] if cxs else None,

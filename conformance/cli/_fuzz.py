@@ -24,23 +24,28 @@ def report_reserve(budget: float) -> float:
     return min(10.0, max(2.0, 0.1 * budget), 0.5 * budget)
 
 
-def duration(text: str) -> float:
-    """argparse type of --budget/--slice."""
-    from conformance.campaign import parse_duration
-    from conformance.spec import InvalidArgument
+def duration(option: str) -> Callable[[str], float]:
+    """argparse type of ``option`` (--budget, --slice): a bad value is one line, ``--budget=-5s: ...``."""
 
-    try:
-        return parse_duration(text, name="")
-    except InvalidArgument as exc:
-        raise argparse.ArgumentTypeError(str(exc).strip()) from None
+    def parse(text: str) -> float:
+        from conformance.campaign import parse_duration
+        from conformance.spec import InvalidArgument
+
+        try:
+            return parse_duration(text, name=option)
+        except InvalidArgument as exc:
+            raise argparse.ArgumentTypeError(str(exc).strip()) from None
+
+    parse.__name__ = "duration"
+    return parse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("targets", nargs="+", metavar="TARGET",
                    help="built-in name, plugin name, module:attr, path/file.py:attr or exec:COMMAND (several allowed)")
-    p.add_argument("--budget", type=duration, required=True, metavar="DURATION",
+    p.add_argument("--budget", type=duration("--budget"), required=True, metavar="DURATION",
                    help="wall-clock time for the whole run: 90s, 30m, 1h, 1h30m or plain seconds")
-    p.add_argument("--slice", type=duration, default=None, metavar="DURATION",
+    p.add_argument("--slice", type=duration("--slice"), default=None, metavar="DURATION",
                    help="time per target x feature x dtype slice (default: the budget spread over them, 5 s to 5 min)")
     p.add_argument("--db", default=DEFAULT_DB, metavar="DIR|redis://HOST:PORT/N|none",
                    help=f"Hypothesis example database; failures stored there are replayed first "

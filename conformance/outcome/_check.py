@@ -110,6 +110,13 @@ class CheckResult:
     tolerances: Mapping[str, Tolerance] | None = None
     #: A ``--workers`` run's per-worker summaries (conformance.run._parallel); empty for a serial run.
     workers: tuple[Mapping[str, Any], ...] = ()
+    #: ``max_abs_error`` over the largest |expected value| of the example it came from (a float64
+    #: state of 1e19 makes an abs error of 4e11 a rounding difference).
+    max_abs_error_relative: float = 0.0
+    #: The examples the run was asked for (None: unbounded, a fuzz slice), and the drawn cases the
+    #: candidate's ``accepts=`` turned down (they are not run, so a run may end short of what was asked).
+    examples_asked: int | None = None
+    rejected_by_accepts: int = 0
 
     @property
     def exit_code(self) -> int:

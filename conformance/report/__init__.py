@@ -5,7 +5,6 @@ from conformance.report._console import (
     print_case,
     print_counterexample,
     print_diagnosis,
-    progress_printer,
 )
 from conformance.report._from_matrix import report_from_matrix
 from conformance.report._json import (
@@ -18,11 +17,13 @@ from conformance.report._json import (
     save_counterexample,
     write_json,
 )
+from conformance.report._progress import ProgressPrinter, progress_printer
 from conformance.report._schema import ReportSchemaError, load_schema, validate_report
 from conformance.report._write import FORMATS, parse_formats, write_reports
 
 __all__ = [
     "FORMATS",
+    "ProgressPrinter",
     "SCHEMA_VERSION",
     "ReportSchemaError",
     "build_report",
