@@ -82,6 +82,10 @@ E2E_MODULES = frozenset({
     "test_report_loss",         # signals to CLI subprocesses at the end of a run
     "test_disk_full",           # the CLI via subprocess under a file-size limit
     "test_redis_outage",        # redis-server killed and restarted under a fuzz run
+    "test_replay_anywhere",     # check and repro via subprocesses in different directories, TF oracle
+    "test_progress",            # the CLI via subprocess (progress lines before and during a run)
+    "test_shards",              # fuzz --shard via the CLI against a real redis-server, merge
+    "test_cli_messages",        # the CLI via subprocess (accepts notice, relative error, workers)
 })
 
 _TESTS_DIR = Path(__file__).resolve().parent

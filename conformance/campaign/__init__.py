@@ -12,7 +12,6 @@ from conformance.campaign._fuzz import (
     Slice,
     SliceRun,
     fuzz,
-    parse_duration,
     plan,
 )
 from conformance.campaign._fuzz_report import (
@@ -22,6 +21,7 @@ from conformance.campaign._fuzz_report import (
     merge_reports,
     read_report,
     save_findings,
+    shard_coverage,
 )
 from conformance.campaign._history import (
     FIELDS,
@@ -53,6 +53,7 @@ from conformance.campaign._matrix import (
 from conformance.campaign._matrix_markdown import (
     render_markdown,
 )
+from conformance.campaign._shard import parse_duration, parse_shard, shard_slices
 
 __all__ = [
     "COLUMNS",
@@ -87,6 +88,7 @@ __all__ = [
     "merge_reports",
     "merge_series",
     "parse_duration",
+    "parse_shard",
     "plan",
     "read",
     "read_report",
@@ -96,6 +98,8 @@ __all__ = [
     "run_matrix",
     "save_findings",
     "series",
+    "shard_coverage",
+    "shard_slices",
     "unsupported_reason",
     "write_matrix",
 ]

@@ -172,6 +172,9 @@ def fuzz_report(result: Any, options: Any) -> dict[str, Any]:
     report["database"] = result.database
     report["corpus"] = result.corpus
     report["history"] = result.history
+    shard = getattr(options, "shard", None)
+    if shard is not None:  # which share of the plan this job ran (merge checks that every share came)
+        report["shard"] = {"index": shard[0], "count": shard[1]}
     return report
 
 
@@ -240,7 +243,22 @@ def _copy_case(cx: dict[str, Any], source_dir: str, out_dir: str, stem: str) -> 
     if os.path.exists(meta):
         shutil.copyfile(meta, os.path.join(out_dir, stem + ".json"))
     cx["repro"] = dest
-    cx["repro_command"] = repro_command(dest, cx.get("target"))
+    context = cx.get("replay")
+    cx["repro_command"] = repro_command(dest, cx.get("target"), context if isinstance(context, dict) else {})
+
+
+def shard_coverage(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Which ``fuzz --shard K/N`` shares the reports hold: ``count``, ``merged``, ``missing``, ``repeated``
+    (None when none of them is a shard)."""
+    shards: list[Mapping[str, Any]] = [r["shard"] for r in reports if isinstance(r.get("shard"), Mapping)]
+    if not shards:
+        return None
+    count = max(int(sh.get("count") or 0) for sh in shards)
+    indices = [int(sh.get("index") or 0) for sh in shards]
+    return {"count": count, "merged": sorted(set(indices)),
+            "missing": [k for k in range(1, count + 1) if k not in indices],
+            "repeated": sorted({k for k in indices if indices.count(k) > 1}),
+            "mixed_counts": len({int(sh.get("count") or 0) for sh in shards}) > 1}
 
 
 def merge_reports(directories: Sequence[str], out_dir: str) -> dict[str, Any]:
@@ -311,6 +329,10 @@ def merge_reports(directories: Sequence[str], out_dir: str) -> dict[str, Any]:
                         for d, r in loaded],
         "history": merge_series(r.get("history") for r in reports),
     })
+    base.pop("shard", None)
+    shards = shard_coverage(reports)
+    if shards is not None:
+        base["shards"] = shards
     base.setdefault("oracle", {})
     base["oracle"] = {**base["oracle"], "deviations": deviations}
     if len(candidates) > 1:
@@ -319,4 +341,5 @@ def merge_reports(directories: Sequence[str], out_dir: str) -> dict[str, Any]:
     return base
 
 
-__all__ = ["counterexample_stem", "fuzz_report", "history_records", "merge_reports", "read_report", "save_findings"]
+__all__ = ["counterexample_stem", "fuzz_report", "history_records", "merge_reports", "read_report", "save_findings",
+           "shard_coverage"]

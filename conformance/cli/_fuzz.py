@@ -40,6 +40,17 @@ def duration(option: str) -> Callable[[str], float]:
     return parse
 
 
+def shard_arg(text: str) -> tuple[int, int]:
+    """argparse type of --shard: ``K/N`` with 1 <= K <= N."""
+    from conformance.campaign import parse_shard
+    from conformance.spec import InvalidArgument
+
+    try:
+        return parse_shard(text)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc).strip()) from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("targets", nargs="+", metavar="TARGET",
                    help="built-in name, plugin name, module:attr, path/file.py:attr or exec:COMMAND (several allowed)")
@@ -56,6 +67,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--history", default=None, metavar="FILE",
                    help="append each slice's largest error to this JSON-lines file; the report carries "
                         "the series over runs (history)")
+    p.add_argument("--shard", type=shard_arg, default=None, metavar="K/N",
+                   help="run only the K-th of N deterministic shares of the slices (N CI jobs sharing one "
+                        "--db redis://...; give each the same targets and options; join with merge)")
     add_run_arguments(p)
     # A night of fuzzing must survive a candidate that crashes or hangs: isolated unless --no-isolate.
     p.set_defaults(isolate=True)
@@ -100,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     options = FuzzOptions(
         budget_seconds=args.budget, check=template, database=database, corpus=args.corpus, history=args.history,
         slice_seconds=args.slice, progress=None if args.quiet else fuzz_progress_printer(), warn=warn_stderr,
-        clock_start=clock_start, reserve_seconds=report_reserve(args.budget),
+        clock_start=clock_start, reserve_seconds=report_reserve(args.budget), shard=args.shard,
     )
     # main()'s SIGINT/SIGTERM handlers note the signal in SIGNALS as well as raising it: a signal whose
     # exception Python swallowed (inside a gc or weakref callback) is raised again at the next safe point.
@@ -153,6 +167,7 @@ def _finish(result: Any, options: Any, args: argparse.Namespace) -> int:
     unwritten += lost
 
     extra = " (interrupted; partial report)" if result.interrupted else ""
+    extra += f" (shard {args.shard[0]}/{args.shard[1]})" if getattr(args, "shard", None) else ""
     print(f"fuzz: {result.verdict.upper()} after {result.examples} examples in {len(result.runs)} slice(s), "
           f"{result.elapsed:.1f} s of a {result.budget_seconds:.0f} s budget{extra}")
     if result.error:

@@ -103,12 +103,12 @@ def enter_context(paths: list[str], cwd: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from conformance.candidates import is_named_target, make_executor, resolve
     from conformance.judge import Judge, evaluate, parse_tolerance_overrides
     from conformance.report import print_arrays, print_case
     from conformance.spec import EXIT_NONCONFORMANT, EXIT_OK, InvalidArgument
-
-    import os
 
     args.file = os.path.abspath(args.file)  # --cwd may change directory below
     case = load_case(args.file)  # a corrupt or truncated file stops here: one line, exit 2, before TF loads
