@@ -309,9 +309,9 @@ def run_notes(result: Any) -> list[str]:
         lines.append(f"note: {ran}; the candidate's accepts= turned down {rejected} drawn case(s) (not run)")
     if result.verdict == "conformant" and result.max_abs_error > 0:
         rel = getattr(result, "max_abs_error_relative", 0.0)
-        relative = f", {rel:.2g} of the largest expected value" if 0 < rel < float("inf") else ""
-        lines.append(f"largest error: {result.max_abs_error:.2g} abs{relative}; {result.max_score:.2g} of the "
-                     f"allowed error")
+        relative = f"{rel:.2g}x the largest |expected| of its example; " if 0 < rel < float("inf") else ""
+        lines.append(f"largest error: {result.max_abs_error:.2g} ({relative}{result.max_score:.2g}x the allowed "
+                     f"error)")
     return lines
 
 

@@ -88,7 +88,7 @@ class ProgressPrinter:
             self._bar.stop()
             return
         p = self._last
-        if p is not None and self.clock() - self._last_line > 0:
+        if p is not None:
             self._write_line(p, self.clock(), p.total if getattr(p, "total", None) is not None else self.total,
                              final=True)
 
