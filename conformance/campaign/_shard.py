@@ -3,7 +3,8 @@
 A shard is a deterministic share of a fuzz run's plan (conformance.campaign._fuzz.plan): with
 the same targets and options every one of N jobs computes the same plan, and job K runs the
 slices at positions K-1, K-1+N, K-1+2N, ... of it, so the N shares are disjoint, cover the plan,
-and each gets a mix of feature groups, dtypes and targets.  Sharing one example database (Redis),
+and differ in size by at most one slice (the plan is group-major: each share gets the "all" group
+and single features alike).  Sharing one example database (Redis),
 a shard replays the failures stored for its own slices; ``merge`` joins the shards' reports.
 """
 
