@@ -109,3 +109,17 @@ def test_check_prints_a_first_line_before_tensorflow_and_plain_lines_in_a_log(tm
     counts = [line for line in lines if line.startswith("examples: ")]
     assert counts and all("/120" in line and "(0/s" not in line for line in counts), lines
     assert counts[-1].startswith("examples: 120/120") and "in all" in counts[-1], counts
+
+
+def test_fuzz_lines_show_no_rate_until_a_second_of_searching():
+    from conformance.campaign import FuzzProgress, Slice
+    from conformance.cli._fuzz import fuzz_progress_printer
+
+    out = io.StringIO()
+    show = fuzz_progress_printer(out)
+    sl = Slice("numpy-reference", "all", frozenset(), "float32")
+    show(FuzzProgress(4.2, 60.0, sl, 1, 0, 0, 0.0))
+    show(FuzzProgress(6.0, 60.0, sl, 2, 80, 0, 1.8))
+    first, second = out.getvalue().splitlines()
+    assert "examples: 0  findings" in first and "/s" not in first, first
+    assert "examples: 80 (44/s)" in second, second

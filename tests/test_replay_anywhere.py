@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.report import repro_command
-from conformance.report._replay import replay_context
+from conformance.report import replay_context, repro_command
 
 #: A plain numpy LSTMCell with the classic bug: forget_bias (TF's default 1.0) never added.
 MY_PORT = textwrap.dedent('''

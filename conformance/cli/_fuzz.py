@@ -88,8 +88,10 @@ def fuzz_progress_printer(stream: Any = None) -> Callable[[Any], None]:
         if not interactive and not changed and now - last["time"] < 10.0:
             return
         last.update(time=now, slice=p.slice_number, findings=p.findings)
+        # No rate until a second of searching: "(0/s)" while the first slice starts says nothing.
+        rate = f" ({p.rate:.0f}/s)" if p.searching >= 1.0 and p.examples else ""
         line = (f"[{p.elapsed:5.0f}s/{p.budget:.0f}s] slice {p.slice_number}: {p.slice.label}  "
-                f"examples: {p.examples} ({p.rate:.0f}/s)  findings: {p.findings}")
+                f"examples: {p.examples}{rate}  findings: {p.findings}")
         stream.write(("\r" + line + "   ") if interactive else line + "\n")
         stream.flush()
 
@@ -119,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
     # main()'s SIGINT/SIGTERM handlers note the signal in SIGNALS as well as raising it: a signal whose
     # exception Python swallowed (inside a gc or weakref callback) is raised again at the next safe point.
     options.stop_check = raise_pending_signal
+    if not args.quiet:  # at once: TensorFlow's import (part of the budget) takes seconds
+        shard = f", shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""
+        sys.stderr.write(f"fuzzing {' '.join(c.target for c in candidates)} for {args.budget:.0f} s{shard}; "
+                         f"loading TensorFlow...\n")
+        sys.stderr.flush()
     result = fuzz(candidates, options)
     return finish(result, options, args)
 

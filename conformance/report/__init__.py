@@ -18,6 +18,7 @@ from conformance.report._json import (
     write_json,
 )
 from conformance.report._progress import ProgressPrinter, progress_printer
+from conformance.report._replay import replay_context
 from conformance.report._schema import ReportSchemaError, load_schema, validate_report
 from conformance.report._write import FORMATS, parse_formats, write_reports
 
@@ -38,6 +39,7 @@ __all__ = [
     "recorded",
     "recorded_target",
     "repro_command",
+    "replay_context",
     "report_from_matrix",
     "save_counterexample",
     "validate_report",
