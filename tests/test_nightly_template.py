@@ -31,7 +31,7 @@ def _commands(workflow: dict, job_name: str | None = None, shard: int | None = N
     env = {k: str(v) for k, v in (workflow.get("env") or {}).items()}
     out = []
     jobs = [workflow["jobs"][job_name]] if job_name else list(workflow["jobs"].values())
-    for job, step in [(job, step) for job in jobs for step in job["steps"]]:
+    for job, step in [(j, st) for j in jobs for st in j["steps"]]:
         script = step.get("run") or ""
         matrix = (job.get("strategy") or {}).get("matrix") or {}
         for key, values in matrix.items():
