@@ -112,6 +112,8 @@ class FuzzOptions:
     stop_check: Callable[[], None] | None = None
     #: ``(K, N)``: run only the K-th (1-based) of N shares of the plan (conformance.campaign._shard).
     shard: tuple[int, int] | None = None
+    #: Called once everything is checked, before TensorFlow is imported (a first line for the user).
+    on_start: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         b = self.budget_seconds
@@ -293,6 +295,8 @@ class _FuzzRun:
         result = self.result
         failed: set[Slice] = set()
         try:
+            if self.options.on_start:
+                self.options.on_start()
             # The TF import is part of the budget: pay it before timing any slice (the oracle imports it lazily).
             import_tensorflow()
             result.tensorflow = tensorflow_version()

@@ -121,11 +121,15 @@ def run(args: argparse.Namespace) -> int:
     # main()'s SIGINT/SIGTERM handlers note the signal in SIGNALS as well as raising it: a signal whose
     # exception Python swallowed (inside a gc or weakref callback) is raised again at the next safe point.
     options.stop_check = raise_pending_signal
-    if not args.quiet:  # at once: TensorFlow's import (part of the budget) takes seconds
+    if not args.quiet:
         shard = f", shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""
-        sys.stderr.write(f"fuzzing {' '.join(c.target for c in candidates)} for {args.budget:.0f} s{shard}; "
-                         f"loading TensorFlow...\n")
-        sys.stderr.flush()
+        first = f"fuzzing {' '.join(c.target for c in candidates)} for {args.budget:.0f} s{shard}; loading TensorFlow..."
+
+        def announce() -> None:  # before TensorFlow's import (part of the budget), which takes seconds
+            sys.stderr.write(first + "\n")
+            sys.stderr.flush()
+
+        options.on_start = announce
     result = fuzz(candidates, options)
     return finish(result, options, args)
 

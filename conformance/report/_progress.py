@@ -56,15 +56,21 @@ class ProgressPrinter:
         self._last_line = float("-inf")
         self._last: Any = None
         self._closed = False
+        self._pending: str | None = None
 
     # -- what the caller sees ---------------------------------------------------------------------------
     def start(self, message: str) -> None:
-        """A first line, written at once (before TensorFlow loads, which takes seconds)."""
-        self.stream.write(message.rstrip("\n") + "\n")
-        self.stream.flush()
+        """A first line, written with the first report: the run sends one (0 examples) once its options,
+        database and corpus are checked and before TensorFlow loads, which takes seconds.  A run that
+        fails before that writes nothing here: its error is the one line."""
+        self._pending = message.rstrip("\n")
 
     def __call__(self, p: Any) -> None:
         now = self.clock()
+        if self._pending is not None:
+            self.stream.write(self._pending + "\n")
+            self.stream.flush()
+            self._pending = None
         if self._first is None and p.examples > 0:
             self._first = (now, p.examples)
         self._last = p

@@ -116,6 +116,8 @@ def check_parallel(target: str | LoadedCandidate, options: CheckOptions | None =
     for plan in plans:
         _check_picklable(plan)
 
+    if options.progress:  # a first report before the workers spend seconds importing TensorFlow
+        options.progress(Progress(0, 0.0, 0, total=options.max_examples))
     started = time.monotonic()
     ctx = multiprocessing.get_context("spawn")
     messages = ctx.Queue()

@@ -163,7 +163,7 @@ class _CheckRun:
         limit_calls(self.executor, finish_by if finish_by is not None else self.deadline, "search")
         try:
             # With a failure the executor stays open (its worker warm) for the minimisation.
-            ending = self._search()
+            ending = self._search(first_report=True)
             signal = ending.signal
             try:  # the display ends on the run's own count, not the last throttled one
                 self._progress(None, final=True)
@@ -178,8 +178,10 @@ class _CheckRun:
                 self.executor.close()
         return self._result(ending, cx, signal)
 
-    def _search(self) -> _Ending:
+    def _search(self, *, first_report: bool = False) -> _Ending:
         try:
+            if first_report:  # everything is checked and TensorFlow not loaded yet: the display can start
+                self._progress(None, final=True)
             failing = self._replay()
             if failing is not None:
                 return _Ending(failing, "replay")
