@@ -43,11 +43,18 @@ def test_plain_lines_show_total_rate_and_eta_and_never_a_zero_rate():
     assert lines[-1].startswith("examples: 178/300 (37/s,") and "in all" in lines[-1] and "ETA" not in lines[-1], lines
 
 
-def test_plain_lines_are_periodic_not_per_report():
+def test_plain_lines_are_periodic_not_per_report_but_the_first_failure_is_told_at_once():
     out, clock = io.StringIO(), Clock()
     printer = ProgressPrinter(out, fancy=False, interval=5.0, clock=clock)
     _drive(printer, clock, [(t / 2, 10 * t) for t in range(25)])  # a report every half second for 12 s
     assert len(out.getvalue().splitlines()) == 3, out.getvalue()  # at 0, 5 and 10 s
+    clock.now += 0.5
+    printer(Progress(260, 17.0, 1, "mismatch", total=300))
+    clock.now += 0.5
+    printer(Progress(261, 17.5, 2, "mismatch", total=300))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("examples: 260/300 (") \
+        and lines[-1].endswith("failures: 1 (mismatch))"), lines
 
 
 def test_eta_in_minutes_and_unbounded_runs_show_no_total():
@@ -60,7 +67,7 @@ def test_eta_in_minutes_and_unbounded_runs_show_no_total():
     for t, n in [(0.0, 1), (2.0, 41)]:
         clock.now = 100.0 + t
         printer(Progress(n, t, 1, "mismatch"))
-    assert out.getvalue().splitlines()[-1] == "examples: 41 (20/s, 1 failure (mismatch))", out.getvalue()
+    assert out.getvalue().splitlines()[-1] == "examples: 41 (20/s, failures: 1 (mismatch))", out.getvalue()
 
 
 class _Terminal(io.StringIO):

@@ -73,6 +73,7 @@ class ProgressPrinter:
             self._pending = None
         if self._first is None and p.examples > 0:
             self._first = (now, p.examples)
+        first_failure = bool(p.failures) and not (self._last is not None and self._last.failures)
         self._last = p
         total = p.total if getattr(p, "total", None) is not None else self.total
         if self._want_bar and self._bar is None:
@@ -81,7 +82,7 @@ class ProgressPrinter:
             self._bar.update(self._task, completed=p.examples, total=total, status=self.status(p, now, total))
             self._bar.refresh()
             return
-        if now - self._last_line >= self.interval:
+        if now - self._last_line >= self.interval or first_failure:  # a log hears of the first failure at once
             self._last_line = now
             self._write_line(p, now, total)
 
@@ -109,7 +110,7 @@ class ProgressPrinter:
         return (p.examples - n0) / (now - t0)
 
     def status(self, p: Any, now: float, total: int | None, *, final: bool = False) -> str:
-        """``37/s, ETA 3 s, 1 failure`` (the parts known so far)."""
+        """``37/s, ETA 3 s, failures: 1 (mismatch)`` (the parts known so far)."""
         parts = []
         rate = self.rate(p, now)
         if rate is not None:
@@ -119,8 +120,7 @@ class ProgressPrinter:
         if final:
             parts.append(f"{_seconds_text(p.elapsed)} in all")
         if p.failures:
-            parts.append(f"{p.failures} failure{'s' if p.failures != 1 else ''}"
-                         + (f" ({p.last_kind})" if p.last_kind else ""))
+            parts.append(f"failures: {p.failures}" + (f" ({p.last_kind})" if p.last_kind else ""))
         return ", ".join(parts)
 
     def line(self, p: Any, now: float, total: int | None, *, final: bool = False) -> str:
