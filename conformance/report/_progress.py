@@ -82,7 +82,8 @@ class ProgressPrinter:
             self._bar.update(self._task, completed=p.examples, total=total, status=self.status(p, now, total))
             self._bar.refresh()
             return
-        if now - self._last_line >= self.interval or first_failure:  # a log hears of the first failure at once
+        done = total is not None and p.examples >= total  # close() writes the last line, with the totals
+        if (now - self._last_line >= self.interval and not done) or first_failure:  # the first failure at once
             self._last_line = now
             self._write_line(p, now, total)
 

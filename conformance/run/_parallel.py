@@ -145,6 +145,9 @@ def check_parallel(target: str | LoadedCandidate, options: CheckOptions | None =
             if p.is_alive():
                 p.kill()
                 p.join()
+    if options.progress:  # the display ends on the workers' final count, not the last throttled report
+        options.progress(Progress(sum(collector.examples), time.monotonic() - started, sum(collector.failures),
+                                  total=options.max_examples))
     result = _merge(collector, loaded, options, run_scope, time.monotonic() - started)
     return result.replace(interrupted=True, signal=interrupted) if interrupted else result
 
