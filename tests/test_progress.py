@@ -130,3 +130,22 @@ def test_fuzz_lines_show_no_rate_until_a_second_of_searching():
     first, second = out.getvalue().splitlines()
     assert "examples: 0  findings" in first and "/s" not in first, first
     assert "examples: 80 (44/s)" in second, second
+
+
+def test_the_last_line_is_written_once_with_the_totals():
+    out, clock = io.StringIO(), Clock()
+    printer = ProgressPrinter(out, fancy=False, interval=5.0, clock=clock)
+    _drive(printer, clock, [(0.0, 1), (6.0, 150), (12.0, 300)])
+    printer.close()
+    lines = out.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["examples: 1/300", "examples: 150/300", "examples: 300/300"], \
+        lines
+    assert lines[-1] == "examples: 300/300 (25/s, 16 s in all)", lines
+
+
+def test_help_imports_neither_rich_nor_tensorflow():
+    code = ("import sys, contextlib, io\nfrom conformance.cli import main\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n    main(['check', '--help'])\n"
+            "print(sorted(m for m in ('rich', 'tensorflow') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout + proc.stderr
