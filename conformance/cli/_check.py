@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     workers = auto_workers(args.max_examples) if args.workers == "auto" else args.workers
     run_check = functools.partial(check_parallel, workers=workers) if workers > 1 else check
     printer = options.progress if isinstance(options.progress, ProgressPrinter) else None
-    if printer is not None:  # at once: TensorFlow's import takes seconds before the first example
+    if printer is not None:  # written with the run's first report, before TensorFlow loads (seconds)
         how = f"{workers} worker processes" if workers > 1 else "in process"
         printer.start(f"checking {loaded.target}: {args.max_examples} examples, {how}; loading TensorFlow...")
     unwritten: list[str] = []

@@ -166,7 +166,7 @@ class _CheckRun:
             ending = self._search(first_report=True)
             signal = ending.signal
             try:  # the display ends on the run's own count, not the last throttled one
-                self._progress(None, final=True)
+                self._progress(None, force=True)
             except KeyboardInterrupt as exc:  # a stop asked for by the callback (fuzz, workers) or Ctrl-C
                 signal = signal or signal_name(exc)
                 ending = dataclasses.replace(ending, signal=signal)
@@ -181,7 +181,7 @@ class _CheckRun:
     def _search(self, *, first_report: bool = False) -> _Ending:
         try:
             if first_report:  # everything is checked and TensorFlow not loaded yet: the display can start
-                self._progress(None, final=True)
+                self._progress(None, force=True)
             failing = self._replay()
             if failing is not None:
                 return _Ending(failing, "replay")
@@ -275,12 +275,12 @@ class _CheckRun:
         self._progress(None if ev.comparison.passed else ev.comparison.kind)
         return ev
 
-    def _progress(self, kind: str | None, *, final: bool = False) -> None:
+    def _progress(self, kind: str | None, *, force: bool = False) -> None:
         now = time.monotonic()
         tally = self.tally
         # Every half second, and at the first failure (shrinking fails many times: don't flood).
         first_failure = kind is not None and tally.failures == 1
-        if self.options.progress and (now - tally.last_progress > 0.5 or first_failure or final):
+        if self.options.progress and (now - tally.last_progress > 0.5 or first_failure or force):
             tally.last_progress = now
             self.options.progress(Progress(tally.examples, now - self.started, tally.failures, kind,
                                            total=self.options.max_examples))
