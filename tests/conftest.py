@@ -87,6 +87,10 @@ E2E_MODULES = frozenset({
     "test_python_api",          # check/fuzz/matrix from Python with the TF oracle, an isolation worker
     "test_testing",             # assert_conformant and the Oracle (TF), a nested pytest with the plugin
     "test_diagnosis_catalogue", # dozens of minimize + diagnose runs on hand-written wrong implementations
+    "test_replay_anywhere",     # check and repro via subprocesses in different directories, TF oracle
+    "test_progress",            # the CLI via subprocess (progress lines before and during a run)
+    "test_shards",              # fuzz --shard via the CLI against a real redis-server, merge
+    "test_cli_messages",        # the CLI via subprocess (accepts notice, relative error, workers)
 })
 
 _TESTS_DIR = Path(__file__).resolve().parent

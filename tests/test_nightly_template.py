@@ -25,12 +25,18 @@ def _steps(workflow: dict) -> list[dict]:
     return [step for job in workflow["jobs"].values() for step in job["steps"]]
 
 
-def _commands(workflow: dict) -> list[list[str]]:
-    """Every ``lstm-conformance ...`` command of the run steps, with $VARS and ${{ }} expressions filled in."""
+def _commands(workflow: dict, job_name: str | None = None, shard: int | None = None) -> list[list[str]]:
+    """Every ``lstm-conformance ...`` command of the run steps (of one job), with $VARS and ${{ }} expressions
+    filled in (``${{ matrix.shard }}``: ``shard``, or the matrix's first value)."""
     env = {k: str(v) for k, v in (workflow.get("env") or {}).items()}
     out = []
-    for step in _steps(workflow):
+    jobs = [workflow["jobs"][job_name]] if job_name else list(workflow["jobs"].values())
+    for job, step in [(j, st) for j in jobs for st in j["steps"]]:
         script = step.get("run") or ""
+        matrix = (job.get("strategy") or {}).get("matrix") or {}
+        for key, values in matrix.items():
+            value = shard if key == "shard" and shard is not None else values[0]
+            script = re.sub(r"\$\{\{\s*matrix\." + key + r"\s*\}\}", str(value), script)
         script = re.sub(r"\$\{\{[^}]*\}\}", "7", script)  # GitHub expressions: any value of the right kind
         for line in script.replace("\\\n", " ").splitlines():
             line = re.sub(r"\$(\w+)", lambda m: env.get(m.group(1), m.group(0)), line)
@@ -81,3 +87,29 @@ def test_commands_exist_and_their_options_parse(workflow):
         if words[0] == "fuzz":
             assert args.budget > 0 and args.history and args.corpus, \
                 f"the nightly fuzz should have a budget, a history and a corpus: {words}"
+
+
+def test_the_sharded_version_covers_every_shard_and_merges_their_reports(workflow):
+    """N fuzz jobs (--shard K/N for K = 1..N) sharing one Redis, then one merge of exactly their reports."""
+    jobs = workflow["jobs"]
+    shard_job, merge_job = jobs["fuzz-shard"], jobs["merge"]
+    shards = shard_job["strategy"]["matrix"]["shard"]
+    assert shard_job["strategy"].get("fail-fast") is False, "a failing shard must not cancel the others"
+    assert "redis" in (shard_job.get("services") or {}), "the shards need one shared Redis database"
+    report_dirs = []
+    for k in shards:
+        (fuzz,) = [c for c in _commands(workflow, "fuzz-shard", shard=k) if c[0] == "fuzz"]
+        assert fuzz[fuzz.index("--shard") + 1] == f"{k}/{len(shards)}", fuzz
+        assert fuzz[fuzz.index("--db") + 1].startswith("redis://"), fuzz
+        report_dirs.append(fuzz[fuzz.index("--report-dir") + 1])
+    assert sorted(range(1, len(shards) + 1)) == sorted(shards), shards
+    needs = merge_job.get("needs")
+    assert needs == "fuzz-shard" or needs == ["fuzz-shard"], needs
+    assert str(merge_job.get("if", "")).startswith("always()"), "merge must run when a shard exits 1"
+    (merge,) = [c for c in _commands(workflow, "merge") if c[0] == "merge"]
+    inputs = merge[1:merge.index("--report-dir")]
+    # download-artifact puts each shard's artifact in shards/<artifact name>/, its paths kept.
+    assert [os.path.normpath(p).split(os.sep, 2)[-1] for p in inputs] == [os.path.normpath(d) for d in report_dirs], \
+        f"merge reads {inputs}, the shards write {report_dirs}"
+    single = jobs["fuzz"].get("if", "")
+    assert "!=" in single and "==" in shard_job["if"], "exactly one of the two versions runs"

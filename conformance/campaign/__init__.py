@@ -12,7 +12,6 @@ from conformance.campaign._fuzz import (
     Slice,
     SliceRun,
     fuzz,
-    parse_duration,
     plan,
 )
 from conformance.campaign._fuzz_report import (
@@ -22,6 +21,7 @@ from conformance.campaign._fuzz_report import (
     merge_reports,
     read_report,
     save_findings,
+    shard_coverage,
 )
 from conformance.campaign._history import (
     FIELDS,
@@ -54,6 +54,7 @@ from conformance.campaign._matrix_api import matrix
 from conformance.campaign._matrix_markdown import (
     render_markdown,
 )
+from conformance.campaign._shard import parse_duration, parse_shard, shard_slices
 
 __all__ = [
     "COLUMNS",
@@ -89,6 +90,7 @@ __all__ = [
     "matrix",
     "merge_series",
     "parse_duration",
+    "parse_shard",
     "plan",
     "read",
     "read_report",
@@ -98,6 +100,8 @@ __all__ = [
     "run_matrix",
     "save_findings",
     "series",
+    "shard_coverage",
+    "shard_slices",
     "unsupported_reason",
     "write_matrix",
 ]

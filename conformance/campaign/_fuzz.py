@@ -25,13 +25,13 @@ import dataclasses
 import datetime
 import hashlib
 import math
-import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from conformance.campaign._fuzz_result import FuzzResult, SliceRun
+from conformance.campaign._shard import shard_slices
 from conformance.candidates import LoadedCandidate, resolve
 from conformance.outcome import Progress
 from conformance.run import CheckOptions, check, executor_limits, narrowed
@@ -51,21 +51,6 @@ MIN_USEFUL_SECONDS = 1.5
 SAFETY_SECONDS = 1.0
 #: A slice runs until its time is up, not until an example count.
 UNBOUNDED_EXAMPLES = 10**9
-
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$")
-
-
-def parse_duration(text: str, *, name: str = "--budget") -> float:
-    """``"90s"``, ``"30m"``, ``"1h"``, ``"1h30m"``, ``"2.5"`` (seconds) -> seconds; InvalidArgument otherwise."""
-    match = _DURATION.match(str(text))
-    if not str(text).strip() or match is None or not any(match.groups()):
-        raise InvalidArgument(f"{name} {text!r} is not a duration (e.g. 90s, 30m, 1h, 1h30m or plain seconds)")
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
-    if not math.isfinite(total) or total <= 0:
-        raise InvalidArgument(f"{name} {text!r} must be longer than 0 s")
-    return total
-
 
 @dataclasses.dataclass(frozen=True)
 class Slice:
@@ -125,6 +110,10 @@ class FuzzOptions:
     #: Called between slices and at least every half second of a slice; raises KeyboardInterrupt
     #: (or Terminated) to stop the run, e.g. a signal whose first exception Python swallowed.
     stop_check: Callable[[], None] | None = None
+    #: ``(K, N)``: run only the K-th (1-based) of N shares of the plan (conformance.campaign._shard).
+    shard: tuple[int, int] | None = None
+    #: Called once everything is checked, before TensorFlow is imported (a first line for the user).
+    on_start: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         b = self.budget_seconds
@@ -198,6 +187,8 @@ class _FuzzRun:
             raise InvalidArgument("no TARGET given")
         self.by_target = {c.target: c for c in candidates}
         self.slices = plan(candidates, options.check)
+        if options.shard is not None:
+            self.slices = shard_slices(self.slices, *options.shard)
         db = open_database(options.database, warn=options.warn or warn_stderr)
         self.db = counting_database(db) if db is not None else None
         self.corpus = load_corpus(options.corpus, warn=options.warn or warn_stderr) if options.corpus else []
@@ -241,6 +232,8 @@ class _FuzzRun:
         result = self.result
         failed: set[Slice] = set()
         try:
+            if self.options.on_start:
+                self.options.on_start()
             # The TF import is part of the budget: pay it before timing any slice (the oracle imports it lazily).
             import_tensorflow()
             result.tensorflow = tensorflow_version()

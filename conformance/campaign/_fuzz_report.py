@@ -131,6 +131,9 @@ def fuzz_report(result: Any, options: Any) -> dict[str, Any]:
         oracle_deviation_examples=tuple(e for r in runs for e in r.result.oracle_deviation_examples)[:5],
         max_score=max((finite_or_none(r.result.max_score) or 0.0 for r in runs), default=0.0),
         max_abs_error=max((finite_or_none(r.result.max_abs_error) or 0.0 for r in runs), default=0.0),
+        max_abs_error_relative=max(runs, key=lambda r: finite_or_none(r.result.max_abs_error) or 0.0)
+        .result.max_abs_error_relative if runs else 0.0,
+        rejected_by_accepts=sum(r.result.rejected_by_accepts for r in runs),
         features=tuple(covered_features), dtypes=tuple(covered_dtypes),
         # Whose weights: the first run's (--params, or a model's own), as every run of one target shares them.
         weights=next((r.result.weights for r in runs if r.result.weights is not None), None),
@@ -171,6 +174,9 @@ def fuzz_report(result: Any, options: Any) -> dict[str, Any]:
     report["database"] = result.database
     report["corpus"] = result.corpus
     report["history"] = result.history
+    shard = getattr(options, "shard", None)
+    if shard is not None:  # which share of the plan this job ran (merge checks that every share came)
+        report["shard"] = {"index": shard[0], "count": shard[1]}
     return report
 
 
@@ -239,7 +245,22 @@ def _copy_case(cx: dict[str, Any], source_dir: str, out_dir: str, stem: str) -> 
     if os.path.exists(meta):
         shutil.copyfile(meta, os.path.join(out_dir, stem + ".json"))
     cx["repro"] = dest
-    cx["repro_command"] = repro_command(dest, cx.get("target"))
+    context = cx.get("replay")
+    cx["repro_command"] = repro_command(dest, cx.get("target"), context if isinstance(context, dict) else {})
+
+
+def shard_coverage(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Which ``fuzz --shard K/N`` shares the reports hold: ``count``, ``merged``, ``missing``, ``repeated``
+    (None when none of them is a shard)."""
+    shards: list[Mapping[str, Any]] = [r["shard"] for r in reports if isinstance(r.get("shard"), Mapping)]
+    if not shards:
+        return None
+    count = max(int(sh.get("count") or 0) for sh in shards)
+    indices = [int(sh.get("index") or 0) for sh in shards]
+    return {"count": count, "merged": sorted(set(indices)),
+            "missing": [k for k in range(1, count + 1) if k not in indices],
+            "repeated": sorted({k for k in indices if indices.count(k) > 1}),
+            "mixed_counts": len({int(sh.get("count") or 0) for sh in shards}) > 1}
 
 
 def merge_reports(directories: Sequence[str], out_dir: str) -> dict[str, Any]:
@@ -294,6 +315,13 @@ def merge_reports(directories: Sequence[str], out_dir: str) -> dict[str, Any]:
                      "dtypes": sorted(dtypes, key=lambda d: DTYPES.index(d) if d in DTYPES else 99)},
         "max_abs_error": max((e for e in (finite_or_none(r.get("max_abs_error")) for r in reports) if e is not None),
                              default=None),
+        "max_abs_error_relative": max(reports, key=lambda r: finite_or_none(r.get("max_abs_error")) or 0.0)
+        .get("max_abs_error_relative"),
+        "max_error_over_allowed": max((e for e in (finite_or_none(r.get("max_error_over_allowed")) for r in reports)
+                                       if e is not None), default=None),
+        "examples_asked": None if any(r.get("examples_asked") is None for r in reports)
+        else sum(int(r["examples_asked"]) for r in reports),
+        "rejected_by_accepts": sum(int(r.get("rejected_by_accepts") or 0) for r in reports),
         "candidates": list(candidates.values()),
         "counterexamples": cxs,
         "counterexample": cxs[0] if cxs else None,
@@ -303,6 +331,10 @@ def merge_reports(directories: Sequence[str], out_dir: str) -> dict[str, Any]:
                         for d, r in loaded],
         "history": merge_series(r.get("history") for r in reports),
     })
+    base.pop("shard", None)
+    shards = shard_coverage(reports)
+    if shards is not None:
+        base["shards"] = shards
     base.setdefault("oracle", {})
     base["oracle"] = {**base["oracle"], "deviations": deviations}
     if len(candidates) > 1:
@@ -311,4 +343,5 @@ def merge_reports(directories: Sequence[str], out_dir: str) -> dict[str, Any]:
     return base
 
 
-__all__ = ["counterexample_stem", "fuzz_report", "history_records", "merge_reports", "read_report", "save_findings"]
+__all__ = ["counterexample_stem", "fuzz_report", "history_records", "merge_reports", "read_report", "save_findings",
+           "shard_coverage"]

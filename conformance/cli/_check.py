@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from conformance.candidates import MAX_MEMORY_LIMIT_MB, MAX_TIMEOUT_SECONDS
-from conformance.report import print_counterexample, progress_printer
+from conformance.report import ProgressPrinter, print_counterexample, progress_printer
 from conformance.spec import MAX_TIME_LIMIT, InvalidArgument
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"longest ordinary sequence (default 24, at most {MAX_TIME_LIMIT})")
     p.add_argument("--no-long", action="store_true", help="never draw long (T >= 100) sequences")
     p.add_argument("--generation", choices=("seeded", "choices"), default="seeded",
-                   help="seeded (default): cases from a seeded RNG, 8 per Hypothesis example, a failure minimised "
+                   help="seeded (default): cases from a seeded RNG, 16 per Hypothesis example, a failure minimised "
                         "by the post-minimiser; choices: every choice a Hypothesis choice (slower; Hypothesis "
                         "shrinks a failure first)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
@@ -134,10 +134,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Hypothesis example database (default: none)")
     p.add_argument("--corpus", default=None, metavar="DIR",
                    help="regression corpus: replay its cases first, save a new counterexample there (commit it)")
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="split the examples across N worker processes, one TF oracle each (default 1: in process)")
+    p.add_argument("--workers", type=workers_arg, default="auto", metavar="N|auto",
+                   help="split the examples across N worker processes, one TF oracle each; auto (default): in "
+                        "process unless the run is long enough and there are cores enough for workers to pay "
+                        "back their start-up (about 5 s each; README \"When workers help\")")
     add_run_arguments(p)
     add_params_arguments(p)
+
+
+def workers_arg(text: str) -> int | str:
+    """argparse type of --workers: ``auto`` or an integer >= 1."""
+    return "auto" if text.strip().lower() == "auto" else positive_int(text)
 
 
 def options_from_args(args: argparse.Namespace, **extra: Any):
@@ -166,7 +173,7 @@ def options_from_args(args: argparse.Namespace, **extra: Any):
         long_sequences=not args.no_long,
         generation=args.generation,
         diagnose=not getattr(args, "no_diagnose", False),
-        progress=None if args.quiet else progress_printer(),
+        progress=None if args.quiet else progress_printer(total=extra.get("max_examples")),
         **{**isolation_from_args(args), **extra},
     )
 
@@ -199,13 +206,18 @@ def check_report_dir(path: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from conformance.candidates import resolve, with_node
-    from conformance.run import check, check_parallel, check_with_corpus
+    from conformance.run import auto_workers, check, check_parallel, check_with_corpus
     from conformance.spec import SIGNALS
 
     loaded = resolve(with_node(args.target, args.node))  # a bad target fails here, in one line, before TF is imported
     options = options_from_args(args, max_examples=args.max_examples, database=args.db)
     check_report_dir(args.report_dir)
-    run_check = functools.partial(check_parallel, workers=args.workers) if args.workers > 1 else check
+    workers = auto_workers(args.max_examples) if args.workers == "auto" else args.workers
+    run_check = functools.partial(check_parallel, workers=workers) if workers > 1 else check
+    printer = options.progress if isinstance(options.progress, ProgressPrinter) else None
+    if printer is not None:  # written with the run's first report, before TensorFlow loads (seconds)
+        how = f"{workers} worker processes" if workers > 1 else "in process"
+        printer.start(f"checking {loaded.target}: {args.max_examples} examples, {how}; loading TensorFlow...")
     unwritten: list[str] = []
     with contextlib.ExitStack() as end_of_run:
 
@@ -216,9 +228,11 @@ def run(args: argparse.Namespace) -> int:
             end_of_run.enter_context(SIGNALS.deferred())
             return result
 
-        result = check_with_corpus(loaded, options, args.corpus, run=run_then_hold, errors=unwritten)
-        if not args.quiet:
-            sys.stderr.write("\n")
+        try:
+            result = check_with_corpus(loaded, options, args.corpus, run=run_then_hold, errors=unwritten)
+        finally:
+            if printer is not None:
+                printer.close()
         return finish(result, args, unwritten)
 
 
@@ -289,6 +303,8 @@ def _finish(result: CheckResult, args: argparse.Namespace, unwritten: list[str])
     print(f"{result.target}: {status} after {result.examples} examples in {result.elapsed:.1f} s{extra}")
     if result.weights is not None:
         print(weights_line(result.weights))
+    for line in run_notes(result):
+        print(line)
     if result.error:
         print(f"error: {result.error}")
     if result.oracle_deviations:
@@ -302,6 +318,22 @@ def _finish(result: CheckResult, args: argparse.Namespace, unwritten: list[str])
     if unwritten:
         print(unwritten_line(unwritten), file=sys.stderr)
     return result.exit_code
+
+
+def run_notes(result: Any) -> list[str]:
+    """What the headline leaves out: cases accepts= turned down, and the largest error in context."""
+    lines = []
+    rejected = getattr(result, "rejected_by_accepts", 0)
+    if rejected:
+        asked = getattr(result, "examples_asked", None)
+        ran = f"{result.examples} of the {asked} examples asked ran" if asked else f"{result.examples} examples ran"
+        lines.append(f"note: {ran}; the candidate's accepts= turned down {rejected} drawn case(s) (not run)")
+    if result.verdict == "conformant" and result.max_abs_error > 0:
+        rel = getattr(result, "max_abs_error_relative", 0.0)
+        relative = f"{rel:.2g}x the largest |expected| of its example; " if 0 < rel < float("inf") else ""
+        lines.append(f"largest error: {result.max_abs_error:.2g} ({relative}{result.max_score:.2g}x the allowed "
+                     f"error)")
+    return lines
 
 
 def _why(path: str, exc: OSError) -> str:

@@ -31,13 +31,29 @@ def report_reserve(budget: float) -> float:
     return min(10.0, max(2.0, 0.1 * budget), 0.5 * budget)
 
 
-def duration(text: str) -> float:
-    """argparse type of --budget/--slice."""
-    from conformance.campaign import parse_duration
+def duration(option: str) -> Callable[[str], float]:
+    """argparse type of ``option`` (--budget, --slice): a bad value is one line, ``--budget=-5s: ...``."""
+
+    def parse(text: str) -> float:
+        from conformance.campaign import parse_duration
+        from conformance.spec import InvalidArgument
+
+        try:
+            return parse_duration(text, name=option)
+        except InvalidArgument as exc:
+            raise argparse.ArgumentTypeError(str(exc).strip()) from None
+
+    parse.__name__ = "duration"
+    return parse
+
+
+def shard_arg(text: str) -> tuple[int, int]:
+    """argparse type of --shard: ``K/N`` with 1 <= K <= N."""
+    from conformance.campaign import parse_shard
     from conformance.spec import InvalidArgument
 
     try:
-        return parse_duration(text, name="")
+        return parse_shard(text)
     except InvalidArgument as exc:
         raise argparse.ArgumentTypeError(str(exc).strip()) from None
 
@@ -45,9 +61,9 @@ def duration(text: str) -> float:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("targets", nargs="+", metavar="TARGET",
                    help="built-in name, plugin name, module:attr, path/file.py:attr or exec:COMMAND (several allowed)")
-    p.add_argument("--budget", type=duration, required=True, metavar="DURATION",
+    p.add_argument("--budget", type=duration("--budget"), required=True, metavar="DURATION",
                    help="wall-clock time for the whole run: 90s, 30m, 1h, 1h30m or plain seconds")
-    p.add_argument("--slice", type=duration, default=None, metavar="DURATION",
+    p.add_argument("--slice", type=duration("--slice"), default=None, metavar="DURATION",
                    help="time per target x feature x dtype slice (default: the budget spread over them, 5 s to 5 min)")
     p.add_argument("--db", default=DEFAULT_DB, metavar="DIR|redis://HOST:PORT/N|none",
                    help=f"Hypothesis example database; failures stored there are replayed first "
@@ -58,6 +74,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--history", default=None, metavar="FILE",
                    help="append each slice's largest error to this JSON-lines file; the report carries "
                         "the series over runs (history)")
+    p.add_argument("--shard", type=shard_arg, default=None, metavar="K/N",
+                   help="run only the K-th of N deterministic shares of the slices (N CI jobs sharing one "
+                        "--db redis://...; give each the same targets and options; join with merge)")
     add_run_arguments(p)
     add_params_arguments(p)
     # A night of fuzzing must survive a candidate that crashes or hangs: isolated unless --no-isolate.
@@ -77,8 +96,10 @@ def fuzz_progress_printer(stream: Any = None) -> Callable[[Any], None]:
         if not interactive and not changed and now - last["time"] < 10.0:
             return
         last.update(time=now, slice=p.slice_number, findings=p.findings)
+        # No rate until a second of searching: "(0/s)" while the first slice starts says nothing.
+        rate = f" ({p.rate:.0f}/s)" if p.searching >= 1.0 and p.examples else ""
         line = (f"[{p.elapsed:5.0f}s/{p.budget:.0f}s] slice {p.slice_number}: {p.slice.label}  "
-                f"examples: {p.examples} ({p.rate:.0f}/s)  findings: {p.findings}")
+                f"examples: {p.examples}{rate}  findings: {p.findings}")
         stream.write(("\r" + line + "   ") if interactive else line + "\n")
         stream.flush()
 
@@ -103,11 +124,20 @@ def run(args: argparse.Namespace) -> int:
     options = FuzzOptions(
         budget_seconds=args.budget, check=template, database=database, corpus=args.corpus, history=args.history,
         slice_seconds=args.slice, progress=None if args.quiet else fuzz_progress_printer(), warn=warn_stderr,
-        clock_start=clock_start, reserve_seconds=report_reserve(args.budget),
+        clock_start=clock_start, reserve_seconds=report_reserve(args.budget), shard=args.shard,
     )
     # main()'s SIGINT/SIGTERM handlers note the signal in SIGNALS as well as raising it: a signal whose
     # exception Python swallowed (inside a gc or weakref callback) is raised again at the next safe point.
     options.stop_check = raise_pending_signal
+    if not args.quiet:
+        shard = f", shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""
+        first = f"fuzzing {' '.join(c.target for c in candidates)} for {args.budget:.0f} s{shard}; loading TensorFlow..."
+
+        def announce() -> None:  # before TensorFlow's import (part of the budget), which takes seconds
+            sys.stderr.write(first + "\n")
+            sys.stderr.flush()
+
+        options.on_start = announce
     result = fuzz(candidates, options)
     return finish(result, options, args)
 
@@ -156,6 +186,7 @@ def _finish(result: Any, options: Any, args: argparse.Namespace) -> int:
     unwritten += lost
 
     extra = " (interrupted; partial report)" if result.interrupted else ""
+    extra += f" (shard {args.shard[0]}/{args.shard[1]})" if getattr(args, "shard", None) else ""
     print(f"fuzz: {result.verdict.upper()} after {result.examples} examples in {len(result.runs)} slice(s), "
           f"{result.elapsed:.1f} s of a {result.budget_seconds:.0f} s budget{extra}")
     if result.error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import signal
 import sys
 import traceback
@@ -38,7 +39,46 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's default prints usage too)
+        # A type check that names its option itself ("--budget=-5s: ...") needs no "argument --budget: " before it.
+        message = re.sub(r"^argument [^:]+: (?=--[\w-]+=)", "", message)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """The option strings (of the parser and its subcommands) that take exactly one value."""
+    out: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out |= _value_options(sub)
+        elif action.option_strings and action.nargs is None and isinstance(
+                action, (argparse._StoreAction, argparse._AppendAction)):
+            out.update(action.option_strings)
+    return out
+
+
+def attach_dash_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``--budget -5s`` as ``--budget=-5s``: a value that starts with "-" goes to the option before it.
+
+    argparse takes any word starting with "-" that is not a plain negative number for an option, and
+    answers "expected one argument"; joined, the option's own check names the bad value.
+    """
+    takes_value, words, out = _value_options(parser), list(argv), []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if (word in takes_value and nxt is not None and nxt.startswith("-") and nxt not in ("-", "--")
+                and nxt.split("=", 1)[0] not in takes_value and not nxt.lstrip("-")[:1].isalpha()):
+            out.append(f"{word}={nxt}")
+            i += 2
+            continue
+        if word == "--":
+            out.extend(words[i:])
+            break
+        out.append(word)
+        i += 1
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +110,7 @@ def _on_sigint(signum, frame):  # pragma: no cover - exercised by the CLI tests 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_dash_values(parser, sys.argv[1:] if argv is None else argv))
     SIGNALS.reset()  # a signal noted by an earlier main() in this process must not stop this run
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     previous_int = signal.signal(signal.SIGINT, _on_sigint)

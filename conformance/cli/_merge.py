@@ -31,5 +31,15 @@ def run(args: argparse.Namespace) -> int:
     runs = report.get("runs") or []
     print(f"merge: {str(report['verdict']).upper()}: {len(args.reports)} report(s), {len(runs)} run(s), "
           f"{report.get('examples', 0)} examples, {len(report.get('counterexamples') or [])} counterexample(s)")
+    shards = report.get("shards")
+    if shards:
+        n = shards["count"]
+        problems = [f"missing {', '.join(f'{k}/{n}' for k in shards['missing'])}"] if shards["missing"] else []
+        problems += [f"repeated {', '.join(map(str, shards['repeated']))}"] if shards["repeated"] else []
+        problems += ["shards of different N"] if shards["mixed_counts"] else []
+        if problems:
+            print(f"merge: warning: shards {'; '.join(problems)}: the merged report covers part of the plan")
+        else:
+            print(f"merge: all {shards['count']} shards")
     print(f"report: {', '.join(paths.values())}")
     return exit_status(report["verdict"])

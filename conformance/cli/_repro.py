@@ -27,6 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-recorded", action="store_true",
                    help="run the target recorded beside FILE even when it is a module, a file or an exec: command "
                         "(a shared counterexample could otherwise run code; built-in and plugin names need no flag)")
+    p.add_argument("--path", action="append", default=[], metavar="DIR",
+                   help="put DIR first on the import path (where a module:attr target's module lives; the replay "
+                        "command printed by check/fuzz passes it)")
+    p.add_argument("--cwd", default=None, metavar="DIR",
+                   help="run the candidate from DIR (an exec: command's working directory; printed by check/fuzz)")
     p.add_argument("--isolate", action="store_true",
                    help="run the candidate in a worker process (a crash or hang is then reported, not fatal)")
 
@@ -68,13 +73,47 @@ def print_step_table(case: Any, ev: Any, out=None) -> None:
         print(f"  final {name}: max |err| {worst:.3g}", file=out)
 
 
+def load_case(path: str) -> Any:
+    """The case in ``path``; InvalidArgument in one line naming the file and what was expected."""
+    from conformance.spec import Case, InvalidArgument
+
+    try:
+        return Case.load_npz(path)
+    except InvalidArgument as exc:
+        text = str(exc)
+        if "allow_pickle" in text or "BadZipFile" in text or "not a zip file" in text:
+            # numpy's own words ("allow_pickle=False") read as advice to load pickles: never take it.
+            what = "it holds pickled objects" if "allow_pickle" in text else "not a whole .npz (zip) archive"
+            raise InvalidArgument(f"{path}: not a readable case file ({what}); expected a counterexample .npz written by "
+                                  f"lstm-conformance check/fuzz") from None
+        raise
+
+
+def enter_context(paths: list[str], cwd: str | None) -> None:
+    """``--path`` entries first on sys.path, then ``--cwd``; a missing directory is one line naming it."""
+    import os
+
+    from conformance.spec import InvalidArgument
+
+    for flag, d in [*(("--path", p) for p in paths), *((("--cwd", cwd),) if cwd else ())]:
+        if not os.path.isdir(d):
+            raise InvalidArgument(f"{flag} {d!r} is not a directory")
+    for p in reversed(paths):
+        sys.path.insert(0, os.path.abspath(p))
+    if cwd:
+        os.chdir(cwd)
+
+
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from conformance.candidates import is_named_target, make_executor, resolve
     from conformance.judge import Judge, evaluate, parse_tolerance_overrides
     from conformance.report import print_arrays, print_case
-    from conformance.spec import EXIT_NONCONFORMANT, EXIT_OK, Case, InvalidArgument
+    from conformance.spec import EXIT_NONCONFORMANT, EXIT_OK, InvalidArgument
 
-    case = Case.load_npz(args.file)  # a corrupt or truncated file stops here: one line, exit 2, before TF loads
+    args.file = os.path.abspath(args.file)  # --cwd may change directory below
+    case = load_case(args.file)  # a corrupt or truncated file stops here: one line, exit 2, before TF loads
     target = args.target or recorded_target(args.file)
     if target is None:
         raise InvalidArgument(f"no TARGET given and none recorded beside {args.file!r}")
@@ -84,6 +123,14 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgument(f"{args.file!r} records target {target!r}, which would run code named in a file you "
                               f"were given: repeat it on the command line (lstm-conformance repro FILE TARGET) "
                               f"or pass --run-recorded")
+    paths, cwd = list(args.path), args.cwd
+    if args.target is None:  # the recorded target: with what it recorded it needs to load from here
+        context = recorded(args.file).get("replay")
+        context = context if isinstance(context, dict) else {}
+        target = str(context.get("target") or target)
+        paths += [str(context["import_path"])] if context.get("import_path") and not paths else []
+        cwd = cwd or (str(context["cwd"]) if context.get("cwd") else None)
+    enter_context(paths, cwd)
     loaded = resolve(target)
     tolerances = parse_tolerance_overrides(args.tolerance)
 

@@ -123,6 +123,13 @@ class CheckResult:
     workers: tuple[Mapping[str, Any], ...] = ()
     #: Whose weights the run used (conformance.spec.PinnedParams.describe): None when generated per case.
     weights: Mapping[str, Any] | None = None
+    #: ``max_abs_error`` over the largest |expected value| of the example it came from (a float64
+    #: state of 1e19 makes an abs error of 4e11 a rounding difference).
+    max_abs_error_relative: float = 0.0
+    #: The examples the run was asked for (None: unbounded, a fuzz slice), and the drawn cases the
+    #: candidate's ``accepts=`` turned down (they are not run, so a run may end short of what was asked).
+    examples_asked: int | None = None
+    rejected_by_accepts: int = 0
 
     @property
     def exit_code(self) -> int:

@@ -6,7 +6,6 @@ from conformance.report._console import (
     print_case,
     print_counterexample,
     print_diagnosis,
-    progress_printer,
 )
 from conformance.report._from_matrix import report_from_matrix
 from conformance.report._json import (
@@ -20,11 +19,14 @@ from conformance.report._json import (
     write_json,
 )
 from conformance.report._matrix_html import render_matrix_html
+from conformance.report._progress import ProgressPrinter, progress_printer
+from conformance.report._replay import replay_context
 from conformance.report._schema import ReportSchemaError, load_schema, validate_report
 from conformance.report._write import FORMATS, parse_formats, write_reports, write_result_reports
 
 __all__ = [
     "FORMATS",
+    "ProgressPrinter",
     "SCHEMA_VERSION",
     "ReportSchemaError",
     "build_report",
@@ -40,6 +42,7 @@ __all__ = [
     "render_matrix_html",
     "recorded_target",
     "repro_command",
+    "replay_context",
     "report_from_matrix",
     "save_counterexample",
     "validate_report",

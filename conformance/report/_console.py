@@ -1,9 +1,8 @@
-"""Terminal output shared by the commands: progress line, counterexample, per-step errors."""
+"""Terminal output shared by the commands: counterexample, per-step errors (the progress display: _progress)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any, TextIO
 
 import numpy as np
@@ -12,21 +11,6 @@ from conformance.outcome import Counterexample
 from conformance.report._json import repro_command
 from conformance.report._view_seq import is_padding, layout_text, lengths_text, padding_note
 from conformance.report._view_text import clean, last_line
-
-
-def progress_printer(stream=None) -> Callable[[Any], None]:
-    stream = stream or sys.stderr
-    interactive = hasattr(stream, "isatty") and stream.isatty()
-
-    def show(p: Any) -> None:
-        line = f"examples: {p.examples}  ({p.rate:.0f}/s)  failures: {p.failures}  elapsed: {p.elapsed:.1f}s"
-        if interactive:
-            stream.write("\r" + line + "   ")
-        else:
-            stream.write(line + "\n")
-        stream.flush()
-
-    return show
 
 
 def format_config(config: Any) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from conformance._version import __version__
 from conformance.judge import DEFAULT_TOLERANCES
 from conformance.outcome import CheckResult, Counterexample
+from conformance.report._replay import replay_command, replay_context
 from conformance.report._view_text import safe_str, unpaired_surrogates_escaped
 from conformance.spec import finite_or_none, read_regular, write_text_atomic
 
@@ -43,6 +44,8 @@ def counterexample_dict(cx: Counterexample) -> dict[str, Any]:
             "target": cx.target,
             "repro": cx.repro,
             "repro_command": repro_command(cx.repro, cx.target) if cx.repro else None,
+            # What the target needs to load from another directory (repro reads it back).
+            "replay": replay_context(cx.target),
             # True once diagnosis ran: an empty list then means "no known variant explains this".
             "diagnosed": cx.diagnosed,
             "diagnosis": [m.to_dict() for m in cx.diagnosis],
@@ -70,8 +73,9 @@ def _fault_text(cx: Counterexample) -> dict[str, str]:
     return out
 
 
-def repro_command(path: str, target: str | None) -> str:
-    return "lstm-conformance repro " + shlex.quote(path) + (f" {shlex.quote(target)}" if target else "")
+def repro_command(path: str, target: str | None, context: dict[str, Any] | None = None) -> str:
+    """The replay command of a saved case, runnable from any directory (conformance.report._replay)."""
+    return replay_command(path, target, context)
 
 
 def build_report(result: CheckResult, *, oracle_version: str | None = None) -> dict[str, Any]:
@@ -107,6 +111,11 @@ def build_report(result: CheckResult, *, oracle_version: str | None = None) -> d
         "weights": dict(result.weights) if result.weights is not None else {"source": "generated"},
         "tolerances": tolerances,
         "max_abs_error": finite_or_none(result.max_abs_error),
+        # Beside the abs figure: it over the largest |expected| of its example, and the largest error/allowed.
+        "max_abs_error_relative": finite_or_none(result.max_abs_error_relative),
+        "max_error_over_allowed": finite_or_none(result.max_score),
+        "examples_asked": result.examples_asked,
+        "rejected_by_accepts": result.rejected_by_accepts,
         "counterexample": counterexample_dict(cx) if cx is not None else None,
     }
 

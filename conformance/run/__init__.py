@@ -37,7 +37,9 @@ from conformance.run._options import (
     executor_limits,
 )
 from conformance.run._parallel import (
+    AUTO_EXAMPLES_PER_WORKER,
     GRACE_SECONDS,
+    auto_workers,
     check_parallel,
     split_examples,
     worker_seeds,
@@ -55,6 +57,7 @@ from conformance.run._scope import (
 )
 
 __all__ = [
+    "AUTO_EXAMPLES_PER_WORKER",
     "CheckOptions",
     "CorpusEntry",
     "GENERATIONS",
@@ -66,6 +69,7 @@ __all__ = [
     "SEEDED_BATCH",
     "Scope",
     "add_to_corpus",
+    "auto_workers",
     "case_digest",
     "cases_for",
     "check",

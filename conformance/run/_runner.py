@@ -38,6 +38,8 @@ from conformance.spec import SIGNALS, Case, signal_name
 #: Hypothesis' Flaky failures, and the exception group it may wrap several failures in (a builtin
 #: from Python 3.11 on).
 _GROUP: Any = getattr(builtins, "BaseExceptionGroup", None)
+#: max_examples at or above this means "until the time is up" (a fuzz slice), not an ask.
+_UNBOUNDED = 10**8
 
 
 class _Stop(KeyboardInterrupt):
@@ -98,6 +100,8 @@ class _Tally:
     best: Evaluation | None = None  # the simplest failure so far
     max_score: float = 0.0
     max_abs: float = 0.0
+    max_abs_relative: float = 0.0
+    rejected: int = 0  # drawn cases the candidate's accepts= turned down
     deviations: int = 0
     deviation_examples: list[str] = dataclasses.field(default_factory=list)
     last_progress: float = 0.0
@@ -110,7 +114,9 @@ class _Tally:
                 self.deviation_examples.append(cmp.oracle_deviation)
         if cmp.score != float("inf"):
             self.max_score = max(self.max_score, cmp.score)
-            self.max_abs = max(self.max_abs, cmp.max_abs_error)
+            if cmp.max_abs_error > self.max_abs:
+                self.max_abs = cmp.max_abs_error
+                self.max_abs_relative = cmp.max_abs_error / _largest_magnitude(ev)
         if not cmp.passed:
             self.failures += 1
             if self.best is None or simplicity_key(ev.case) < simplicity_key(self.best.case):
@@ -162,8 +168,13 @@ class _CheckRun:
         limit_calls(self.executor, finish_by if finish_by is not None else self.deadline, "search")
         try:
             # With a failure the executor stays open (its worker warm) for the minimisation.
-            ending = self._search()
+            ending = self._search(first_report=True)
             signal = ending.signal
+            try:  # the display ends on the run's own count, not the last throttled one
+                self._progress(None, force=True)
+            except KeyboardInterrupt as exc:  # a stop asked for by the callback (fuzz, workers) or Ctrl-C
+                signal = signal or signal_name(exc)
+                ending = dataclasses.replace(ending, signal=signal)
             if ending.failing is not None:
                 cx, signal = self._counterexample(ending)
         finally:
@@ -172,8 +183,10 @@ class _CheckRun:
                 self.executor.close()
         return self._result(ending, cx, signal)
 
-    def _search(self) -> _Ending:
+    def _search(self, *, first_report: bool = False) -> _Ending:
         try:
+            if first_report:  # everything is checked and TensorFlow not loaded yet: the display can start
+                self._progress(None, force=True)
             failing = self._replay()
             if failing is not None:
                 return _Ending(failing, "replay")
@@ -224,6 +237,8 @@ class _CheckRun:
         def body(batch: list[Case]) -> None:
             seed = getattr(batch, "seed", None)
             if seed is not None:
+                if seed not in used and self.loaded.info.accepts is not None:
+                    tally.rejected += max(0, SEEDED_BATCH - len(batch))  # filtered out by accepts= (cases_for)
                 left = max(1, options.max_examples - tally.examples)
                 batch = batch[: used.setdefault(seed, min(len(batch), left))]
             worst = None
@@ -266,12 +281,12 @@ class _CheckRun:
         self._progress(None if ev.comparison.passed else ev.comparison.kind)
         return ev
 
-    def _progress(self, kind: str | None) -> None:
+    def _progress(self, kind: str | None, *, force: bool = False) -> None:
         now = time.monotonic()
         tally = self.tally
         # Every half second, and at the first failure (shrinking fails many times: don't flood).
         first_failure = kind is not None and tally.failures == 1
-        if self.options.progress and (now - tally.last_progress > 0.5 or first_failure):
+        if self.options.progress and (now - tally.last_progress > 0.5 or first_failure or force):
             tally.last_progress = now
             self.options.progress(Progress(tally.examples, now - self.started, tally.failures, kind,
                                            total=self.options.max_examples))
@@ -313,7 +328,21 @@ class _CheckRun:
             max_score=tally.max_score, max_abs_error=tally.max_abs, features=self.scope.sorted_features(),
             dtypes=self.scope.sorted_dtypes(), tolerances=self.options.tolerances,
             weights=None if self.options.params is None else self.options.params.describe(),
+            max_abs_error_relative=tally.max_abs_relative, rejected_by_accepts=tally.rejected,
+            examples_asked=self.options.max_examples if self.options.max_examples < _UNBOUNDED else None,
         )
+
+
+def _largest_magnitude(ev: Evaluation) -> float:
+    """The largest finite |value| the oracle returned for an example (inf when all are 0 or none finite)."""
+    largest = 0.0
+    if ev.oracle is not None:
+        for array in ev.oracle.arrays().values():
+            a = np.abs(np.asarray(array, dtype=np.float64))
+            a = a[np.isfinite(a)]
+            if a.size:
+                largest = max(largest, float(a.max()))
+    return largest if largest > 0 else float("inf")
 
 
 def _case_key(case: Case) -> str:
