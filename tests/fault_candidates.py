@@ -160,6 +160,15 @@ def well_behaved(case):
 
 
 @candidate(features=_NON_FEATURES, dtypes=["float32"])
+def busy_correct(case):
+    """Correct, after 50 ms of CPU time per call (wall time grows when the process waits for a CPU)."""
+    end = time.process_time() + 0.05
+    while time.process_time() < end:
+        pass
+    return numpy_reference(case)
+
+
+@candidate(features=_NON_FEATURES, dtypes=["float32"])
 def slow_correct(case):
     """Correct, 20 ms per call: a run that lasts long enough to be interrupted."""
     time.sleep(0.02)

@@ -331,3 +331,59 @@ def test_a_declaration_holding_a_lambda_crosses_to_the_worker(executor_factory):
         assert ex.info.supports(make_case()) and not ex.info.supports(make_case(batch=2)), ex.info
     finally:
         ex.close()
+
+
+def _starve(pid: int, cpu: int, hogs: int = 3) -> list[subprocess.Popen]:
+    """Pin ``pid`` to ``cpu`` at the lowest priority (its threads and, with autogroup scheduling, its session's
+    group) and start ``hogs`` busy loops on that CPU: it gets about 1% of it."""
+    for tid in map(int, os.listdir(f"/proc/{pid}/task")):  # per thread on Linux: every thread of the worker
+        os.sched_setaffinity(tid, {cpu})
+        os.setpriority(os.PRIO_PROCESS, tid, 19)
+    if os.path.exists(f"/proc/{pid}/autogroup"):  # the worker leads its own session: its group's share counts
+        with open(f"/proc/{pid}/autogroup", "w") as fh:
+            fh.write("19")
+    code = f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nprint(flush=True)\nwhile True:\n    pass\n"
+    started = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE) for _ in range(hogs)]
+    for hog in started:  # each is spinning on the CPU before the starved call starts
+        assert hog.stdout is not None and hog.stdout.readline() == b"\n"
+    return started
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/schedstat"), reason="needs Linux schedstats")
+def test_a_correct_worker_starved_of_cpu_is_not_a_hang(executor_factory):
+    """A loaded machine is not a hang: the time a worker waits for a CPU is added to its adaptive timeout.
+    Before, a correct candidate on a machine at load 10 was reported hanging (its ~0.1 s calls, adapted to a
+    1 s limit, stalled past it), minimized, and the run was NONCONFORMANT."""
+    case = make_case()
+    ex = executor_factory("busy_correct", timeout_seconds=60.0)
+    for _ in range(4):  # calls of ~50 ms: the adaptive limit is its floor
+        ex.run(case)
+    limit, why = ex.limit_for(case, False)
+    assert why == "adaptive" and limit is not None and limit < 5, (limit, why)
+    hogs = _starve(ex.pids[0], sorted(os.sched_getaffinity(0))[0])
+    try:
+        started = time.monotonic()
+        result = ex.run(case)
+        took = time.monotonic() - started
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert took > limit, f"the call took {took:.2f} s, within its {limit:.2f} s limit: it was not starved, " \
+                         f"so this test shows nothing"
+    assert_results_close(result, InProcessExecutor(resolve(fc.target("busy_correct"))).run(case), atol=0, rtol=0,
+                         label="starved call")
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/schedstat"), reason="needs Linux schedstats")
+def test_a_sleeping_hang_is_not_extended_by_the_cpu_wait_rule(executor_factory):
+    """The extension is only for time spent waiting for a CPU: a call blocked in sleep still times out at its
+    adaptive limit, not the user's 60 s."""
+    ex = executor_factory("hang_on_long", timeout_seconds=60.0)
+    short = make_case(time_=2)
+    for _ in range(4):
+        ex.run(short)
+    limit, _ = ex.limit_for(short, False)
+    started = time.monotonic()
+    assert_fault(ex, make_case(time_=8), "hang")
+    assert time.monotonic() - started < (limit or 0) + 5, "a sleeping hang waited far past its adaptive limit"

@@ -323,10 +323,10 @@ class SubprocessExecutor(AdaptiveTimeouts):
         started = time.monotonic()
         try:
             send(worker.request_w, ("run", seq, case))
-            reply = receive(worker.reply_r, started + limit if limit is not None else None)
-        except ReplyTimeout:
+            reply = self.await_reply(worker.reply_r, worker.pid, started, limit, why)
+        except ReplyTimeout as exc:
             self._lost(worker)
-            raise self.timed_out(limit, why) from None
+            raise self.timed_out(getattr(exc, "limit", limit), why) from None
         except (PipeClosed, BrokenPipeError):
             raise self._death_fault(worker) from None
         except (pickle.UnpicklingError, ImportError, AttributeError, EOFError) as exc:

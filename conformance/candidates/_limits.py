@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import os
 import re
+import select
 import signal
 import sysconfig
 import time
 from typing import Any
 
-from conformance.candidates._worker import processes
+from conformance.candidates._worker import ReplyTimeout, processes, receive
 from conformance.spec import CandidateFault, InvalidArgument, check_int
 
 #: Longest per-call timeout (about 11.5 days): longer ones overflow the waits that use it.
@@ -81,6 +82,9 @@ TIMEOUT_FACTOR = 10.0
 #: minimisation progress: the minimized case is confirmed with the ordinary timeout before it is kept).
 MIN_PROBE_SECONDS = 0.25
 PROBE_FACTOR = 5.0
+#: A thread that was on a CPU or waiting for one this share of a call's wall time wanted to run: the time it
+#: waited is added to the call's timeout (a loaded machine is not a hang).
+WANTED_CPU_SHARE = 0.5
 #: With nothing known of the candidate's times, the share of the time left before the deadline a call may take.
 NO_DATA_SHARE = 0.25
 
@@ -121,12 +125,53 @@ class CallTimes:
         return max(self.slowest(), scaled)
 
 
+def _readable(fd: int, deadline: float) -> bool:
+    """Whether ``fd`` has something to read before ``deadline`` (time.monotonic())."""
+    remaining = deadline - time.monotonic()
+    return remaining > 0 and bool(select.select([fd], [], [], remaining)[0])
+
+
 def adaptive_timeout(expected: float | None, upper: float | None, *, probe: bool = False) -> float | None:
     """The timeout of a call expected to take ``expected`` seconds (None: unknown), at most ``upper`` (the user's)."""
     if upper is None or expected is None:
         return upper
     floor, factor = (MIN_PROBE_SECONDS, PROBE_FACTOR) if probe else (MIN_TIMEOUT_SECONDS, TIMEOUT_FACTOR)
     return min(upper, max(floor, factor * expected))
+
+
+def cpu_waits(pid: int, *, descendants: bool = False) -> dict[tuple[int, int], tuple[float, float]]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of each thread of process ``pid`` (with
+    ``descendants``, of every process below it too: an ``exec:`` program), by (pid, tid): the first two fields
+    of /proc/PID/task/TID/schedstat.  Empty where the kernel does not say (not Linux, no schedstats)."""
+    pids = [pid]
+    if descendants:
+        children: dict[int, list[int]] = {}
+        for child, ppid, _, _, _ in processes():
+            children.setdefault(ppid, []).append(child)
+        for parent in pids:  # grows while it is walked: breadth first over the tree below pid
+            pids.extend(children.get(parent, ()))
+    out: dict[tuple[int, int], tuple[float, float]] = {}
+    for p in pids:
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/schedstat", "rb") as fh:
+                    on_cpu, waiting = fh.read().split()[:2]
+                out[(p, int(tid))] = (int(on_cpu) / 1e9, int(waiting) / 1e9)
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+class CallTimedOut(ReplyTimeout):
+    """No reply within ``limit`` seconds (the call's timeout, extended by the time its worker waited for a CPU)."""
+
+    def __init__(self, limit: float | None) -> None:
+        super().__init__()
+        self.limit = limit
 
 
 class DeadlineReached(TimeoutError):
@@ -165,6 +210,47 @@ class AdaptiveTimeouts:
         if self.hang_seconds is not None:  # a hang was found with it: no call of this run needs longer
             limit = self.hang_seconds if limit is None else min(limit, self.hang_seconds)
         return limit
+
+    def await_reply(self, fd: int, pid: int, started: float, limit: float | None, why: str) -> Any:
+        """The worker's reply to a call started at ``started``, or CallTimedOut.
+
+        A timeout measures the candidate, not the machine: a worker (or a program it started) that was runnable
+        but waiting for a CPU (a loaded machine) gets that time added to its limit before its call is a hang,
+        up to the user's timeout and the deadline.  Without this a correct candidate was reported hanging on a
+        machine at load 10 (its 0.1 s calls, adapted to a 1 s limit, stalled past it)."""
+        before = cpu_waits(pid) if limit is not None and why != "timeout" else {}
+        while True:
+            try:
+                if limit is not None and not _readable(fd, started + limit):
+                    raise ReplyTimeout()
+                # The reply has begun: the rest follows unless the worker dies (PipeClosed) or stalls writing it.
+                return receive(fd, None if limit is None else time.monotonic() + max(limit, MIN_TIMEOUT_SECONDS))
+            except ReplyTimeout:
+                longer = self._extended(pid, started, limit, why, before)
+                if longer is None:
+                    raise CallTimedOut(limit) from None
+                limit = longer
+
+    def _extended(self, pid: int, started: float, limit: float | None, why: str,
+                  before: dict[tuple[int, int], tuple[float, float]]) -> float | None:
+        if limit is None or why in ("timeout", "cut") or not before:
+            return None
+        elapsed = time.monotonic() - started
+        starved = 0.0
+        for key, (on_cpu, waiting) in cpu_waits(pid, descendants=True).items():
+            was_on, was_waiting = before.get(key, (0.0, 0.0))
+            ran, waited = on_cpu - was_on, waiting - was_waiting
+            # Only a thread that wanted the CPU most of the time counts: a sleeping one (a blocked hang) also
+            # waits a little at each wake-up on a loaded machine, which must not stretch its timeout.
+            if ran + waited >= WANTED_CPU_SHARE * elapsed:
+                starved = max(starved, waited)
+        caps = [started + limit + starved]
+        if self.timeout_seconds is not None:
+            caps.append(started + self.timeout_seconds)
+        if self.deadline is not None:
+            caps.append(self.deadline)
+        longer = min(caps) - started
+        return longer if longer > limit + 0.01 else None
 
     def limit_for(self, case: Any, first: bool) -> tuple[float | None, str]:
         limit = self.call_limit(case, first)
