@@ -58,7 +58,9 @@ class Fault:
     exits: frozenset[int]
     report: bool = True
     kind: str | None = None  # the counterexample kind report.json must name (None: no finding expected)
-    signal: int | None = None  # sent once the run has done a few examples
+    signal: int | None = None  # sent once ``trigger`` shows on stderr (and ``delay`` seconds more)
+    trigger: str = r"examples: (?:[3-9]|\d\d)"
+    delay: float = 0.0
     setup: Callable[[Path], None] | None = None
     timeout: float = 150.0
 
@@ -88,8 +90,14 @@ def _hanging_program(d: Path) -> None:
 
 
 def _flooding_program(d: Path) -> None:
-    """An exec: program that writes 100 MB to stdout on every call, then fails."""
-    (d / "flood.sh").write_text("#!/bin/sh\nhead -c 100000000 /dev/zero\nexit 3\n")
+    """An exec: program that answers the describe request, then writes 100 MB to stdout on every case and fails."""
+    (d / "flood.sh").write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        {sys.executable} -c "import numpy as np, sys; sys.exit(0 if int(np.load(sys.argv[1])['describe']) else 1)" \\
+            "$1" && exit 0
+        head -c 100000000 /dev/zero
+        exit 3
+    """))
     (d / "flood.sh").chmod(0o755)
 
 
@@ -141,7 +149,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("hang (Python loop)", "hang", check(fc("hang_on_batch"), "--timeout", "5"), frozenset({1}), kind="hang"),
     Fault("hang (C, GIL held)", "hang", check(fc("holds_gil_in_c"), "--timeout", "5"), frozenset({1}),
           kind="hang"),
-    Fault("hang within a fuzz budget", "hang", fuzz(fc("hang_on_batch"), "20s", "--timeout", "5"),
+    Fault("hang within a fuzz budget", "hang", fuzz(fc("hang_on_batch"), "60s", "--timeout", "5"),
           frozenset({1}), kind="hang"),
     Fault("memory (64 MB chunks)", "memory", check(fc("eat_memory_on_wide"), "--memory-limit", "512"),
           frozenset({1}), kind="memory"),
@@ -166,6 +174,9 @@ FAULTS: tuple[Fault, ...] = (
     # Processes a candidate starts.
     Fault("spawns children, isolated", "processes", check(fc("spawns_child"), "--isolate", examples=10),
           frozenset({0})),
+    # Documented gap (docs/isolation.md): an in-process candidate's children are the harness's own.
+    Fault("spawns children, in process", "processes", check(fc("spawns_child"), "--no-isolate", examples=10),
+          frozenset({0})),
     Fault("exec: hangs with children", "processes", check("exec:{dir}/hang.sh", "--timeout", "3", examples=5),
           frozenset({1}), kind="hang", setup=_hanging_program),
     Fault("exec: floods stdout (100 MB)", "processes", check("exec:{dir}/flood.sh", examples=5),
@@ -176,18 +187,19 @@ FAULTS: tuple[Fault, ...] = (
     Fault("SIGINT mid-run", "signal", check(fc("slow_correct"), "--isolate", examples=100000), frozenset({130}),
           signal=signal.SIGINT),
     Fault("SIGTERM while shrinking", "signal", check(fc("slow_wrong_on_batch"), "--isolate", examples=100000),
-          frozenset({143}), signal=signal.SIGTERM),
+          frozenset({143}), kind="mismatch", signal=signal.SIGTERM, trigger=r"failures: [1-9]", delay=1.0),
     Fault("SIGTERM mid-fuzz", "signal", fuzz("numpy-reference", "120s"), frozenset({143}), signal=signal.SIGTERM),
     # Hostile files and storage.
-    Fault("corpus: FIFO, /dev/zero, zip bomb", "files", fuzz("numpy-reference", "10s", "--corpus", "{dir}/corpus"),
+    Fault("corpus: FIFO, /dev/zero, zip bomb", "files", fuzz("numpy-reference", "60s", "--corpus", "{dir}/corpus"),
           frozenset({0}), setup=_hostile_corpus),
     Fault("database: FIFO and /dev/zero entries", "files",
           check("numpy-reference", "--db", "{dir}/db", "--dtype", "float32"), frozenset({0}),
           setup=_hostile_database),
+    # An unwritable report path or an unreachable Redis may be refused up front (2, one line) or carried on with.
     Fault("report dir under a regular file", "storage", check("numpy-reference", "--dtype", "float32"),
-          frozenset({0}), report=False, setup=_report_dir_under_a_file),
-    Fault("Redis absent", "storage", fuzz("numpy-reference", "10s", "--db", "redis://127.0.0.1:1/0"),
-          frozenset({0})),
+          frozenset({0, 2}), report=False, setup=_report_dir_under_a_file),
+    Fault("Redis absent", "storage", fuzz("numpy-reference", "60s", "--db", "redis://127.0.0.1:1/0"),
+          frozenset({0, 2})),
     # Bad input.
     Fault("exec: unterminated quote", "input", ("check", "exec:echo 'x"), frozenset({2}), report=False),
     Fault("--max-time 1000000000", "input", ("check", "numpy-reference", "--max-time", "1000000000"),
@@ -230,11 +242,6 @@ def _marked_processes(token: str) -> list[int]:
     return found
 
 
-def _examples_seen(text: str) -> int:
-    counts = re.findall(r"examples: (\d+)", text)
-    return int(counts[-1]) if counts else 0
-
-
 def run_fault(fault: Fault, base: Path) -> Outcome:
     from conformance.report import validate_report
 
@@ -258,8 +265,9 @@ def run_fault(fault: Fault, base: Path) -> Outcome:
     note = ""
     if fault.signal is not None:
         deadline = time.monotonic() + fault.timeout
-        while proc.poll() is None and time.monotonic() < deadline and _examples_seen("".join(err)) < 3:
+        while proc.poll() is None and time.monotonic() < deadline and not re.search(fault.trigger, "".join(err)):
             time.sleep(0.1)
+        time.sleep(fault.delay)
         if proc.poll() is None:
             proc.send_signal(fault.signal)
         else:
@@ -285,7 +293,7 @@ def run_fault(fault: Fault, base: Path) -> Outcome:
         note = (text.strip().splitlines() or ["(no output)"])[-1][:120]
     kind, report_ok = None, None
     report = d / "reports" / "report.json"
-    if fault.report:
+    if fault.report and rc != 2:  # a usage error refuses to run: no report
         try:
             data = json.loads(report.read_text())
             validate_report(data)
@@ -295,7 +303,7 @@ def run_fault(fault: Fault, base: Path) -> Outcome:
             kind = (data.get("counterexample") or {}).get("kind")
         except (OSError, ValueError) as exc:
             report_ok, note = False, note or f"report: {str(exc)[:100]}"
-    finding_ok = kind == fault.kind if fault.report else True
+    finding_ok = kind == fault.kind if report_ok is not None else True
     # What outlived the harness: give reapers and PDEATHSIG a moment, then look.
     left: list[int] = []
     for _ in range(10):
