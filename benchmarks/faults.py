@@ -14,7 +14,9 @@ judged on four things:
 
     python benchmarks/faults.py [--jobs 2] [--only NAME ...] [--json faults.json]
 
-Runs about 35 faults; with two at a time, a few minutes on 2 cores.  Linux only (/proc).
+36 faults; with two at a time 698 s on 2 cores loaded about 10x by other work (most of each run is
+TensorFlow's import); docs/isolation.md has the table.  Linux only (/proc).  Exit 1 if anything did not
+survive, a report is invalid or something was left (the in-process child-spawning gap leaves its children).
 """
 
 from __future__ import annotations
