@@ -683,3 +683,18 @@ TIED = {
     "proj_clip_ignored_large_clip": (ProjClipIgnored, {"num_units": 4, "num_proj": 3, "proj_clip": 0.9, "time": 6},
                                      "proj_clip_ignored"),
 }
+
+
+class PeepholesReadUpdatedCell(Cell):
+    """Updates the cell state first, then lets i and f peek at that updated value and updates it again."""
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        fb = self.forget_bias()
+        draft = _sigmoid(f + fb) * c + _sigmoid(i) * self.act(j)
+        c_new = _sigmoid(f + fb + self.p["w_f_diag"] * draft) * c + _sigmoid(i + self.p["w_i_diag"] * draft) * self.act(j)
+        c_new = self.clip_cell(c_new)
+        return c_new, self.project(_sigmoid(o + self.peep_o(c, c_new)) * self.act(c_new))
+
+
+WRONG["peepholes_if_new_c"] = (PeepholesReadUpdatedCell, PEEPHOLES)

@@ -221,3 +221,8 @@ MORE_VARIANTS += [
          explanation="the cell state is projected instead of the output: m_t = c_t @ proj_kernel",
          fix=_PROJ_FIX, source=_PROJ),
 ]
+MORE_VARIANTS.append(
+    dict(name="peepholes_if_new_c", family="peepholes", knobs={"peepholes": "if_new_c"}, needs=("peepholes",),
+         explanation="the input- and forget-gate peepholes read the new cell state c_t (computed once without "
+                     "them, then again with them) instead of c_{t-1}",
+         fix=_PEEP_FIX, source="https://github.com/Lasagne/Lasagne/issues/448"))

@@ -197,8 +197,11 @@ def cell_trace(
             g["f"] = g["f"] + s.forget_bias_offset
         i, j, f, o = g["i"], g["j"], g["f"], g["o"]
         if peep and s.peepholes != "output_only":
-            f = f + diag["f"] * c
-            i = i + diag["i"] * c
+            # "if_new_c": a two-pass port; i and f peek at the c_t a first pass computes without them.
+            peek = (rec_f(gate_input(f)) * c + rec_i(gate_input(i)) * act_j(gate_input(j))
+                    if s.peepholes == "if_new_c" else c)
+            f = f + diag["f"] * peek
+            i = i + diag["i"] * peek
         neg = s.negated_gate  # a sign error on the whole pre-activation, peephole included
         i, f = (-i if neg == "i" else i), (-f if neg == "f" else f)
         # A gate value's own rounding (relative u at ~1.0) dwarfs what its pre-activation's

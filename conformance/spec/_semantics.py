@@ -77,7 +77,8 @@ _CHOICES: dict[str, frozenset[Any]] = {
     "projection": frozenset({"output", "before_output_gate", "cell_state"}),
     "forget_bias_gate": frozenset({"i", "j", "f", "o", "all"}),
     "recurrent_activation": frozenset(FUNCTIONS),
-    "peepholes": frozenset({"tf", "ignored", "output_old_c", "no_output", "output_only", "output_unclipped_c"}),
+    "peepholes": frozenset({"tf", "ignored", "output_old_c", "no_output", "output_only", "output_unclipped_c",
+                             "if_new_c"}),
     "peephole_order": _PEEPHOLE_ORDERS,
     "cell_clip": frozenset({"state", "ignored", "preactivation", "after_output", "output_only", "hidden"}),
     "proj_clip": frozenset({"after", "before", "ignored"}),
@@ -135,7 +136,8 @@ class Semantics:
       of c_t, of every gate pre-activation, of m_t before the projection.
     * ``coupled_input_forget``: the input gate is ``1 - f`` (CIFG, ONNX ``input_forget``).
     * ``peepholes``: ``"tf"``; ``"ignored"``; ``"output_old_c"`` (o peeks at c_{t-1}, not c_t);
-      ``"no_output"`` (no o peephole); ``"output_only"`` (no i/f peepholes); ``"output_unclipped_c"``.
+      ``"no_output"`` (no o peephole); ``"output_only"`` (no i/f peepholes); ``"output_unclipped_c"``;
+      ``"if_new_c"`` (i and f peek at the new cell state, as a first pass without their peepholes computes it).
       ``peephole_order``: which diagonal feeds gates (i, f, o): ``"fio"`` swaps w_i/w_f, ``"iio"`` feeds
       w_i_diag to f as well (any of the 27 strings over i, f, o).
     * ``cell_clip``: ``"state"`` (TF: clip c_t); ``"ignored"``; ``"preactivation"`` (ONNX
