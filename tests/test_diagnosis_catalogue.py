@@ -15,9 +15,8 @@ import pytest
 
 from conformance.candidates._numpy import seed_missing_forget_bias
 from conformance.diagnose import HINTS, diagnose, variants
-from conformance.diagnose._analysis import reduced_precision
+from conformance.diagnose._analysis import Analysis, reduced_precision
 from conformance.diagnose._fresh import structural_case
-from conformance.diagnose._analysis import Analysis
 from conformance.judge import DEFAULT_JUDGE, Evaluation, check_structure, violated
 from conformance.outcome import Counterexample
 from conformance.report._console import print_diagnosis
