@@ -299,7 +299,7 @@ def diagnose(
     return Diagnosis(
         matches=tuple(matches[:max_reported]),
         cases=len(trials),
-        informative=len(informative),
+        informative=sum(t.informative for t in trials),  # tie-breaking cases included
         variants_tried=len(tried_names),
         skipped=tuple(skipped),
         elapsed=_time.monotonic() - started,
