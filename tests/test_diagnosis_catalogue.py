@@ -17,6 +17,7 @@ from conformance.candidates._numpy import seed_missing_forget_bias
 from conformance.diagnose import HINTS, diagnose, variants
 from conformance.diagnose._analysis import Analysis, reduced_precision
 from conformance.diagnose._fresh import structural_case
+from conformance.diagnose._tiebreak import predict, separation, threshold, tie_breaking_cases
 from conformance.judge import DEFAULT_JUDGE, Evaluation, check_structure, violated
 from conformance.outcome import Counterexample
 from conformance.report._console import print_diagnosis
@@ -259,3 +260,19 @@ def test_console_prints_one_line_per_structural_hint():
     lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("structural hint: ")]
     assert len(lines) == len(result.hints) and lines[0].startswith(f"structural hint: {result.hints[0].hint}: "), (
         out.getvalue())
+
+
+def test_tie_breaking_cases_separate_the_tied_variants_and_none_separate_twins():
+    by_name = {v.name: v for v in variants()}
+    ignored, on_h = by_name["cell_clip_ignored"], by_name["cell_clip_on_hidden"]
+    # cell_clip = 1.0 clips nothing on h: the two agree on this case, as on a minimized counterexample.
+    like = W.dense_case({"cell_clip": 1.0}, seed=2)
+    assert separation(predict(ignored, like), predict(on_h, like)) == 0.0
+    ex = W.executor_for(W.as_candidate(WC.CellClipAppliedToH, "clip-h"))
+    cases = tie_breaking_cases([ignored, on_h], [like], ex.info, seed=0)
+    assert 1 <= len(cases) <= 2, len(cases)
+    for case in cases:
+        assert ex.info.supports(case)
+        assert separation(predict(ignored, case), predict(on_h, case)) > threshold(case.config.dtype), case.config
+    twin = dataclasses.replace(ignored, name="cell_clip_dropped", components=("cell_clip_dropped",))
+    assert tie_breaking_cases([ignored, twin], [like], ex.info, seed=0) == []

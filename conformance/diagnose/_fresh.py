@@ -207,16 +207,17 @@ def _with_clips(case: Case, info: CandidateInfo) -> list[Case]:
     if not (clips_cell or clips_proj):
         return out
     free = dataclasses.replace(case, config=cfg.replace(cell_clip=None, proj_clip=None))
-    result, cells = reference_trace(free)
+    with np.errstate(all="ignore"):
+        result, cells = reference_trace(free)
     if clips_cell:
         top = float(np.max(np.abs(cells), initial=0.0))
         for value in _SMALL_CLIPS + tuple(f * top for f in _CLIP_FRACTIONS):
-            if value > 0:
+            if 0 < value < math.inf:  # a state that overflowed gives no clip to try
                 out.append(dataclasses.replace(case, config=cfg.replace(cell_clip=float(value))))
     if clips_proj:
         top = float(np.max(np.abs(result.outputs), initial=0.0))
         for value in _SMALL_CLIPS + tuple(f * top for f in _CLIP_FRACTIONS):
-            if value > 0:
+            if 0 < value < math.inf:
                 out.append(dataclasses.replace(case, config=cfg.replace(proj_clip=float(value))))
     return out
 
