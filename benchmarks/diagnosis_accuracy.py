@@ -124,6 +124,23 @@ def precision(seeds):
     return rows
 
 
+def ties(seeds=(1, 2, 3)):
+    """Ports whose minimized counterexample cannot tell their variant from another (tests/wrong_impls_catalogue.py
+    TIED): the variant first after the tie-breaking cases, and how many such cases ran."""
+    rows = []
+    for name, (cell, changes, want) in WC.TIED.items():
+        for seed in seeds:
+            ex, case = _minimized(cell, name, changes, seed)
+            if case is None:
+                rows.append({"name": name, "seed": seed, "first": None, "note": "agrees with the spec on the start"})
+                continue
+            result = diagnose(case, ex.run(case), ex)
+            rows.append({"name": name, "seed": seed, "want": want,
+                         "first": result.matches[0].variant if result.matches else None,
+                         "tie_breaking_cases": result.tie_breaking, "ambiguous": list(result.ambiguous)})
+    return rows
+
+
 def seed_bug_seconds(repeats=3):
     ex = W.executor_for(seed_missing_forget_bias)
     still_fails = W.spec_fails(ex)
@@ -156,6 +173,7 @@ def main(argv=None) -> int:
     hinted = [r for r in hint_rows if r["hinted"] is not None]
     prec = precision(args.seeds)
     ports = [r for r in standalone_ports(args.seeds) if "first" in r]
+    tie_rows = [r for r in ties() if r["first"] is not None]
     summary = {
         "implementations": len({r["name"] for r in rows}), "runs": len(judged),
         "skipped_runs": len(rows) - len(judged),
@@ -168,6 +186,8 @@ def main(argv=None) -> int:
         "hint_runs": len(hinted),
         "precision_correct": f"{sum(r['first'] == r['want'] and not r['structural_violations'] for r in prec)}"
                              f"/{len(prec)}",
+        "ties_top1": f"{sum(r['first'] == r['want'] for r in tie_rows)}/{len(tie_rows)}",
+        "ties_broken_by_fresh_cases": sum(r["tie_breaking_cases"] > 0 for r in tie_rows),
         "plus_one_library": plus_one_library(),
         "seed_bug": seed_bug_seconds(),
         "seconds": round(time.monotonic() - started, 1),
@@ -181,6 +201,10 @@ def main(argv=None) -> int:
     for r in ports:
         if r["rank"] != 1:
             print(f"  port miss: {r['name']} seed {r['seed']}: want {r['want']}, first {r['first']}")
+    for r in tie_rows:
+        if r["first"] != r["want"]:
+            print(f"  tie miss: {r['name']} seed {r['seed']}: want {r['want']}, first {r['first']}, "
+                  f"ambiguous {r['ambiguous']}")
     for r in prec:
         print(f"  precision: {r['name']} seed {r['seed']}: {r['first']} (want {r.get('want')}), "
               f"structural violations {r.get('structural_violations')}")
@@ -189,7 +213,7 @@ def main(argv=None) -> int:
     print(json.dumps({k: v for k, v in summary.items() if k != "plus_one_library"}, indent=1))
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "catalogue": rows, "hints": hint_rows,
-                                         "precision": prec, "ports": ports}, indent=1))
+                                         "precision": prec, "ports": ports, "ties": tie_rows}, indent=1))
     return 0
 
 

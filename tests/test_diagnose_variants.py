@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.diagnose import diagnose
+from conformance.diagnose import diagnose, variants
 from conformance.run import minimize
-from conformance.diagnose import variants
 from tests import wrong_impls as W
 from tests import wrong_impls_catalogue as WC
 

@@ -7,14 +7,20 @@ benchmarks/diagnosis_accuracy.py.)
 
 from __future__ import annotations
 
+import dataclasses
+import io
+
 import numpy as np
 import pytest
 
 from conformance.candidates._numpy import seed_missing_forget_bias
 from conformance.diagnose import HINTS, diagnose, variants
-from conformance.diagnose._analysis import reduced_precision
+from conformance.diagnose._analysis import Analysis, reduced_precision
 from conformance.diagnose._fresh import structural_case
-from conformance.judge import check_structure, violated
+from conformance.diagnose._tiebreak import predict, separation, threshold, tie_breaking_cases
+from conformance.judge import DEFAULT_JUDGE, Evaluation, check_structure, violated
+from conformance.outcome import Counterexample
+from conformance.report._console import print_diagnosis
 from conformance.run import minimize
 from conformance.spec import Semantics, reference
 from tests import wrong_impls as W
@@ -43,7 +49,8 @@ def test_new_knobs_at_their_defaults_are_tf_semantics():
     case = W.dense_case({"use_peepholes": True, "cell_clip": 0.4, "num_proj": 2, "proj_clip": 0.3}, seed=4,
                         dtype="float64")
     explicit = Semantics(column_layout="blocked", forget_bias_offset=0.0, bias_dropped_gate="none",
-                         negated_gate="none", feedback="tf", coupled_forget_input=False)
+                         negated_gate="none", feedback="tf", coupled_forget_input=False, projection="output",
+                         peepholes="tf", peephole_order="ifo")
     a, b = reference(case), reference(case, semantics=explicit)
     for name, arr in a.arrays().items():
         assert np.array_equal(arr, b.arrays()[name]), name
@@ -135,7 +142,9 @@ def test_seed_bug_diagnosis_is_unchanged_and_within_budget():
 
 
 @pytest.mark.parametrize("knobs, needle", [
-    ({"feedback": "h_as_c"}, "feedback='h_as_c'"),
+    ({"feedback": "hc"}, "feedback='hc'"),
+    ({"projection": "input"}, "projection='input'"),
+    ({"peephole_order": "ifx"}, "peephole_order='ifx'"),
     ({"state_clip_value": -1.0}, "state_clip_value=-1.0"),
     ({"gate_clip_value": float("inf")}, "gate_clip_value=inf"),
     ({"forget_bias_offset": float("nan")}, "forget_bias_offset=nan"),
@@ -197,3 +206,73 @@ def test_runner_reports_float32_accumulation_as_reduced_precision_with_no_struct
     assert cx is not None and cx.diagnosed, f"counterexample {cx}"
     assert cx.diagnosis[0].variant == f"reduced_precision_{narrow}", [d.variant for d in cx.diagnosis]
     assert not violated(cx.structural), cx.structural
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("name", sorted(WC.TIED))
+def test_variants_the_counterexample_cannot_tell_apart_are_told_apart(name, seed):
+    # cell_clip >= 1 on h never bites (|h| < 1): a clip-on-h port computes what a port ignoring cell_clip
+    # does on the minimized case; likewise proj_clip above every |h| clips nothing before the projection.
+    cell, changes, want = WC.TIED[name]
+    _, _, result = _diagnosed(cell, name, changes, seed=seed)
+    ranked = [(m.variant, m.explained_cases, m.tried_cases) for m in result.matches]
+    assert ranked[0][0] == want and result.matches[0].complete, f"{name} seed {seed}: {ranked}"
+    assert not result.ambiguous, result.ambiguous
+
+
+def _seed_bug_with_a_twin():
+    twin = dataclasses.replace(next(v for v in variants() if v.name == "forget_bias_missing"),
+                               name="forget_bias_zeroed", components=("forget_bias_zeroed",))
+    catalogue = [next(v for v in variants() if v.name == "forget_bias_missing"), twin,
+                 next(v for v in variants() if v.name == "gate_order_ifjo")]
+    ex = W.executor_for(seed_missing_forget_bias)
+    still_fails = W.spec_fails(ex)
+    case = minimize(W.dense_case({}, seed=1, initial_state=False), still_fails, max_evaluations=200, max_seconds=10)
+    got = ex.run(case)
+    return case, got, diagnose(case, got, ex, catalogue=catalogue)
+
+
+def test_a_tie_no_case_can_break_is_reported_as_ambiguous():
+    case, got, result = _seed_bug_with_a_twin()
+    assert result.ambiguous == ("forget_bias_missing", "forget_bias_zeroed"), result.matches
+    assert result.ambiguity == "ambiguous: forget_bias_missing and forget_bias_zeroed explain the same cases"
+    assert result.evidence()["ambiguous"] == ["forget_bias_missing", "forget_bias_zeroed"]
+    assert result.tie_breaking == 0  # the same knobs: no case separates them
+    # The console says it as a tie, never as a better match and one that "also fits in part".
+    evaluation = Evaluation(case, DEFAULT_JUDGE.compare(case, got, reference(case).astype(case.config.np_dtype)),
+                            reference(case), got)
+    out = io.StringIO()
+    print_diagnosis(Counterexample(case, evaluation, case, analysis=Analysis(result)), out)
+    text = out.getvalue()
+    assert "ambiguous: forget_bias_missing and forget_bias_zeroed explain the same cases" in text, text
+    assert "also fits in part: forget_bias_zeroed" not in text, text
+
+
+def test_console_prints_one_line_per_structural_hint():
+    cell, changes, want = WC.HINTED["outputs_reversed"]
+    ex, case, result = _diagnosed(cell, "outputs_reversed", changes)
+    assert result.hints
+    got = ex.run(case)
+    evaluation = Evaluation(case, DEFAULT_JUDGE.compare(case, got, reference(case).astype(case.config.np_dtype)),
+                            reference(case), got)
+    out = io.StringIO()
+    print_diagnosis(Counterexample(case, evaluation, case, analysis=Analysis(result)), out)
+    lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("structural hint: ")]
+    assert len(lines) == len(result.hints) and lines[0].startswith(f"structural hint: {result.hints[0].hint}: "), (
+        out.getvalue())
+
+
+def test_tie_breaking_cases_separate_the_tied_variants_and_none_separate_twins():
+    by_name = {v.name: v for v in variants()}
+    ignored, on_h = by_name["cell_clip_ignored"], by_name["cell_clip_on_hidden"]
+    # cell_clip = 1.0 clips nothing on h: the two agree on this case, as on a minimized counterexample.
+    like = W.dense_case({"cell_clip": 1.0}, seed=2)
+    assert separation(predict(ignored, like), predict(on_h, like)) == 0.0
+    ex = W.executor_for(W.as_candidate(WC.CellClipAppliedToH, "clip-h"))
+    cases = tie_breaking_cases([ignored, on_h], [like], ex.info, seed=0)
+    assert 1 <= len(cases) <= 2, len(cases)
+    for case in cases:
+        assert ex.info.supports(case)
+        assert separation(predict(ignored, case), predict(on_h, case)) > threshold(case.config.dtype), case.config
+    twin = dataclasses.replace(ignored, name="cell_clip_dropped", components=("cell_clip_dropped",))
+    assert tie_breaking_cases([ignored, twin], [like], ex.info, seed=0) == []

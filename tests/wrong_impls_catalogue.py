@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.wrong_impls import PEEPHOLES, Cell, _sigmoid
+from tests.wrong_impls import PEEPHOLES, Cell, ProjClipIgnored, _sigmoid
 
 
 # ------------------------------------------------------------------ forget bias constants
@@ -617,3 +617,84 @@ def port_candidate(name: str):
     fn = STANDALONE[name][0]
     return candidate(fn, name=name.replace("_", "-"), features=list(_PORT_FEATURES), dtypes=("float32", "float64"),
                      description=fn.__doc__ or name)
+
+
+# ------------------------------------------------------------------ conventions added for issue 16's misses
+class OutputReusedAsCellState(Cell):
+    """Keeps a single state variable: the h it returns is what the next step also treats as its cell state."""
+
+    def step(self, x, c, h):
+        state = h  # "the state" of the previous step, used for both roles
+        return super().step(x, state, state)
+
+
+class ForgetPeepholeCopiedFromInput(Cell):
+    """The forget gate's peephole line was copied from the input gate's and never edited."""
+
+    def peep_if(self, c_prev):
+        w = self.p["w_i_diag"]
+        return w * c_prev, w * c_prev
+
+
+class InputPeepholeUsesForgetWeights(Cell):
+    """Both i and f peek through w_f_diag (w_i_diag is loaded but unused)."""
+
+    def peep_if(self, c_prev):
+        w = self.p["w_f_diag"]
+        return w * c_prev, w * c_prev
+
+
+class ProjectionInsideOutputGate(Cell):
+    """Projects act(c_t) and only then gates it: h = sigmoid(o) * (tanh(c) @ W_proj) (works when P == H)."""
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        pi, pf = self.peep_if(c)
+        c_new = self.clip_cell(_sigmoid(f + self.forget_bias() + pf) * c + _sigmoid(i + pi) * self.act(j))
+        squashed = self.act(c_new) @ self.p["proj_kernel"]
+        m = _sigmoid(o + self.peep_o(c, c_new)) * squashed
+        clip = self.cfg.proj_clip
+        return c_new, m if clip is None else np.clip(m, -clip, clip)
+
+
+class CellStateProjected(Cell):
+    """Feeds the new cell state, not the gated output, to the projection layer."""
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        pi, pf = self.peep_if(c)
+        c_new = self.clip_cell(_sigmoid(f + self.forget_bias() + pf) * c + _sigmoid(i + pi) * self.act(j))
+        return c_new, self.project(c_new)
+
+
+WRONG.update({
+    "h_fed_back_as_c": (OutputReusedAsCellState, {}),
+    "peephole_f_uses_w_i": (ForgetPeepholeCopiedFromInput, PEEPHOLES),
+    "peephole_i_uses_w_f": (InputPeepholeUsesForgetWeights, PEEPHOLES),
+    "projection_before_output_gate": (ProjectionInsideOutputGate, {"num_proj": 2}),
+    "projection_of_cell_state": (CellStateProjected, {"num_proj": 3}),
+})
+
+#: Ties the evidence of a minimized case cannot break (the clip never bites on what the variant clips):
+#: name -> (class, changes, the variant it must be diagnosed as, first).
+TIED = {
+    "clip_on_h_large_clip": (CellClipAppliedToH, {"cell_clip": 1.0, "forget_bias": 2.5, "time": 8},
+                             "cell_clip_on_hidden"),
+    "proj_clip_ignored_large_clip": (ProjClipIgnored, {"num_units": 4, "num_proj": 3, "proj_clip": 0.9, "time": 6},
+                                     "proj_clip_ignored"),
+}
+
+
+class PeepholesReadUpdatedCell(Cell):
+    """Updates the cell state first, then lets i and f peek at that updated value and updates it again."""
+
+    def step(self, x, c, h):
+        i, j, f, o = self.split(self.preactivation(x, h))
+        fb = self.forget_bias()
+        draft = _sigmoid(f + fb) * c + _sigmoid(i) * self.act(j)
+        c_new = _sigmoid(f + fb + self.p["w_f_diag"] * draft) * c + _sigmoid(i + self.p["w_i_diag"] * draft) * self.act(j)
+        c_new = self.clip_cell(c_new)
+        return c_new, self.project(_sigmoid(o + self.peep_o(c, c_new)) * self.act(c_new))
+
+
+WRONG["peepholes_if_new_c"] = (PeepholesReadUpdatedCell, PEEPHOLES)

@@ -4,6 +4,9 @@ from conformance.diagnose._analysis import (
     Analysis,
     analyse,
 )
+from conformance.diagnose._evidence import (
+    MIN_FRESH_CASES,
+)
 from conformance.diagnose._fresh import (
     discriminating_cases,
     random_case,
@@ -20,7 +23,6 @@ from conformance.diagnose._localize import (
 )
 from conformance.diagnose._search import (
     DIAGNOSED_KINDS,
-    MIN_FRESH_CASES,
     NO_EXPLANATION,
     PREFILTER_MARGIN,
     Diagnosis,

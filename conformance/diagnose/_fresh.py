@@ -188,3 +188,66 @@ def structural_case(case: Case, info: CandidateInfo, *, seed: int = 0) -> Case:
         fresh = random_case(case.config, 3, T, rng, initial_state="initial_state" in info.features,
                             lengths=case.sequence_length is not None)
     return fresh if info.supports(fresh) else case
+
+
+#: Clip values tried whatever the magnitudes (|h| < 1 always: a clip >= 1 on h never bites).
+_SMALL_CLIPS = (0.1, 0.3, 0.6)
+#: Fractions of the largest value a clip could bite on (the cell state, the projected output).
+_CLIP_FRACTIONS = (0.3, 0.6, 0.9)
+
+
+def _with_clips(case: Case, info: CandidateInfo) -> list[Case]:
+    """``case`` with cell_clip / proj_clip (where its config has them, or the candidate declares them) set
+    across the range the clipped values take: small clips < 1 and fractions of the largest |c| / projection."""
+    cfg = case.config
+    out: list[Case] = []
+    declared = info.features
+    clips_cell = cfg.cell_clip is not None or "cell_clip" in declared
+    clips_proj = cfg.num_proj is not None and (cfg.proj_clip is not None or "proj_clip" in declared)
+    if not (clips_cell or clips_proj):
+        return out
+    free = dataclasses.replace(case, config=cfg.replace(cell_clip=None, proj_clip=None))
+    with np.errstate(all="ignore"):
+        result, cells = reference_trace(free)
+    if clips_cell:
+        top = float(np.max(np.abs(cells), initial=0.0))
+        for value in _SMALL_CLIPS + tuple(f * top for f in _CLIP_FRACTIONS):
+            if 0 < value < math.inf:  # a state that overflowed gives no clip to try
+                out.append(dataclasses.replace(case, config=cfg.replace(cell_clip=float(value))))
+    if clips_proj:
+        top = float(np.max(np.abs(result.outputs), initial=0.0))
+        for value in _SMALL_CLIPS + tuple(f * top for f in _CLIP_FRACTIONS):
+            if 0 < value < math.inf:
+                out.append(dataclasses.replace(case, config=cfg.replace(proj_clip=float(value))))
+    return out
+
+
+def tie_candidates(like: list[Case], info: CandidateInfo, *, seed: int = 0, max_configs: int = 3) -> list[Case]:
+    """A pool of fresh cases to tell variants apart that explain the same cases so far (see
+    conformance.diagnose._tiebreak): for each of the first ``max_configs`` distinct configs of ``like``,
+    fresh dense values at its sizes and grown ones, the same with every clip swept across the range its
+    values take (:func:`_with_clips`), and once with every declared feature switched on, clips biting.
+    Every case is one ``info`` supports; sizes B >= 3, T >= 5 as in :func:`discriminating_cases`."""
+    rng = np.random.default_rng(seed + 7919)
+    pool: list[Case] = []
+    seen: list[LSTMConfig] = []
+    wants_state = "initial_state" in info.features
+    for case in like:
+        if case.config in seen or len(seen) >= max_configs:
+            continue
+        seen.append(case.config)
+        T = max(case.time, 5)
+        if info.max_time is not None:
+            T = max(case.time, min(T, info.max_time))
+        B = max(case.batch, 3)
+        lengths = case.sequence_length is not None
+        if not case.single_cell:
+            pool += [random_network(case, B, T, rng, initial_state=wants_state) for _ in range(3)]
+            continue
+        for config in (case.config, case.config, _grown(case.config, info)):
+            fresh = random_case(config, B, T, rng, initial_state=wants_state, lengths=lengths)
+            pool += [fresh] + _with_clips(fresh, info)
+        enriched = _enriched(case.config, info, rng, 1.0)
+        pool.append(_biting_clips(random_case(enriched, B, T, rng, initial_state=wants_state, lengths=lengths),
+                                  case.config))
+    return [c for c in pool if info.supports(c)]

@@ -28,6 +28,10 @@ contradictions), then simpler (fewer parts), then catalogue order.  A variant is
 reported only if it explains at least one freshly drawn case (the minimized
 counterexample alone is too small to tell many variants apart); none may be
 reported at all, and then the report says that no known variant explains it.
+
+Ties.  When the best variants explain the same cases, cases drawn to tell them apart
+(conformance.diagnose._tiebreak) are run and everything re-ranked; a tie that survives is
+reported as one (:attr:`Diagnosis.ambiguous`), never as a better match and a partial one.
 """
 
 from __future__ import annotations
@@ -42,13 +46,14 @@ from typing import Any
 import numpy as np
 
 from conformance.candidates import Executor
+from conformance.diagnose._evidence import Trial, gather, run_trials
 from conformance.diagnose._fit import fit_variant
-from conformance.diagnose._fresh import discriminating_cases
 from conformance.diagnose._hints import StructuralHint, structural_hints
 from conformance.diagnose._precision import explain_precision
+from conformance.diagnose._tiebreak import tie_breaking_cases
 from conformance.diagnose._variants import Variant, compose, variants
-from conformance.judge import DEFAULT_JUDGE, Comparison, Judge, Spread
-from conformance.spec import CandidateFault, Case, Result, reference_trace
+from conformance.judge import DEFAULT_JUDGE, Comparison, Judge
+from conformance.spec import Case, Result, reference_trace
 
 #: Kinds of failure the diagnosis looks at (crashes and hangs have no numbers to explain).
 DIAGNOSED_KINDS = ("mismatch", "non_finite")
@@ -59,19 +64,6 @@ PREFILTER_MARGIN = 1000.0
 
 
 # ------------------------------------------------------------------ evidence
-
-
-@dataclasses.dataclass(frozen=True)
-class _Trial:
-    case: Case
-    got: Result
-    baseline: Comparison  # the candidate against TF's semantics
-    fresh: bool
-    spread: Spread  # TF's rounding spread on this case (the judge's rounding model)
-
-    @property
-    def informative(self) -> bool:
-        return not self.baseline.passed
 
 
 @dataclasses.dataclass
@@ -114,7 +106,7 @@ def _log_error(cmp: Comparison) -> float:
 class _VariantScorer:
     """Evaluates variants on the trials with the run's judge, caching each distinct set of knobs per case."""
 
-    def __init__(self, trials: list[_Trial], judge: Judge):
+    def __init__(self, trials: list[Trial], judge: Judge):
         self.trials = trials
         self.judge = judge
         self._cache: dict[tuple[int, tuple], tuple[bool, float]] = {}
@@ -136,7 +128,7 @@ class _VariantScorer:
         explained, err = self._cache[key]
         return (trial.informative or not explained), explained, err
 
-    def _judge(self, trial: _Trial, variant: Variant) -> tuple[bool, float]:
+    def _judge(self, trial: Trial, variant: Variant) -> tuple[bool, float]:
         # The variant's own trace: its Result, and the cell states compare needs (computed once).
         trace = reference_trace(trial.case, semantics=variant.semantics)
         expected64 = trace[0]
@@ -185,12 +177,25 @@ class Diagnosis:
     elapsed: float
     #: What the outputs look like when no match explains every case (conformance.diagnose._hints).
     hints: tuple[StructuralHint, ...] = ()
+    #: The best matches when they explain the same cases even after cases drawn to tell them apart.
+    ambiguous: tuple[str, ...] = ()
+    #: Cases drawn to tell tied variants apart (conformance.diagnose._tiebreak), included in ``cases``.
+    tie_breaking: int = 0
+
+    @property
+    def ambiguity(self) -> str:
+        """"ambiguous: X and Y explain the same cases", or "" when the best match stands alone."""
+        if len(self.ambiguous) < 2:
+            return ""
+        names = ", ".join(self.ambiguous[:-1]) + " and " + self.ambiguous[-1]
+        return f"ambiguous: {names} explain the same cases"
 
     def evidence(self) -> dict[str, Any]:
         """``localization.diagnosis_evidence`` of report.json."""
         return {"cases": self.cases, "informative_cases": self.informative, "variants_tried": self.variants_tried,
                 "skipped_cases": list(self.skipped), "seconds": round(self.elapsed, 3),
-                "structural_hints": [h.to_dict() for h in self.hints]}
+                "structural_hints": [h.to_dict() for h in self.hints], "ambiguous": list(self.ambiguous),
+                "tie_breaking_cases": self.tie_breaking}
 
 
 def _rank_key(s: _Score, catalogue_index: Mapping[str, int]) -> tuple:
@@ -224,7 +229,7 @@ def diagnose(
     deadline = started + max_seconds
     catalogue = list(variants() if catalogue is None else catalogue)
     index = {v.name: i for i, v in enumerate(catalogue)}
-    trials, skipped = _gather(case, got, executor, judge, fresh_cases, seed, started + max_seconds / 2)
+    trials, skipped = gather(case, got, executor, judge, fresh_cases, seed, started + max_seconds / 2)
     informative = [k for k, t in enumerate(trials) if t.informative]
     # A variant with a parameter (a hard-coded clip, a constant offset) is judged at its fitted value.
     pairs = [(trials[k].case, trials[k].got) for k in sorted(informative, key=lambda k: not trials[k].fresh)]
@@ -268,6 +273,18 @@ def diagnose(
     reported = [s for s in scores.values() if s.explained and (s.explained_fresh or not _fresh_informative(trials))]
     reported.sort(key=lambda s: _rank_key(s, index))
     reported = _without_restatements(reported)
+    # The best variants explain the same cases: draw cases that tell them apart, run the candidate, re-rank.
+    tie_breaking = 0
+    if len(_tied(reported)) > 1:
+        # At least two run even when the time budget is spent (one case rarely settles it).
+        cases = tie_breaking_cases([s.variant for s in _tied(reported)], [t.case for t in trials],
+                                   executor.info, seed=seed)
+        tie_breaking = run_trials(cases, trials, executor, judge, deadline, minimum=2)
+        if tie_breaking:
+            rescored = [scorer.score(s.variant, range(len(trials))) for s in reported]
+            reported = _without_restatements(sorted((s for s in rescored if s.explained),
+                                                    key=lambda s: _rank_key(s, index)))
+    ambiguous = tuple(s.variant.name for s in _tied(reported)) if len(_tied(reported)) > 1 else ()
     matches = [s.match() for s in reported[:max_reported]]
     if not any(m.complete for m in matches):
         # Right semantics, narrower arithmetic: its own family, ranked first when it explains everything.
@@ -282,12 +299,26 @@ def diagnose(
     return Diagnosis(
         matches=tuple(matches[:max_reported]),
         cases=len(trials),
-        informative=len(informative),
+        informative=sum(t.informative for t in trials),  # tie-breaking cases included
         variants_tried=len(tried_names),
         skipped=tuple(skipped),
         elapsed=_time.monotonic() - started,
         hints=hints,
+        ambiguous=ambiguous,
+        tie_breaking=tie_breaking,
     )
+
+
+#: At most this many tied variants are told apart (the first against each other one).
+MAX_TIED = 4
+
+
+def _tied(ranked: list[_Score]) -> list[_Score]:
+    """The first of ``ranked`` and those explaining as many cases of as many tried (at most MAX_TIED)."""
+    if not ranked:
+        return []
+    first = ranked[0]
+    return [s for s in ranked if (s.explained, s.tried) == (first.explained, first.tried)][:MAX_TIED]
 
 
 def _without_restatements(ranked: list[_Score]) -> list[_Score]:
@@ -314,43 +345,5 @@ def _best_sub_composition(parts: Sequence[Variant], scores: Mapping[str, _Score]
     return best
 
 
-def _fresh_informative(trials: list[_Trial]) -> bool:
+def _fresh_informative(trials: list[Trial]) -> bool:
     return any(t.fresh and t.informative for t in trials)
-
-
-#: Fresh cases run even when the time budget is spent (fewer cannot tell variants apart).
-MIN_FRESH_CASES = 3
-
-
-def _gather(case: Case, got: Result, executor: Executor, judge: Judge, count: int, seed: int,
-            deadline: float) -> tuple[list[_Trial], list[str]]:
-    """Run the candidate on the counterexample's fresh cases (until ``deadline``); judge each against TF's."""
-    trials = [_trial(case, got, judge, fresh=False)]
-    skipped = []
-    for fresh in discriminating_cases(case, executor.info, count=count, seed=seed):
-        if len(trials) > MIN_FRESH_CASES and _time.monotonic() > deadline:
-            skipped.append("not run: the diagnosis time budget was spent")
-            break
-        try:
-            result = executor.run(fresh)
-        except CandidateFault as exc:
-            skipped.append(f"{exc.kind}: {exc.message}")
-            continue
-        trial = _trial(fresh, result, judge, fresh=True)
-        if trial.baseline.kind in ("wrong_shape", "wrong_dtype"):
-            skipped.append(f"{trial.baseline.kind}: {trial.baseline.message}")
-            continue
-        trials.append(trial)
-    return trials, skipped
-
-
-def _trial(case: Case, got: Result, judge: Judge, *, fresh: bool) -> _Trial:
-    trace = reference_trace(case)
-    with np.errstate(all="ignore"):
-        # One measurement of TF's rounding spread serves the baseline verdict and the prefilter.
-        spread = judge.spread(case, base=trace)
-        baseline = judge.compare(case, got, trace[0].astype(case.config.np_dtype), check_oracle=False,
-                                 trace=trace, spread=spread)
-    return _Trial(case, got, baseline, fresh, spread)
-
-

@@ -193,3 +193,36 @@ MORE_VARIANTS += [
          explanation="the output-gate peephole sees the unclipped c_t; TF's sees the clipped c_t",
          fix="clip c_t first, then o + w_o_diag * clip(c_t)"),
 ]
+_COPY_PASTE = "https://github.com/stanfordnlp/stanza/issues/88"  # one gate's weights copied into another's line
+_PROJ = "https://github.com/rdspring1/PyTorch_GBW_LM/issues/2"
+_PROJ_FIX = ("project the output: m_t = (sigmoid(o) * act(c_t)) @ proj_kernel (then clip at proj_clip); the "
+             "cell state is never projected")
+MORE_VARIANTS += [
+    dict(name="h_fed_back_as_c", family="feedback", knobs={"feedback": "h_as_c"},
+         explanation="the output is fed back as the cell state in place of c: every step (the first included) "
+                     "uses c_{t-1} := h_{t-1}",
+         fix=_FEEDBACK_FIX, source="https://github.com/carlthome/tensorflow-convlstm-cell/issues/11"),
+    dict(name="peephole_f_uses_w_i", family="peephole_order", knobs={"peephole_order": "iio"},
+         needs=("peepholes",),
+         explanation="the forget-gate peephole uses w_i_diag (copied from the input gate's line): f gets "
+                     "w_i_diag * c_{t-1}, w_f_diag is never used",
+         fix=_PEEP_FIX, source=_COPY_PASTE),
+    dict(name="peephole_i_uses_w_f", family="peephole_order", knobs={"peephole_order": "ffo"},
+         needs=("peepholes",),
+         explanation="the input-gate peephole uses w_f_diag: i gets w_f_diag * c_{t-1}, w_i_diag is never used",
+         fix=_PEEP_FIX, source=_COPY_PASTE),
+    dict(name="projection_before_output_gate", family="projection", knobs={"projection": "before_output_gate"},
+         needs=("projection",),
+         explanation="the projection is applied before the output gate: m_t = sigmoid(o) * (act(c_t) @ "
+                     "proj_kernel) (needs num_proj == num_units)",
+         fix=_PROJ_FIX, source=_PROJ),
+    dict(name="projection_of_cell_state", family="projection", knobs={"projection": "cell_state"},
+         needs=("projection",),
+         explanation="the cell state is projected instead of the output: m_t = c_t @ proj_kernel",
+         fix=_PROJ_FIX, source=_PROJ),
+]
+MORE_VARIANTS.append(
+    dict(name="peepholes_if_new_c", family="peepholes", knobs={"peepholes": "if_new_c"}, needs=("peepholes",),
+         explanation="the input- and forget-gate peepholes read the new cell state c_t (computed once without "
+                     "them, then again with them) instead of c_{t-1}",
+         fix=_PEEP_FIX, source="https://github.com/Lasagne/Lasagne/issues/448"))

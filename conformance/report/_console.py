@@ -106,11 +106,22 @@ def print_diagnosis(cx: Counterexample, out: TextIO | None = None) -> None:
               f"cases): {best.explanation}", file=out)
         if best.fix:
             print(f"  fix: {best.fix}", file=out)
-        others = [f"{d.variant} ({d.explained_cases}/{d.tried_cases})" for d in cx.diagnosis[1:3]]
-        if others:
-            print(f"  also fits in part: {', '.join(others)}", file=out)
+        # A complete tie is said as one: "also fits in part" would rank what the evidence cannot.
+        found = cx.analysis.diagnosis if cx.analysis is not None else None
+        ambiguity = getattr(found, "ambiguity", "")
+        tied = set(getattr(found, "ambiguous", ()))
+        if ambiguity:
+            print(f"  {clean(ambiguity)}", file=out)
+        others = [d for d in cx.diagnosis[1:3] if d.variant not in tied]
+        for label, group in (("also fits", [d for d in others if d.complete]),
+                             ("also fits in part", [d for d in others if not d.complete])):
+            if group:
+                listed = ", ".join(f"{d.variant} ({d.explained_cases}/{d.tried_cases})" for d in group)
+                print(f"  {label}: {listed}", file=out)
     elif cx.diagnosed:
         print("diagnosis: no known variant explains this", file=out)
+    for hint in getattr(cx.analysis.diagnosis if cx.analysis is not None else None, "hints", ()):
+        print(f"structural hint: {hint.hint}: {clean(hint.message)}", file=out)
     if cx.localization is not None and cx.localization.summary:
         print(f"localization: {cx.localization.summary}", file=out)
     for s in cx.structural:

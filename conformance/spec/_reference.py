@@ -175,6 +175,8 @@ def cell_trace(
         # What the step is fed (the knob's mistake is made where the state is read, the initial one included).
         if s.feedback == "c_as_h":
             m = c
+        elif s.feedback == "h_as_c":
+            c = m
         elif s.feedback == "swapped":
             c, m = m, c
         elif s.feedback == "no_h":
@@ -195,8 +197,11 @@ def cell_trace(
             g["f"] = g["f"] + s.forget_bias_offset
         i, j, f, o = g["i"], g["j"], g["f"], g["o"]
         if peep and s.peepholes != "output_only":
-            f = f + diag["f"] * c
-            i = i + diag["i"] * c
+            # "if_new_c": a two-pass port; i and f peek at the c_t a first pass computes without them.
+            peek = (rec_f(gate_input(f)) * c + rec_i(gate_input(i)) * act_j(gate_input(j))
+                    if s.peepholes == "if_new_c" else c)
+            f = f + diag["f"] * peek
+            i = i + diag["i"] * peek
         neg = s.negated_gate  # a sign error on the whole pre-activation, peephole included
         i, f = (-i if neg == "i" else i), (-f if neg == "f" else f)
         # A gate value's own rounding (relative u at ~1.0) dwarfs what its pre-activation's
@@ -228,7 +233,12 @@ def cell_trace(
                                  else c_out)
         if neg == "o":
             o = -o
-        m = jitter(rec_o(gate_input(o)) * act_c(c_out))
+        if cfg.num_proj is not None and s.projection == "cell_state":
+            m = c_out
+        elif cfg.num_proj is not None and s.projection == "before_output_gate":
+            m = jitter(rec_o(gate_input(o)) * jitter(act_c(c_out) @ p["proj_kernel"]))
+        else:
+            m = jitter(rec_o(gate_input(o)) * act_c(c_out))
         if hidden_clip is not None:
             m = np.clip(m, -hidden_clip, hidden_clip)
         if s.output_clip_value is not None:
@@ -236,8 +246,9 @@ def cell_trace(
         if cfg.num_proj is not None:
             if proj_clip is not None and s.proj_clip == "before":
                 m = np.clip(m, -proj_clip, proj_clip)
-            m_pre = m
-            m = jitter(m_pre @ p["proj_kernel"], lambda m_pre=m_pre: np.abs(m_pre) @ np.abs(p["proj_kernel"]))
+            if s.projection != "before_output_gate":  # that one multiplied by proj_kernel already
+                m_pre = m
+                m = jitter(m_pre @ p["proj_kernel"], lambda m_pre=m_pre: np.abs(m_pre) @ np.abs(p["proj_kernel"]))
             if proj_clip is not None and s.proj_clip == "after":
                 m = np.clip(m, -proj_clip, proj_clip)
         c = c_new

@@ -64,7 +64,8 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 TWICE = "twice"
 
 _GATE_ORDERS = frozenset("".join(p) for p in itertools.permutations("ijfo"))
-_PEEPHOLE_ORDERS = frozenset("".join(p) for p in itertools.permutations("ifo"))
+#: Any diagonal may feed any gate (a port reading w_i_diag for f too is not a permutation).
+_PEEPHOLE_ORDERS = frozenset("".join(p) for p in itertools.product("ifo", repeat=3))
 _CHOICES: dict[str, frozenset[Any]] = {
     "gate_order": _GATE_ORDERS,
     "concat": frozenset({"xh", "hx"}),
@@ -72,10 +73,12 @@ _CHOICES: dict[str, frozenset[Any]] = {
     "column_layout": frozenset({"blocked", "interleaved"}),
     "negated_gate": frozenset({"none", "i", "j", "f", "o"}),
     "bias_dropped_gate": frozenset({"none", "i", "j", "f", "o"}),
-    "feedback": frozenset({"tf", "c_as_h", "swapped", "no_h", "no_c"}),
+    "feedback": frozenset({"tf", "c_as_h", "h_as_c", "swapped", "no_h", "no_c"}),
+    "projection": frozenset({"output", "before_output_gate", "cell_state"}),
     "forget_bias_gate": frozenset({"i", "j", "f", "o", "all"}),
     "recurrent_activation": frozenset(FUNCTIONS),
-    "peepholes": frozenset({"tf", "ignored", "output_old_c", "no_output", "output_only", "output_unclipped_c"}),
+    "peepholes": frozenset({"tf", "ignored", "output_old_c", "no_output", "output_only", "output_unclipped_c",
+                             "if_new_c"}),
     "peephole_order": _PEEPHOLE_ORDERS,
     "cell_clip": frozenset({"state", "ignored", "preactivation", "after_output", "output_only", "hidden"}),
     "proj_clip": frozenset({"after", "before", "ignored"}),
@@ -125,20 +128,26 @@ class Semantics:
       function (None: ``recurrent_activation``).
     * ``coupled_forget_input``: the forget gate is ``1 - i``.
     * ``feedback``: what every step (the first included) is fed of the state (c_{t-1}, m_{t-1}): ``"tf"``;
-      ``"c_as_h"`` (c_{t-1} as the recurrent input too; needs P == H); ``"swapped"`` (m_{t-1} as c and
+      ``"c_as_h"`` (c_{t-1} as the recurrent input too; needs P == H); ``"h_as_c"`` (m_{t-1} as the cell
+      state too, i.e. c_{t-1} := m_{t-1}; needs P == H); ``"swapped"`` (m_{t-1} as c and
       c_{t-1} as the recurrent input); ``"no_h"`` (zeros as the recurrent input); ``"no_c"`` (c = 0).
       The state returned is the true one.
     * ``state_clip_value``, ``gate_clip_value``, ``output_clip_value``: hard-coded clips (None: none)
       of c_t, of every gate pre-activation, of m_t before the projection.
     * ``coupled_input_forget``: the input gate is ``1 - f`` (CIFG, ONNX ``input_forget``).
     * ``peepholes``: ``"tf"``; ``"ignored"``; ``"output_old_c"`` (o peeks at c_{t-1}, not c_t);
-      ``"no_output"`` (no o peephole); ``"output_only"`` (no i/f peepholes); ``"output_unclipped_c"``.
-      ``peephole_order``: which diagonal feeds gates (i, f, o): ``"fio"`` swaps w_i/w_f.
+      ``"no_output"`` (no o peephole); ``"output_only"`` (no i/f peepholes); ``"output_unclipped_c"``;
+      ``"if_new_c"`` (i and f peek at the new cell state, as a first pass without their peepholes computes it).
+      ``peephole_order``: which diagonal feeds gates (i, f, o): ``"fio"`` swaps w_i/w_f, ``"iio"`` feeds
+      w_i_diag to f as well (any of the 27 strings over i, f, o).
     * ``cell_clip``: ``"state"`` (TF: clip c_t); ``"ignored"``; ``"preactivation"`` (ONNX
       runtime: clip every gate pre-activation, never c); ``"after_output"`` (m from the
       unclipped c_t, the carried c_t clipped); ``"output_only"`` (m from the clipped c_t, the carried
       c_t unclipped); ``"hidden"`` (m_t clipped before the projection instead of c_t).
     * ``proj_clip``: ``"after"`` the projection (TF), ``"before"`` it, or ``"ignored"``.
+    * ``projection``: what ``proj_kernel`` multiplies: ``"output"`` (TF: m_t = sigmoid(o) * act(c_t));
+      ``"before_output_gate"`` (m_t = sigmoid(o) * (act(c_t) @ proj_kernel); needs P == H);
+      ``"cell_state"`` (m_t = c_t @ proj_kernel: the cell state projected instead of the output).
     * ``initial_state``: ``"used"``, ``"ignored"`` (zeros) or ``"swapped"`` (read as (h, c)).
     * ``final_state``: ``"ch"`` (TF) or ``"hc"`` (returned swapped).
 
@@ -199,6 +208,7 @@ class Semantics:
     peephole_order: str = "ifo"
     cell_clip: str = "state"
     proj_clip: str = "after"
+    projection: str = "output"
     initial_state: str = "used"
     final_state: str = "ch"
     padded_outputs: str = "zeros"
@@ -256,7 +266,8 @@ class Semantics:
             if self.recurrent_blocks_transposed and P != H:
                 return False
             if (self.initial_state == "swapped" or self.final_state == "hc"
-                    or self.feedback in ("c_as_h", "swapped")) and P != H:
+                    or self.feedback in ("c_as_h", "h_as_c", "swapped")
+                    or (self.projection == "before_output_gate" and cfg.num_proj is not None)) and P != H:
                 return False
         if self.layout == "swapped" and (case.batch != case.time or not case.single_cell):
             return False
