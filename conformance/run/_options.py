@@ -64,6 +64,9 @@ class CheckOptions:
     #: Run the oracle on its own thread while the candidate runs (TF releases the GIL, so it
     #: uses a second core); check_parallel turns it off where its workers already fill the cores.
     overlap_oracle: bool = True
+    #: For a candidate declaring ``per_params_cost`` (a converter), a seeded run draws this many cases
+    #: (inputs, initial states, lengths) per parameter set (strategies.amortized_cases).
+    inputs_per_params: int = 16
 
     def __post_init__(self) -> None:
         check_int("max_examples", self.max_examples, minimum=1)
@@ -78,6 +81,7 @@ class CheckOptions:
                                            or not math.isfinite(self.finish_by)):
             raise InvalidArgument(f"finish_by={self.finish_by!r} must be a finite time.monotonic() value or None")
         check_int("determinism_every", self.determinism_every, minimum=0)
+        check_int("inputs_per_params", self.inputs_per_params, minimum=1, maximum=MAX_SIZE_LIMIT)
         from conformance.candidates import check_limits
 
         check_limits(self.timeout_seconds, self.memory_limit_mb)
