@@ -12,6 +12,7 @@ model per parameter set (batch and time included: converted models have static s
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Collection
 from typing import Any
 
@@ -106,7 +107,7 @@ class _AmortizedCases(SearchStrategy):
             template = self._retry(data, lambda: _draw_case(chooser, self.spec))
             drawn.append(template)
             for _ in range(self.per_params - 1):
-                drawn.append(self._retry(data, lambda: same_params(template, chooser, self.spec)))
+                drawn.append(self._retry(data, functools.partial(same_params, template, chooser, self.spec)))
         return CaseBatch(seed, drawn)
 
     @staticmethod

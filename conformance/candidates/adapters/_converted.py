@@ -77,6 +77,15 @@ class ConvertedModels:
         self.last_model, self.last_log = model, log
         return runnable
 
+    def artifact(self, case: Case, convert: Callable[[], tuple[bytes, Any, str]]) -> tuple[bytes | None, str, str]:
+        """``(model bytes or None, suffix, converter log)`` for ``case``'s parameter set (from the cache, else
+        converted now; a failed conversion gives no model and its message as the log)."""
+        try:
+            self.get(case, convert)
+        except ConversionError as exc:
+            return None, self.suffix, str(exc)
+        return self.last_model, self.suffix, self.last_log
+
     def clear(self) -> None:
         self._items.clear()
         self.hits = self.misses = 0

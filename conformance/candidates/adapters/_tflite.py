@@ -44,7 +44,14 @@ from conformance.candidates.adapters._converted import (
     program_feeds,
     require_ops,
 )
-from conformance.candidates.adapters._layout import KERAS_ORDER, check_computed_dtype, finish, folded_bias, reorder_gates, split_kernel
+from conformance.candidates.adapters._layout import (
+    KERAS_ORDER,
+    check_computed_dtype,
+    finish,
+    folded_bias,
+    reorder_gates,
+    split_kernel,
+)
 from conformance.spec import Case
 
 FUSED_OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"
@@ -59,9 +66,9 @@ fused_models = ConvertedModels(".tflite")
 
 def model_ops(model: bytes) -> set[str]:
     """The builtin op names of a ``.tflite`` model (its own graph, before any delegate takes ops over)."""
-    from conformance.oracle import import_tensorflow
-
     import warnings
+
+    from conformance.oracle import import_tensorflow
 
     tf = import_tensorflow()
     with warnings.catch_warnings():
@@ -159,5 +166,8 @@ def tflite_fused(case: Case):
     return finish(case, y, c, h)
 
 
-tflite_while.models = while_models  # type: ignore[attr-defined]
-tflite_fused.models = fused_models  # type: ignore[attr-defined]
+# The cache (hit counts) and, for a counterexample, the converted model and log of a case (run/_finish.py).
+tflite_while.models = while_models
+tflite_fused.models = fused_models
+tflite_while.converted_model = lambda case: while_models.artifact(case, lambda: _convert_while(case))
+tflite_fused.converted_model = lambda case: fused_models.artifact(case, lambda: _convert_fused(case))

@@ -1,0 +1,150 @@
+"""Converter pipelines as candidates (issue 15 items 1, 2, 5): tflite-fused, tflite-while, tf2onnx.
+
+Real converters and runtimes on the TF oracle; a few examples each (a conversion costs 0.2-4 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import strategies
+from conformance import CheckOptions, check
+from conformance.candidates import list_candidates, resolve
+from conformance.spec import Case, InitialState, LSTMConfig, LSTMParams
+
+pytest.importorskip("tensorflow")
+CONVERTERS = ("tflite-fused", "tflite-while", "tf2onnx")
+
+
+def _quick(**kw) -> CheckOptions:
+    return CheckOptions(**{"max_examples": 8, "seed": 3, "long_sequences": False, "max_time": 6, "max_units": 4,
+                           "max_input_size": 4, "inputs_per_params": 4, "minimize": False, "diagnose": False, **kw})
+
+
+def test_list_shows_the_converter_candidates():
+    rows = {row.name: row for row in list_candidates()}
+    for name in CONVERTERS:
+        assert name in rows, sorted(rows)
+    if rows["tf2onnx"].available:
+        assert "projection" in rows["tf2onnx"].features and "stacked" not in rows["tf2onnx"].features
+    assert rows["tflite-fused"].features == ["forget_bias", "initial_state", "time_major"]
+
+
+@pytest.mark.parametrize("name", CONVERTERS)
+def test_each_converter_runs_cases_to_a_verdict_and_caches_per_parameter_set(name, oracle):
+    loaded = resolve(name)  # tf2onnx: pip install "lstm-conformance[converters]"
+    assert loaded.info.per_params_cost
+    loaded.fn.models.clear()
+    result = check(loaded, _quick(), oracle=oracle)
+    assert result.verdict in ("conformant", "nonconformant"), result
+    assert result.examples >= 1
+    models = loaded.fn.models
+    # 4 cases per parameter set: at most one conversion per set, the rest are cache hits.
+    assert models.misses >= 1 and models.hits >= models.misses, (models.hits, models.misses)
+
+
+def _case(T: int = 3, forget_bias: float = 1.0) -> Case:
+    cfg = LSTMConfig(num_units=1, input_size=1, forget_bias=forget_bias)
+    params = LSTMParams(kernel=np.array([[0, 1, 10, 0], [0, 0, 0, 0]], np.float32),
+                        bias=np.array([10, 0, 10, 10], np.float32))
+    zero = np.zeros((1, 1), np.float32)
+    return Case(cfg, params, np.ones((1, T, 1), np.float32), InitialState(zero, zero))
+
+
+def test_a_model_that_lacks_the_fused_op_is_refused():
+    from conformance.candidates.adapters import _converted, _tflite
+    from conformance.oracle import import_tensorflow
+
+    tf = import_tensorflow()
+    fn = _converted.lstmcell_program(_case())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn.cell)
+    # The real LSTMCell program converts to a WHILE loop: as the fused candidate's model it is refused.
+    with pytest.raises(_converted.ConversionError, match="lack \\['UNIDIRECTIONAL_SEQUENCE_LSTM'\\]"):
+        _tflite._convert(converter, _tflite.FUSED_OP, _tflite.WHILE_OP)
+    model, _, _ = _tflite.while_models.artifact(_case(), lambda: _tflite._convert_while(_case()))
+    assert model is not None and "WHILE" in _tflite.model_ops(model)
+    with pytest.raises(_converted.ConversionError, match="include \\['WHILE'\\]"):
+        _converted.require_ops(_tflite.model_ops(model), required=("WHILE",), forbidden=("WHILE",))
+
+
+def test_the_cache_hits_on_the_same_parameter_set_and_misses_on_another():
+    fn = resolve("tflite-while").fn
+    fn.models.clear()
+    case = _case()
+    fn(case)
+    fn(case.with_arrays({"inputs": np.full_like(case.inputs, 0.5), "c0": np.ones((1, 1), np.float32)}))
+    assert (fn.models.misses, fn.models.hits) == (1, 1)
+    fn(case.with_arrays({"bias": np.array([10, 0, 10, 9], np.float32)}))
+    assert (fn.models.misses, fn.models.hits) == (2, 1)
+
+
+def test_tflite_fused_clips_the_cell_state_at_10():
+    """The finding (docs/mapping.md, "Converters"): the converter fuses a tf-keras LSTM with cell_clip=10."""
+    fn = resolve("tflite-fused").fn
+    case = _case(T=30, forget_bias=0.0)  # c grows by tanh(1) ~ 0.76 per step, unclipped: ~22.8
+    _, (c, h) = fn(case)
+    assert float(c[0, 0]) == 10.0
+    model, suffix, _ = fn.converted_model(case)
+    assert suffix == ".tflite" and model is not None
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(strategies.amortized_cases(inputs_per_params=3, count=5, features=["initial_state", "sequence_length"],
+                                  long_sequences=False))
+def test_amortized_groups_share_their_parameter_set_and_vary_the_inputs(batch):
+    from conformance.candidates.adapters._converted import params_key
+
+    assert len(batch) == 6  # max(count, inputs_per_params) rounded up to whole groups of 3
+    for g in range(0, 6, 3):
+        group = batch[g : g + 3]
+        assert len({params_key(c) for c in group}) == 1
+        assert {c.sequence_length is None for c in group} == {group[0].sequence_length is None}
+        for c in group:
+            c.validate()
+    assert params_key(batch[0]) != params_key(batch[3]) or batch[0].config.num_units == 1
+
+
+def test_amortized_cases_names_a_bad_argument():
+    from hypothesis.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="inputs_per_params=0"):
+        strategies.amortized_cases(inputs_per_params=0).example()
+
+
+def test_minimize_amortized_shrinks_the_inputs_before_any_parameter():
+    from conformance.run._minimize_amortized import minimize_amortized, same_parameters
+
+    case = _case(T=4)
+    case = case.with_arrays({"inputs": np.array([[[0.3], [2.0], [-1.7], [0.9]]], np.float32)})
+    seen: list[Case] = []
+
+    def still_fails(trial: Case) -> bool:
+        seen.append(trial)
+        return bool(np.any(trial.inputs[0, 1:] != 0))  # fails while a step after the first has an input
+
+    out = minimize_amortized(case, still_fails, max_seconds=5.0)
+    first_other = next((i for i, t in enumerate(seen) if not same_parameters(t, case)), len(seen))
+    # Every input trial came before the first trial that changes the parameter set.
+    assert all(same_parameters(t, case) for t in seen[:first_other]) and first_other >= 3
+    assert np.count_nonzero(out.inputs) == 1
+
+
+def test_a_converter_counterexample_is_saved_with_its_model_and_log(tmp_path, oracle):
+    from conformance.report import save_counterexample
+
+    loaded = resolve("tflite-fused")
+    options = _quick(replay=[_case(T=30, forget_bias=0.0)], minimize=False)
+    result = check(loaded, options, oracle=oracle)
+    assert result.verdict == "nonconformant", result
+    cx = save_counterexample(result.counterexample, str(tmp_path))
+    assert (tmp_path / "counterexample.tflite").stat().st_size > 1000
+    assert (tmp_path / "counterexample.converter.log").exists()
+    saved = json.loads((tmp_path / "counterexample.json").read_text())
+    assert [os.path.basename(p) for p in saved["artifacts"]] == ["counterexample.converter.log",
+                                                                 "counterexample.tflite"]
+    assert cx.repro is not None
