@@ -5,6 +5,7 @@ Real converters and runtimes on the TF oracle; a few examples each (a conversion
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -148,3 +149,35 @@ def test_a_converter_counterexample_is_saved_with_its_model_and_log(tmp_path, or
     assert [os.path.basename(p) for p in saved["artifacts"]] == ["counterexample.converter.log",
                                                                  "counterexample.tflite"]
     assert cx.repro is not None
+
+
+def _ragged_case() -> Case:
+    """B = 2 rows, 2 units, T = 2, L = [2, 1]: the batch size equals the output size."""
+    k = np.zeros((3, 8), np.float32)
+    k[0, 2:4] = 1.0  # j = x
+    zero = np.zeros((2, 2), np.float32)
+    return Case(LSTMConfig(num_units=2, input_size=1), LSTMParams(kernel=k, bias=np.zeros(8, np.float32)),
+                np.ones((2, 2, 1), np.float32), InitialState(zero, zero), np.array([2, 1], np.int32))
+
+
+def test_tflite_while_masks_columns_instead_of_rows_when_the_batch_equals_the_output_size(oracle):
+    """The finding (docs/mapping.md, "Converters"): past row 1's end, TFLite zeroes output column 1 of
+    every row instead of row 1, when B == output size (B = P = 2 here)."""
+    case = _ragged_case()
+    out, _ = resolve("tflite-while").fn(case)
+    expected = oracle.run(case).outputs
+    assert expected[0, 1, 1] > 0.28 and expected[1, 1, 1] == 0  # TF: row 0 runs step 1, row 1 does not
+    assert out[0, 1, 1] == 0 and out[1, 1, 0] > 0.28  # TFLite: column 1 zeroed, row 1 computed
+
+
+def test_tf2onnx_returns_max_length_steps_not_the_padded_time(oracle):
+    """The finding (docs/mapping.md, "Converters"): with every row shorter than T, tf2onnx's model
+    returns max(L) output steps; dynamic_rnn returns T (zeros past each row's end).  (softsign: the loop
+    stays an ONNX Loop; a plain tanh cell becomes an ONNX LSTM node, which returns T steps.)"""
+    from conformance.candidates import call_candidate
+    from conformance.spec import CandidateFault
+
+    case = dataclasses.replace(_ragged_case(), sequence_length=np.array([1, 1], np.int32))
+    case = dataclasses.replace(case, config=case.config.replace(activation="softsign"))
+    with pytest.raises(CandidateFault, match=r"outputs has shape \(2, 1, 2\), expected \(2, 2, 2\)"):
+        call_candidate(resolve("tf2onnx").fn, case)
