@@ -1,6 +1,6 @@
 """Examples per second of the converter candidates, with and without amortized conversion (issue 15 item 2).
 
-    python benchmarks/converters.py [--seconds 30] [--per-params 16] [--json FILE] [NAME ...]
+    python benchmarks/converters.py [--seconds 30] [--per-params 16 64] [--json FILE] [NAME ...]
 
 For each converter candidate (default: tflite-fused, tflite-while, tf2onnx) and each setting, cases
 are drawn from the run's own strategy on the default distribution (``check``'s defaults: every
@@ -70,14 +70,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(CONVERTERS))
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--per-params", type=int, default=16, help="inputs per parameter set when amortized")
+    parser.add_argument("--per-params", type=int, nargs="+", default=[16, 64],
+                        help="inputs per parameter set when amortized (default: 16, check's default, and 64)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     rows = []
     print(f"{'candidate':14} {'inputs/params':>13} {'examples/s':>10} {'cases':>6} {'passed':>6} {'conversions':>11}")
     for name in args.names:
-        for per_params in (1, args.per_params):
+        for per_params in (1, *args.per_params):
             row = rate(name, per_params, args.seconds, args.seed)
             rows.append(row)
             print(f"{name:14} {per_params:>13} {row['examples_per_s']:>10.2f} {row['cases']:>6} {row['passed']:>6} "

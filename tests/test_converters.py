@@ -84,6 +84,23 @@ def test_the_cache_hits_on_the_same_parameter_set_and_misses_on_another():
     assert (fn.models.misses, fn.models.hits) == (2, 1)
 
 
+def test_a_refused_conversion_is_cached_for_its_parameter_set():
+    from conformance.candidates.adapters._converted import ConversionError, ConvertedModels
+
+    models, calls = ConvertedModels(".onnx"), []
+
+    def refuse():
+        calls.append(1)
+        raise ConversionError("the converter's message")
+
+    case = _case()
+    for _ in range(3):
+        with pytest.raises(ConversionError, match="the converter's message"):
+            models.get(case, refuse)
+    assert (len(calls), models.misses, models.hits) == (1, 1, 2)
+    assert models.artifact(case, refuse) == (None, ".onnx", "the converter's message")
+
+
 def test_tflite_fused_clips_the_cell_state_at_10():
     """The finding (docs/mapping.md, "Converters"): the converter fuses a tf-keras LSTM with cell_clip=10."""
     fn = resolve("tflite-fused").fn

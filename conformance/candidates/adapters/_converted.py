@@ -61,20 +61,27 @@ class ConvertedModels:
 
     def get(self, case: Case, convert: Callable[[], tuple[bytes, Any, str]]) -> Any:
         """The runnable model for ``case``'s parameter set; ``convert()`` -> (model bytes, runnable, log) on a
-        miss.  A conversion that raises is not cached (the next case of the parameter set tries again)."""
+        miss.  A refused conversion (:class:`ConversionError`) is cached too and raised again for every case
+        of its parameter set: converting is deterministic, and paying it per case would undo the caching."""
         key = params_key(case)
         if key in self._items:
             self.hits += 1
             self._items.move_to_end(key)
-            model, runnable, log = self._items[key]
         else:
             self.misses += 1
             self.last_model, self.last_log = None, ""
-            model, runnable, log = convert()
-            self._items[key] = (model, runnable, log)
+            try:
+                self._items[key] = convert()
+            except ConversionError as exc:
+                self._items[key] = exc
             if len(self._items) > self.size:
                 self._items.popitem(last=False)
-        self.last_model, self.last_log = model, log
+        entry = self._items[key]
+        if isinstance(entry, ConversionError):
+            self.last_model, self.last_log = None, str(entry)
+            raise ConversionError(str(entry))
+        model, runnable, self.last_log = entry
+        self.last_model = model
         return runnable
 
     def artifact(self, case: Case, convert: Callable[[], tuple[bytes, Any, str]]) -> tuple[bytes | None, str, str]:
