@@ -198,3 +198,13 @@ def test_tf2onnx_returns_max_length_steps_not_the_padded_time(oracle):
     case = dataclasses.replace(case, config=case.config.replace(activation="softsign"))
     with pytest.raises(CandidateFault, match=r"outputs has shape \(2, 1, 2\), expected \(2, 2, 2\)"):
         call_candidate(resolve("tf2onnx").fn, case)
+
+
+def test_a_bad_inputs_per_params_is_named():
+    from conformance.spec import InvalidArgument
+    from tests.helpers import run_cli
+
+    with pytest.raises(InvalidArgument, match="inputs_per_params=0"):
+        CheckOptions(inputs_per_params=0)
+    proc = run_cli("check", "numpy-reference", "--inputs-per-params", "0")
+    assert proc.returncode == 2 and "--inputs-per-params" in proc.stderr, proc.stderr[-500:]
