@@ -45,6 +45,7 @@ E2E_MODULES = frozenset({
     "test_bad_input",           # the CLI via subprocess
     "test_browser",             # headless chromium
     "test_cli_check",           # the CLI via subprocess, TF oracle
+    "test_converters",          # TFLite and tf2onnx converters, TFLite and onnxruntime, the TF oracle
     "test_corpus",              # `fuzz` via the CLI
     "test_diagnose",            # the CLI with the real TF oracle, isolated workers
     "test_diagnose_lengths",    # the CLI and check() with the real TF oracle (row lengths, time-major)

@@ -48,6 +48,8 @@ SCHEMA_VERSION = "1.0"
 SATURATING_SCALES = (8.0, 20.0)
 #: A correct implementation: a mismatch it shares on the same case is not evidence against a candidate.
 CONTROL = "numpy-reference"
+#: Cases per parameter set in a cell of a converter candidate (``per_params_cost``; 10 examples: 3 sets).
+MATRIX_INPUTS_PER_PARAMS = 4
 #: Sequence lengths of the long-sequence column.
 LONG_MIN_TIME, LONG_MAX_TIME = 100, 128
 
@@ -182,6 +184,8 @@ def column_options(info: CandidateInfo, column: Column, settings: MatrixSettings
         long_sequences=False, max_time=long_kwargs.pop("max_time", settings.max_time), **long_kwargs,
         minimize_seconds=settings.minimize_seconds, diagnose_seconds=settings.diagnose_seconds,
         budget_seconds=settings.cell_seconds,
+        # A converter (per_params_cost) converts per parameter set: a few sets per cell, not one.
+        inputs_per_params=MATRIX_INPUTS_PER_PARAMS,
     )
 
 

@@ -26,7 +26,8 @@ class Listing:
 
 
 #: pyproject extra that installs each optional package built-ins require.
-_EXTRAS = {"torch": "torch", "jax": "jax", "flax": "jax", "onnx": "onnx", "onnxruntime": "onnx", "keras": "keras"}
+_EXTRAS = {"torch": "torch", "jax": "jax", "flax": "jax", "onnx": "onnx", "onnxruntime": "onnx", "keras": "keras",
+           "tf2onnx": "converters"}
 
 
 def _missing_reason(missing: list[str]) -> str:

@@ -73,6 +73,7 @@ class CandidateInfo:
     accepts: Callable[[Case], bool] | None = None
     #: Why a feature is not supported, by feature (the matrix shows it in the feature's cell).
     unsupported: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    per_params_cost: bool = False  #: it converts a model per parameter set: runs draw several cases per set
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.features) - set(FEATURES))
@@ -113,7 +114,7 @@ class CandidateInfo:
             "max_time": self.max_time,
             "deterministic": self.deterministic,
             "env": dict(self.env),
-            "unsupported": dict(self.unsupported),
+            "unsupported": dict(self.unsupported), "per_params_cost": self.per_params_cost,
         }
 
 
@@ -130,14 +131,14 @@ def candidate(
     deterministic: bool = True,
     env: Mapping[str, str] | None = None,
     accepts: Callable[[Case], bool] | None = None,
-    unsupported: Mapping[str, str] | None = None,
+    unsupported: Mapping[str, str] | None = None, per_params_cost: bool = False,
 ) -> Any:
     """Declare what a candidate supports; returns the function itself, unwrapped.
 
     Usable bare (``@candidate``) or with arguments (``@candidate(features=[], dtypes=["float32"])``).
-    ``unsupported``: why a feature is left out, by feature (``{"time_major": "the op is batch-major
-    only"}``), shown in the matrix.
-    Without it, a callable is assumed to support :data:`~conformance.spec.DEFAULT_FEATURES` and every dtype.
+    ``unsupported``: why a feature is left out, by feature (``{"time_major": "the op is batch-major only"}``),
+    shown in the matrix; ``per_params_cost``: it converts per parameter set (runs draw several cases per
+    set).  Without it, a callable is assumed to support :data:`~conformance.spec.DEFAULT_FEATURES`, every dtype.
     """
 
     def attach(f: Callable) -> Callable:
@@ -155,7 +156,7 @@ def candidate(
             deterministic=deterministic,
             env=dict(env or {}),
             accepts=accepts,
-            unsupported=dict(unsupported or {}),
+            unsupported=dict(unsupported or {}), per_params_cost=per_params_cost,
         )
         setattr(f, ATTRIBUTE, info)
         return f

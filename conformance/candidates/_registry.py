@@ -83,6 +83,15 @@ BUILTINS: dict[str, Builtin] = {
                                 "tf.raw_ops.LSTMBlockCell stepped over time"),
     "tf-blocklstm": Builtin("conformance.candidates.adapters._tf_fused:tf_blocklstm", ("tensorflow",),
                             "tf.raw_ops.BlockLSTM over the sequence"),
+    # Converter pipelines (adapters/_tflite.py, _tf2onnx.py; docs/mapping.md "Converters"): the case's TF program
+    # through the real converter, run on the real runtime; a converted model is cached per parameter set.
+    "tflite-fused": Builtin("conformance.candidates.adapters._tflite:tflite_fused", ("tensorflow", "tf_keras"),
+                            "tf-keras LSTM -> TFLiteConverter (UNIDIRECTIONAL_SEQUENCE_LSTM) -> tf.lite.Interpreter"),
+    "tflite-while": Builtin("conformance.candidates.adapters._tflite:tflite_while", ("tensorflow",),
+                            "TF LSTMCell + dynamic_rnn -> TFLiteConverter (WHILE loop) -> tf.lite.Interpreter"),
+    "tf2onnx": Builtin("conformance.candidates.adapters._tf2onnx:tf2onnx_lstmcell", ("tensorflow", "tf2onnx", "onnx",
+                                                                                   "onnxruntime"),
+                       "TF LSTMCell + dynamic_rnn -> tf2onnx -> onnx.checker -> onnxruntime CPU"),
 }
 
 

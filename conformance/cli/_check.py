@@ -89,6 +89,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="seeded (default): cases from a seeded RNG, 16 per Hypothesis example, a failure minimised "
                         "by the post-minimiser; choices: every choice a Hypothesis choice (slower; Hypothesis "
                         "shrinks a failure first)")
+    p.add_argument("--inputs-per-params", type=int_at_most(MAX_TIME_LIMIT), default=16, metavar="N",
+                   help="for a candidate that converts a model per parameter set (tflite-*, tf2onnx): cases drawn "
+                        "per parameter set, so one conversion serves N cases (default 16)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     p.add_argument("--no-diagnose", action="store_true",
                    help="skip explaining a mismatch (convention variants, localization, structure; docs/diagnosis.md)")
@@ -172,6 +175,7 @@ def options_from_args(args: argparse.Namespace, **extra: Any):
         max_time=args.max_time,
         long_sequences=not args.no_long,
         generation=args.generation,
+        inputs_per_params=getattr(args, "inputs_per_params", 16),
         diagnose=not getattr(args, "no_diagnose", False),
         progress=None if args.quiet else progress_printer(total=extra.get("max_examples")),
         **{**isolation_from_args(args), **extra},

@@ -61,6 +61,9 @@ class Counterexample:
     target: str | None = None
     analysis: Analysis | None = None
     repro: str | None = None
+    #: Files a candidate produced for ``case`` (a converter: the converted model and the converter's log), by
+    #: file suffix (``.tflite``, ``.onnx``, ``.converter.log``); saved beside the counterexample.
+    artifacts: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
 
     @property
     def comparison(self) -> Comparison:

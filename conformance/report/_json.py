@@ -51,6 +51,9 @@ def counterexample_dict(cx: Counterexample) -> dict[str, Any]:
             "diagnosis": [m.to_dict() for m in cx.diagnosis],
             "localization": cx.analysis.localization_dict() if cx.analysis is not None else None,
             "structural": [s.to_dict() for s in cx.structural],
+            # A converter's model and log, saved beside the .npz (replayable without converting again).
+            "artifacts": ([os.path.splitext(cx.repro)[0] + suffix for suffix in sorted(cx.artifacts)]
+                          if cx.repro else sorted(cx.artifacts)),
         }
     )
     out.update(_fault_text(cx))
@@ -135,6 +138,9 @@ def save_counterexample(cx: Counterexample, directory: str, stem: str = "counter
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{stem}.npz")
     cx.case.save_npz(path)
+    for suffix, content in cx.artifacts.items():
+        with open(os.path.join(directory, f"{stem}{suffix}"), "wb") as f:
+            f.write(content)
     saved = cx.with_repro(path)
     write_text_atomic(os.path.join(directory, f"{stem}.json"),
                       json.dumps(counterexample_dict(saved), indent=2, sort_keys=True, allow_nan=False))

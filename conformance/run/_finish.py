@@ -11,6 +11,7 @@ from conformance.judge import Evaluation, Judge, evaluate, rerun_check
 from conformance.oracle import Oracle
 from conformance.outcome import Counterexample
 from conformance.run._minimize import minimize
+from conformance.run._minimize_amortized import minimize_amortized
 from conformance.run._options import CheckOptions
 from conformance.spec import Case
 
@@ -43,6 +44,7 @@ def finish_counterexample(
             return Counterexample(case=case, evaluation=rerun, shrunk_case=case, source=source, target=executor.target)
     if options.minimize and not skip_minimize and kind != "nondeterminism":
         case, final = _minimized(failing, executor, oracle, options, judge, dtypes)
+    artifacts = _artifacts(executor, case)  # before diagnosis runs other cases through the candidate
     analysis = None
     if options.diagnose and not skip_minimize:
         seconds = options.diagnose_seconds
@@ -53,7 +55,24 @@ def finish_counterexample(
         except TimeoutError:  # a variant's call cut short by the time budget
             analysis = None
     return Counterexample(case=case, evaluation=final, shrunk_case=failing.case, source=source,
-                          target=executor.target, analysis=analysis)
+                          target=executor.target, analysis=analysis, artifacts=artifacts)
+
+
+def _artifacts(executor: Executor, case: Case) -> dict[str, bytes]:
+    """What an in-process candidate's ``converted_model(case)`` gives for the counterexample: the converted
+    model and the converter's log (converter candidates); nothing for other candidates or isolated runs."""
+    fn = getattr(getattr(executor, "loaded", None), "fn", None)
+    produce = getattr(fn, "converted_model", None)
+    if not callable(produce):
+        return {}
+    try:
+        model, suffix, log = produce(case)
+    except Exception as exc:  # noqa: BLE001 - the counterexample stands without its files
+        return {".converter.log": f"could not produce the converted model: {exc}".encode()}
+    out = {".converter.log": log.encode()}
+    if model is not None:
+        out[suffix] = model
+    return out
 
 
 def _minimized(failing: Evaluation, executor: Executor, oracle: Oracle, options: CheckOptions, judge: Judge,
@@ -85,7 +104,9 @@ def _minimized(failing: Evaluation, executor: Executor, oracle: Oracle, options:
     # get the ordinary timeout: a slow way to fail (a runaway allocation) must not read as a hang.
     limit_calls(executor, deadline, "minimize" if kind == "hang" else "confirm")
     try:
-        case = minimize(failing.case, still_fails, max_seconds=seconds, dtypes=dtypes,
+        # A converter re-converts for every new parameter set: its inputs are minimised first, parameters fixed.
+        shrink = minimize_amortized if executor.info.per_params_cost else minimize
+        case = shrink(failing.case, still_fails, max_seconds=seconds, dtypes=dtypes,
                         keep_features=options.require_features)
     finally:
         limit_calls(executor, options.finish_by, "confirm")

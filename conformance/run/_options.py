@@ -67,6 +67,9 @@ class CheckOptions:
     #: Pinned config and weights (``check --params FILE``, or a model candidate's own): only inputs, initial
     #: states, row lengths and the layout are drawn (strategies.pinned_cases); the minimiser keeps them.
     params: PinnedParams | None = None
+    #: For a candidate declaring ``per_params_cost`` (a converter), a seeded run draws this many cases
+    #: (inputs, initial states, lengths) per parameter set (strategies.amortized_cases).
+    inputs_per_params: int = 16
 
     def __post_init__(self) -> None:
         check_int("max_examples", self.max_examples, minimum=1)
@@ -81,6 +84,7 @@ class CheckOptions:
                                            or not math.isfinite(self.finish_by)):
             raise InvalidArgument(f"finish_by={self.finish_by!r} must be a finite time.monotonic() value or None")
         check_int("determinism_every", self.determinism_every, minimum=0)
+        check_int("inputs_per_params", self.inputs_per_params, minimum=1, maximum=MAX_SIZE_LIMIT)
         from conformance.candidates import check_limits
 
         check_limits(self.timeout_seconds, self.memory_limit_mb)

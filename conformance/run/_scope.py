@@ -112,8 +112,13 @@ def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | Non
         one = strategies.cases(long_times=long_times, **common)
         # A library limit beyond features/dtypes/sizes (e.g. torch's proj_size < hidden_size).
         return (one.filter(accepts) if accepts is not None else one).map(lambda case: [case])
-    batches = strategies.seeded_cases(count=SEEDED_BATCH, long_sequences=sc.long_sequences,
-                                      max_long_time=sc.max_long_time, **common)
+    if info.per_params_cost:  # a converter: one conversion serves inputs_per_params cases
+        batches = strategies.amortized_cases(inputs_per_params=options.inputs_per_params, count=SEEDED_BATCH,
+                                             long_sequences=sc.long_sequences, max_long_time=sc.max_long_time,
+                                             **common)
+    else:
+        batches = strategies.seeded_cases(count=SEEDED_BATCH, long_sequences=sc.long_sequences,
+                                          max_long_time=sc.max_long_time, **common)
     if accepts is None:
         return batches
     return batches.map(lambda batch: strategies.CaseBatch(batch.seed, [c for c in batch if accepts(c)]))
