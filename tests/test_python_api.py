@@ -177,3 +177,17 @@ def test_the_readme_from_python_example_runs(tmp_path, monkeypatch, oracle):
     result = namespace["result"]
     assert result.verdict == "conformant" and result.examples == 50, str(result)
     assert Path(namespace["paths"]["html"]).is_file() and (tmp_path / "reports/my_lstm/report.json").is_file()
+
+
+def test_a_check_that_ran_no_example_is_an_error_never_conformant():
+    """A budget spent before the first example (TensorFlow's start-up on a loaded machine took a matrix cell's
+    whole time) or a candidate whose accepts= turns every case down has shown nothing: verdict "error", exit 2."""
+    reference = resolve("numpy-reference").fn
+    timed_out = conformance.check(candidate(name="ref")(lambda case: reference(case)),
+                                  CheckOptions(max_examples=20, budget_seconds=1e-9))
+    assert (timed_out.verdict, timed_out.examples, timed_out.exit_code) == ("error", 0, 2), str(timed_out)
+    assert "no example ran" in (timed_out.error or "") and "budget" in timed_out.error, timed_out.error
+    refuses = candidate(name="refuses", accepts=lambda case: False)(lambda case: reference(case))
+    refused = conformance.check(refuses, CheckOptions(max_examples=5))
+    assert (refused.verdict, refused.examples) == ("error", 0), str(refused)
+    assert "accepts=" in (refused.error or ""), refused.error

@@ -319,8 +319,15 @@ class _CheckRun:
 
     def _result(self, ending: _Ending, cx: Counterexample | None, signal: str | None) -> CheckResult:
         tally = self.tally
+        # A check asked for examples that ran none (its time budget spent loading TensorFlow, say, or every case
+        # turned down by accepts=) has shown nothing: never "conformant".  A fuzz slice (unbounded) may run none.
+        empty = cx is None and tally.examples == 0 and self.options.max_examples < _UNBOUNDED
         return CheckResult(
-            verdict="conformant" if cx is None else "nonconformant",
+            verdict="error" if empty else "conformant" if cx is None else "nonconformant",
+            error=(f"no example ran (of {self.options.max_examples} asked"
+                   + (f"; the {self.options.budget_seconds:g} s budget ended first)" if ending.budget_exhausted
+                      else f"; {tally.rejected} drawn case(s) turned down by the candidate's accepts=)"
+                      if tally.rejected else ")")) if empty else None,
             target=self.loaded.target, candidate=self.loaded.info, examples=tally.examples,
             elapsed=time.monotonic() - self.started, seed=self.seed, counterexample=cx,
             interrupted=signal is not None, signal=signal, budget_exhausted=ending.budget_exhausted,
