@@ -43,7 +43,7 @@ DESCRIBE_TIMEOUT = 60.0
 #: Bytes kept of the program's stdout and of its stderr (the last ones); the rest is read and discarded.
 OUTPUT_KEEP_BYTES = 64 * 1024
 _INFO_KEYS = ("name", "features", "dtypes", "description", "max_units", "max_input_size", "max_time",
-              "deterministic")
+              "max_batch", "deterministic")
 
 
 def batch_arrays(cases: Sequence[Case], *, describe: bool = False) -> dict[str, np.ndarray]:

@@ -53,8 +53,8 @@ class Candidate(Protocol):
 class CandidateInfo:
     """What a candidate declares: the :data:`FEATURES` and :data:`DTYPES` it supports.
 
-    ``max_units``/``max_input_size``/``max_time`` bound sizes for implementations
-    with fixed buffers; ``deterministic=False`` skips the same-input-twice check.
+    ``max_units``/``max_input_size``/``max_time``/``max_batch`` bound sizes for implementations with fixed
+    buffers (no case beyond them is drawn); ``deterministic=False`` skips the same-input-twice check.
     """
 
     name: str | None = None
@@ -64,6 +64,7 @@ class CandidateInfo:
     max_units: int | None = None
     max_input_size: int | None = None
     max_time: int | None = None
+    max_batch: int | None = None
     deterministic: bool = True
     #: Environment variables the candidate needs set before its framework is imported
     #: (e.g. KERAS_BACKEND); such a candidate gets a process of its own when needed.
@@ -99,6 +100,7 @@ class CandidateInfo:
             and (self.max_units is None or cfg.num_units <= self.max_units)
             and (self.max_input_size is None or cfg.input_size <= self.max_input_size)
             and (self.max_time is None or case.time <= self.max_time)
+            and (self.max_batch is None or case.batch <= self.max_batch)
             and (self.accepts is None or bool(self.accepts(case)))
         )
 
@@ -110,7 +112,7 @@ class CandidateInfo:
             "description": self.description,
             "max_units": self.max_units,
             "max_input_size": self.max_input_size,
-            "max_time": self.max_time,
+            "max_time": self.max_time, "max_batch": self.max_batch,
             "deterministic": self.deterministic,
             "env": dict(self.env),
             "unsupported": dict(self.unsupported),
@@ -126,7 +128,7 @@ def candidate(
     description: str | None = None,
     max_units: int | None = None,
     max_input_size: int | None = None,
-    max_time: int | None = None,
+    max_time: int | None = None, max_batch: int | None = None,
     deterministic: bool = True,
     env: Mapping[str, str] | None = None,
     accepts: Callable[[Case], bool] | None = None,
@@ -151,7 +153,7 @@ def candidate(
             description=description if description is not None else (doc[0] if doc else ""),
             max_units=max_units,
             max_input_size=max_input_size,
-            max_time=max_time,
+            max_time=max_time, max_batch=max_batch,
             deterministic=deterministic,
             env=dict(env or {}),
             accepts=accepts,
@@ -387,8 +389,7 @@ def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result
 
 def call_many(fn: Callable, cases: Sequence[Case]) -> list[Result | CandidateFault]:
     """Run several cases; uses ``fn.call_many`` when the candidate batches (exec: candidates do)."""
-    batched = getattr(fn, "call_many", None)
-    if callable(batched):
+    if callable(batched := getattr(fn, "call_many", None)):
         return list(batched(cases))
     out: list[Result | CandidateFault] = []
     for case in cases:

@@ -25,10 +25,11 @@ from conformance.run._shrink_cells import (
     forward_only,
     output_count,
     output_dropper,
+    replace_cell_config,
     unit_count,
     unit_dropper,
 )
-from conformance.spec import DTYPES_SIMPLEST_FIRST, Case
+from conformance.spec import DTYPES_SIMPLEST_FIRST, Case, LSTMConfig, rounded_to
 
 
 class _Budget:
@@ -77,7 +78,7 @@ def minimize(
         current = _simpler_config(current, attempt, [x for x in simplifications if x[0] in _EARLY])
         for step in (_fewer_rows, _fewer_steps, _smaller_square, _later_start, _longer_rows, _fewer_inputs, _fewer_units,
                      functools.partial(_simpler_config, simplifications=simplifications), _zero_arrays,
-                     _zero_entries, _round_entries):
+                     _zero_entries, _round_entries, _round_config):
             current = step(current, attempt)
         if simplicity_key(current) == before or not budget.ok():
             break
@@ -90,10 +91,11 @@ _EARLY = frozenset({"dtype", "bidirectional", "stacked"})
 
 def simplicity_key(case: Case) -> tuple:
     """The one simplicity order of cases (smaller is simpler): sizes, padded steps, then non-zero numbers,
-    features and digits."""
+    features and digits (of the numbers and of the config's forget_bias, cell_clip and proj_clip)."""
     return (case.batch, case.time, case.config.input_size, case.config.num_units, case.padded_steps(),
             case.nonzero_values(), sorted(case.features()),
-            sum(_complexity(v) for e in case.nonzero_entries() for v in [e["value"]]))
+            sum(_complexity(v) for e in case.nonzero_entries() for v in [e["value"]])
+            + sum(_complexity(v) for _, _, cell in case.cells() for v in _config_floats(cell.config).values()))
 
 
 def _first(options: Iterable[Case | None], attempt: Callable[[Case | None], bool]) -> Case | None:
@@ -110,23 +112,47 @@ def _fewer_rows(case: Case, attempt) -> Case:
                         singles=True)
 
 
+#: Most indices tried one by one (alone, or dropped): past this only bisection runs, so a size axis costs
+#: O(log n) attempts (a failure that needs 33 of 1024 units ends at 33 in about 20 attempts).
+_ONE_BY_ONE = 64
+#: Most rows tried alone (any row, not only the first): bisection finds a lone row further down.
+_SINGLES = 8
+
+
 def _shrink_axis(case: Case, size: Callable[[Case], int], drop: Callable[[Case, set[int]], Case], attempt,
                  *, singles: bool = False) -> Case:
-    """Remove indices along one axis while the case fails: all but the first (with ``singles``,
-    all but any one), then the upper half, then one at a time from the end.  Few attempts when
-    the axis can go at once (each attempt may cost a time-out, for a hanging candidate)."""
+    """Remove indices along one axis while the case fails: all but the first (with ``singles``, all but
+    any one of the first _SINGLES), then the shortest failing prefix and the latest failing start, both
+    by bisection (a failure past a size threshold keeps exactly the threshold's size), then, where at most
+    _ONE_BY_ONE are left, one at a time from the end.  Few attempts when the axis can go at once (each
+    attempt may cost a time-out, for a hanging candidate)."""
     n = size(case)
-    keep_one = range(n) if singles else range(1)
-    if n > 1:
-        found = _first((drop(case, set(range(n)) - {k}) for k in keep_one), attempt)
-        if found is not None:
-            return found
-    if n > 3:
-        trial = drop(case, set(range(n // 2, n)))
-        if attempt(trial):
-            case = trial
+    if n <= 1:
+        return case
+    keep_one = range(min(n, _SINGLES)) if singles else range(1)
+    found = _first((drop(case, set(range(n)) - {k}) for k in keep_one), attempt)
+    if found is not None:
+        return found
+    lo, hi = 2, n  # keeping the first index alone failed; the whole axis fails
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if attempt(drop(case, set(range(mid, n)))):
+            hi = mid
+        else:
+            lo = mid + 1
+    if hi < n:
+        case, n = drop(case, set(range(hi, n))), hi
+    lo, hi = 0, n - 2  # the latest start that still fails (starting at n - 1 is keeping one alone)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if attempt(drop(case, set(range(mid)))):
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo > 0:
+        case = drop(case, set(range(lo)))
     k = size(case) - 1
-    while k >= 0 and size(case) > 1:
+    while size(case) <= _ONE_BY_ONE and k >= 0 and size(case) > 1:
         trial = drop(case, {k})
         if attempt(trial):
             case = trial
@@ -134,11 +160,9 @@ def _shrink_axis(case: Case, size: Callable[[Case], int], drop: Callable[[Case, 
     return case
 
 
-def _dropping(drop_one: Callable[[Case, int], Case]) -> Callable[[Case, set[int]], Case]:
+def _dropping(drop_many: Callable[[Case, list[int]], Case]) -> Callable[[Case, set[int]], Case]:
     def drop(case: Case, indices: set[int]) -> Case:
-        for k in sorted(indices, reverse=True):  # from the end, so earlier indices stay put
-            case = drop_one(case, k)
-        return case
+        return drop_many(case, sorted(indices))
 
     return drop
 
@@ -339,6 +363,35 @@ def _round_entries(case: Case, attempt) -> Case:
                 if float(flat[flat_index].astype(np.float64)) == value:
                     continue
                 trial = case.with_arrays({name: flat.reshape(array.shape)})
+                if attempt(trial):
+                    case = trial
+                    break
+    return case
+
+
+#: The config's floats the minimizer rounds, and whether the value must stay > 0 (a clip).
+_CONFIG_FLOATS = {"forget_bias": False, "cell_clip": True, "proj_clip": True}
+
+
+def _config_floats(config: LSTMConfig) -> dict[str, float]:
+    """The config's forget_bias, cell_clip and proj_clip that are set (a clip of None is not a number)."""
+    return {name: float(v) for name in _CONFIG_FLOATS if (v := getattr(config, name)) is not None}
+
+
+def _round_config(case: Case, attempt) -> Case:
+    """Round every cell's forget_bias, cell_clip and proj_clip toward 1.0, 0.5, 2.0, an integer, then 1-3
+    significant digits, while the case fails; only values the dtype holds exactly (a value the oracle
+    would round on its way in would change the case, not only its printing)."""
+    for k, d, _ in case.cells():
+        for name, positive in _CONFIG_FLOATS.items():
+            config = next(cell.config for kk, dd, cell in case.cells() if (kk, dd) == (k, d))
+            value = getattr(config, name)
+            if value is None:
+                continue
+            for simpler in _simpler_values(float(value)):
+                if (positive and simpler <= 0) or rounded_to(config.dtype, simpler) != simpler:
+                    continue
+                trial = replace_cell_config(case, (k, d), **{name: simpler})
                 if attempt(trial):
                     case = trial
                     break
