@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import time as _time
 from collections.abc import Callable, Collection, Iterable
 
@@ -25,11 +24,11 @@ from conformance.run._shrink_cells import (
     forward_only,
     output_count,
     output_dropper,
-    replace_cell_config,
     unit_count,
     unit_dropper,
 )
-from conformance.spec import DTYPES_SIMPLEST_FIRST, Case, LSTMConfig, rounded_to
+from conformance.run._simpler import complexity, config_floats, round_config, simpler_values
+from conformance.spec import DTYPES_SIMPLEST_FIRST, Case
 
 
 class _Budget:
@@ -70,6 +69,8 @@ def minimize(
             return False
         return bool(still_fails(candidate))
 
+    # The element steps stop building trials once the budget is spent (a large array has a million).
+    attempt.spent = lambda: not budget.ok()  # type: ignore[attr-defined]
     current = case
     for _ in range(3):  # a later pass can enable an earlier one (e.g. zeroing enables a smaller batch)
         before = simplicity_key(current)
@@ -78,7 +79,7 @@ def minimize(
         current = _simpler_config(current, attempt, [x for x in simplifications if x[0] in _EARLY])
         for step in (_fewer_rows, _fewer_steps, _smaller_square, _later_start, _longer_rows, _fewer_inputs, _fewer_units,
                      functools.partial(_simpler_config, simplifications=simplifications), _zero_arrays,
-                     _zero_entries, _round_entries, _round_config):
+                     _zero_entries, _round_entries, round_config):
             current = step(current, attempt)
         if simplicity_key(current) == before or not budget.ok():
             break
@@ -92,10 +93,18 @@ _EARLY = frozenset({"dtype", "bidirectional", "stacked"})
 def simplicity_key(case: Case) -> tuple:
     """The one simplicity order of cases (smaller is simpler): sizes, padded steps, then non-zero numbers,
     features and digits (of the numbers and of the config's forget_bias, cell_clip and proj_clip)."""
+    nonzero = case.nonzero_values()
+    # Digits only break ties between cases of equal sizes and counts: past _READABLE numbers (a large case)
+    # every number counts as the most digits a float has, rather than reading a million of them one by one.
+    digits = (18.0 * nonzero if nonzero > _READABLE
+              else sum(complexity(v) for e in case.nonzero_entries() for v in [e["value"]]))
     return (case.batch, case.time, case.config.input_size, case.config.num_units, case.padded_steps(),
-            case.nonzero_values(), sorted(case.features()),
-            sum(_complexity(v) for e in case.nonzero_entries() for v in [e["value"]])
-            + sum(_complexity(v) for _, _, cell in case.cells() for v in _config_floats(cell.config).values()))
+            nonzero, sorted(case.features()),
+            digits + sum(complexity(v) for _, _, cell in case.cells() for v in config_floats(cell.config).values()))
+
+
+#: Most non-zero numbers whose digits simplicity_key reads one by one.
+_READABLE = 4096
 
 
 def _first(options: Iterable[Case | None], attempt: Callable[[Case | None], bool]) -> Case | None:
@@ -318,6 +327,8 @@ def _zero_entries(case: Case, attempt) -> Case:
         while len(idx) and chunk >= 1:
             kept = []
             for start in range(0, len(idx), chunk):
+                if _spent(attempt):
+                    return case
                 part = idx[start : start + chunk]
                 flat = case.arrays()[name].reshape(-1).copy()
                 flat[part] = 0
@@ -333,22 +344,9 @@ def _zero_entries(case: Case, attempt) -> Case:
     return case
 
 
-def _complexity(value: float) -> float:
-    """How hard a number is to read: significant digits, then magnitude."""
-    if value == 0:
-        return 0.0
-    for digits in range(1, 18):
-        if float(f"{value:.{digits}g}") == value:
-            return digits + abs(math.log10(abs(value))) / 100
-    return 18.0
-
-
-def _simpler_values(value: float) -> list[float]:
-    sign = 1.0 if value > 0 else -1.0
-    out = [sign * 1.0, sign * 0.5, sign * 2.0, float(round(value))]
-    for digits in (1, 2, 3):
-        out.append(float(f"{value:.{digits}g}"))
-    return [v for v in dict.fromkeys(out) if v != 0 and _complexity(v) < _complexity(value)]
+def _spent(attempt) -> bool:
+    spent = getattr(attempt, "spent", None)
+    return bool(spent()) if spent is not None else False
 
 
 def _round_entries(case: Case, attempt) -> Case:
@@ -356,42 +354,15 @@ def _round_entries(case: Case, attempt) -> Case:
     for name in list(case.arrays()):
         array = case.arrays()[name]
         for flat_index in np.flatnonzero(array.astype(np.float64)):
+            if _spent(attempt):
+                return case
             value = float(case.arrays()[name].reshape(-1)[flat_index].astype(np.float64))
-            for simpler in _simpler_values(value):
+            for simpler in simpler_values(value):
                 flat = case.arrays()[name].reshape(-1).copy()
                 flat[flat_index] = np.asarray(simpler).astype(npd)
                 if float(flat[flat_index].astype(np.float64)) == value:
                     continue
                 trial = case.with_arrays({name: flat.reshape(array.shape)})
-                if attempt(trial):
-                    case = trial
-                    break
-    return case
-
-
-#: The config's floats the minimizer rounds, and whether the value must stay > 0 (a clip).
-_CONFIG_FLOATS = {"forget_bias": False, "cell_clip": True, "proj_clip": True}
-
-
-def _config_floats(config: LSTMConfig) -> dict[str, float]:
-    """The config's forget_bias, cell_clip and proj_clip that are set (a clip of None is not a number)."""
-    return {name: float(v) for name in _CONFIG_FLOATS if (v := getattr(config, name)) is not None}
-
-
-def _round_config(case: Case, attempt) -> Case:
-    """Round every cell's forget_bias, cell_clip and proj_clip toward 1.0, 0.5, 2.0, an integer, then 1-3
-    significant digits, while the case fails; only values the dtype holds exactly (a value the oracle
-    would round on its way in would change the case, not only its printing)."""
-    for k, d, _ in case.cells():
-        for name, positive in _CONFIG_FLOATS.items():
-            config = next(cell.config for kk, dd, cell in case.cells() if (kk, dd) == (k, d))
-            value = getattr(config, name)
-            if value is None:
-                continue
-            for simpler in _simpler_values(float(value)):
-                if (positive and simpler <= 0) or rounded_to(config.dtype, simpler) != simpler:
-                    continue
-                trial = replace_cell_config(case, (k, d), **{name: simpler})
                 if attempt(trial):
                     case = trial
                     break
