@@ -59,6 +59,7 @@ E2E_MODULES = frozenset({
     "test_faults",              # isolation workers, TF oracle, a fuzz wall-clock budget
     "test_fuzz",                # `fuzz` via the CLI, wall-clock budgets
     "test_fuzz_merge",          # `merge` via the CLI
+    "test_size_tail_e2e",       # threshold mistakes against the TF oracle; the CLI's check and fuzz (slow)
     "test_hang_budget",         # isolation workers, timeouts, a fuzz wall-clock budget
     "test_input_mutation",      # TF oracle, isolation workers
     "test_interrupt",           # signals to CLI subprocesses

@@ -226,3 +226,47 @@ def dataclasses_replace_dtype(case: Case, dtype: str) -> Case:
     cfg = c.config.replace(forget_bias=rounded_to(dtype, c.config.forget_bias),
                            cell_clip=rounded_to(dtype, c.config.cell_clip))
     return Case(cfg, c.params, c.inputs, c.initial_state)
+
+
+# --- the judge on a large case: the rounding model's two biased runs first ---------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_large_case_spread_staging_never_changes_a_verdict(dtype, monkeypatch):
+    """On a large case the judge first tries the model's biased runs alone (2 runs instead of 4); a pass there
+    is a pass of the full model, anything else is the full model's verdict: the same verdict either way."""
+    import conformance.judge._judge as judge_module
+    from conformance.judge import Judge
+    from conformance.spec import Result, reference_trace
+
+    case = dense_case(batch=4, time=32, input_size=32, units=64).astype(dtype)
+    case = Case(case.config, case.params.replace(kernel=(case.params.kernel.astype(np.float64) * 0.2).astype(
+        case.config.np_dtype)), case.inputs, case.initial_state)
+    assert judge_module._large(case)
+    spec = reference_trace(case)[0]
+    expected = Result.from_arrays({k: v.astype(case.config.np_dtype) for k, v in spec.arrays().items()})
+    judge, calls = Judge(), []
+    real = judge_module.measure_spread
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["random_runs"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(judge_module, "measure_spread", counting)
+    tol = judge.tolerance(dtype)
+    staged_passes = 0
+    for scale in (0.5, 3.0, 1e4):
+        arrays = {k: v.astype(np.float64) for k, v in expected.arrays().items()}
+        arrays["outputs"][3, 20, 5] += scale * (tol.atol + tol.rtol * abs(arrays["outputs"][3, 20, 5]))
+        got = Result.from_arrays({k: v.astype(case.config.np_dtype) for k, v in arrays.items()})
+        calls.clear()
+        staged = judge.compare(case, got, expected)
+        staged_calls = list(calls)
+        monkeypatch.setattr(judge_module, "STAGED_SPREAD_WORK", 2**62)
+        full = judge.compare(case, got, expected)
+        monkeypatch.setattr(judge_module, "STAGED_SPREAD_WORK", 2**21)
+        assert staged.passed == full.passed, (scale, staged.message, full.message)
+        if staged_calls == [0]:
+            staged_passes += 1  # decided by the biased runs alone
+            assert staged.passed
+    assert staged_passes >= 1
