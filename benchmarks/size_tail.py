@@ -5,14 +5,15 @@
 Measured, on ``numpy-reference`` and the default settings:
 
 1. ``check`` without the tail (``large_every=0``: the distribution before it) and with it (the default),
-   in alternating rounds with the same seeds on one warm oracle: examples/s by the wall clock and by the
-   process's CPU time (on a shared machine the CPU figure moves less with the load);
+   after an untimed warm-up of both, in alternating rounds (ABBA) with the same seeds on one warm oracle:
+   examples/s by the wall clock and by the process's CPU time (on a shared machine the CPU figure moves
+   less with the load);
 2. the share of large cases in the default distribution (``strategies.seeded_cases(tail=Tail())``);
 3. pre-generated large cases only (``Tail(every=1)``): seconds per case of drawing, the oracle, the
    candidate and the judge, mean and worst, and the oracle's graph builds (sizes are fed: no graph per size);
-4. with ``--big``, in a child process: one [B=64, T=1000, units=1024, input=1024] float32 case (and
-   [64, 1000, 256, 1024]): seconds of the oracle, the candidate, the judge with the rounding model's
-   spread (the large-case staging on, then the full model alone) and the child's peak RSS.
+4. with ``--big B T H I`` (repeatable), in a child process: one dense float32 case of those sizes (e.g. the
+   issue's [64, 1000, 1024] inputs): seconds of the oracle, the candidate, the judge, the float64 spec, the
+   rounding model's two biased runs and its full four, and the child's peak RSS.
 
 benchmarks/throughput.py runs sections 1-3 too (its "tail" figures).
 """
@@ -40,8 +41,8 @@ def is_large(case: Any) -> bool:
             or (case.time > 24 and not 100 <= case.time <= 160))
 
 
-def side_by_side(examples: int, rounds: int, seed: int, oracle: Any = None) -> dict[str, Any]:
-    """``check`` without and with the tail, alternating rounds, one warm oracle."""
+def side_by_side(examples: int, rounds: int, seed: int, oracle: Any = None, warmup: int = 500) -> dict[str, Any]:
+    """``check`` without and with the tail, alternating rounds (ABBA) after an untimed warm-up, one warm oracle."""
     from conformance.oracle import TFOracle
     from conformance.run import CheckOptions, check
     from conformance.spec import ACTIVATIONS, DTYPES, LSTMConfig
@@ -49,9 +50,13 @@ def side_by_side(examples: int, rounds: int, seed: int, oracle: Any = None) -> d
     if oracle is None:
         oracle = TFOracle()
         oracle.warm(LSTMConfig(num_units=1, input_size=1, dtype=d, activation=a) for d in DTYPES for a in ACTIVATIONS)
+    sides = (("before", 0), ("after", CheckOptions().large_every))
+    for _, every in sides:  # untimed: the first runs build the sequence and network graphs
+        check(TARGET, CheckOptions(max_examples=warmup, seed=seed + 1000, minimize=False, diagnose=False,
+                                   large_every=every), oracle=oracle)
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     for r in range(rounds):
-        for name, every in (("before", 0), ("after", CheckOptions().large_every)):
+        for name, every in (sides if r % 2 == 0 else sides[::-1]):  # ABBA: neither side always goes first
             wall, cpu = time.perf_counter(), time.process_time()
             result = check(TARGET, CheckOptions(max_examples=-(-examples // rounds), seed=seed + r, minimize=False,
                                                 diagnose=False, large_every=every), oracle=oracle)
@@ -180,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--large-cases", type=int, default=96, help="pre-generated large cases timed one by one")
     p.add_argument("--share-cases", type=int, default=6400)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--big", action="store_true", help="also time the [64, 1000, 1024] case (minutes)")
+    p.add_argument("--big", nargs=4, action="append", metavar=("B", "T", "H", "I"),
+                   help="also time a dense float32 case of these sizes in a child, e.g. 64 1000 64 1024 (repeatable)")
     p.add_argument("--json", metavar="OUT")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -198,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.big:
         figures["big"] = [json.loads(subprocess.run([sys.executable, os.path.abspath(__file__), "--child", *shape],
                                                     capture_output=True, text=True, check=True).stdout.splitlines()[-1])
-                          for shape in (["64", "1000", "256", "1024"], ["64", "1000", "1024", "1024"])]
+                          for shape in args.big]
     figures["load_average_after"] = os.getloadavg()
     print(json.dumps({k: v for k, v in figures.items()}, indent=1, default=float))
     if args.json:
