@@ -131,6 +131,14 @@ def test_options_cap_every_case():
     assert scope(CandidateInfo(), CheckOptions(large_every=0)).tail is None
 
 
+def test_a_narrowed_ordinary_maximum_still_caps_its_axis():
+    """``CheckOptions(max_units=6)`` meant "no case has more than 6 units" before the tail, and still does;
+    a widened one (or the default) leaves the tail's reach."""
+    sc = scope(CandidateInfo(), CheckOptions(max_units=6, max_batch=2, max_time=30))
+    assert (sc.tail.max_units, sc.tail.max_batch, sc.tail.max_time, sc.tail.max_input_size) == (6, 2, 1000, 1024)
+    assert (sc.max_units, sc.max_batch, sc.max_time) == (6, 2, 30)
+
+
 def test_fuzz_rounds_widen_the_tail():
     first, second, later = (scope(CandidateInfo(), CheckOptions(large_round=r)).tail for r in (1, 2, 7))
     assert (first.max_units, second.max_units, later.max_units) == (1024, 2048, 4096)

@@ -39,7 +39,8 @@ class CheckOptions:
     #: size above the ordinary range, up to the tail's reach (LARGE_REACH); 0: no large case.
     large_every: int = 32
     #: Caps of every drawn case's sizes, the tail's included (CLI --max-batch, --max-time, --max-units,
-    #: --max-input-size); None: the tail's reach.
+    #: --max-input-size); None: the tail's reach, unless max_batch/max_time/max_units/max_input_size is
+    #: narrowed below its default, which then caps that axis (conformance.run._scope.caps).
     max_large_batch: int | None = None
     max_large_time: int | None = None
     max_large_units: int | None = None

@@ -67,15 +67,29 @@ def narrowed(info: CandidateInfo, options: CheckOptions) -> tuple[frozenset[str]
     return features, dtypes
 
 
+def caps(options: CheckOptions) -> dict[str, int | None]:
+    """The most batch rows, steps, units and input columns of any case (None: the tail's reach): the options'
+    max_large_*, else an ordinary maximum narrowed below its default (``CheckOptions(max_units=6)`` still means
+    no case has more than 6 units, as it did before the tail)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(CheckOptions)}
+
+    def cap(axis: str) -> int | None:
+        given, ordinary = getattr(options, f"max_large_{axis}"), getattr(options, f"max_{axis}")
+        return given if given is not None else (ordinary if ordinary < defaults[f"max_{axis}"] else None)
+
+    return {axis: cap(axis) for axis in ("batch", "time", "units", "input_size")}
+
+
 def scope(info: CandidateInfo, options: CheckOptions) -> Scope:
     """The :class:`Scope` of a run of ``info``'s candidate under ``options`` (InvalidArgument if there is none)."""
     features, dtypes = narrowed(info, options)
+    cap = caps(options)
 
-    def limit(ordinary: int, declared: int | None, cap: int | None) -> int:
-        return min(ordinary, declared or ordinary, cap or ordinary)
+    def limit(ordinary: int, declared: int | None, most: int | None) -> int:
+        return min(ordinary, declared or ordinary, most or ordinary)
 
     longest = min(info.max_time or MAX_TIME_LIMIT, options.max_large_time or MAX_TIME_LIMIT)
-    max_time = limit(options.max_time, info.max_time, options.max_large_time)
+    max_time = limit(options.max_time, info.max_time, cap["time"])
     missing = sorted(set(options.require_features) - features)
     if missing:
         raise InvalidArgument(f"require_features={sorted(options.require_features)!r}: {missing} not among the "
@@ -85,12 +99,12 @@ def scope(info: CandidateInfo, options: CheckOptions) -> Scope:
     return Scope(
         features=features,
         dtypes=dtypes,
-        max_units=limit(options.max_units, info.max_units, options.max_large_units),
-        max_input_size=limit(options.max_input_size, info.max_input_size, options.max_large_input_size),
+        max_units=limit(options.max_units, info.max_units, cap["units"]),
+        max_input_size=limit(options.max_input_size, info.max_input_size, cap["input_size"]),
         max_time=max_time,
         long_sequences=options.long_sequences and longest >= 100,
         max_long_time=min(MAX_LONG_TIME, longest),
-        max_batch=limit(options.max_batch, info.max_batch, options.max_large_batch),
+        max_batch=limit(options.max_batch, info.max_batch, cap["batch"]),
         tail=large_tail(info, options),
     )
 
@@ -103,16 +117,17 @@ def large_tail(info: CandidateInfo, options: CheckOptions) -> Any:
     import strategies
 
     grow = 2 ** (min(options.large_round, 3) - 1)
+    cap = caps(options)
 
-    def reach(axis: str, limit: int, cap: int | None, declared: int | None) -> int:
-        return min(LARGE_REACH[axis] * grow, limit, cap or limit, declared or limit)
+    def reach(axis: str, limit: int, declared: int | None) -> int:
+        return min(LARGE_REACH[axis] * grow, limit, cap[axis] or limit, declared or limit)
 
     return strategies.Tail(
         every=options.large_every,
-        max_batch=reach("batch", MAX_SIZE_LIMIT, options.max_large_batch, info.max_batch),
-        max_time=reach("time", MAX_TIME_LIMIT, options.max_large_time, info.max_time),
-        max_units=reach("units", MAX_SIZE_LIMIT, options.max_large_units, info.max_units),
-        max_input_size=reach("input_size", MAX_SIZE_LIMIT, options.max_large_input_size, info.max_input_size),
+        max_batch=reach("batch", MAX_SIZE_LIMIT, info.max_batch),
+        max_time=reach("time", MAX_TIME_LIMIT, info.max_time),
+        max_units=reach("units", MAX_SIZE_LIMIT, info.max_units),
+        max_input_size=reach("input_size", MAX_SIZE_LIMIT, info.max_input_size),
         max_work=LARGE_WORK * grow**2, max_elements=LARGE_ELEMENTS * grow)
 
 
