@@ -122,7 +122,8 @@ def _fewer_rows(case: Case, attempt) -> Case:
 
 
 #: Most indices tried one by one (alone, or dropped): past this only bisection runs, so a size axis costs
-#: O(log n) attempts (a failure that needs 33 of 1024 units ends at 33 in about 20 attempts).
+#: O(log n) attempts (a failure that needs 33 of 1024 units is at 33 after about 20 attempts, then each of
+#: the 33 is tried once).
 _ONE_BY_ONE = 64
 #: Most rows tried alone (any row, not only the first): bisection finds a lone row further down.
 _SINGLES = 8
