@@ -278,3 +278,22 @@ def test_large_case_spread_staging_never_changes_a_verdict(dtype, monkeypatch):
             staged_passes += 1  # decided by the biased runs alone
             assert staged.passed
     assert staged_passes >= 1
+
+
+def test_fuzz_rounds_reach_the_slices(monkeypatch):
+    """Each fuzz slice runs with its round (``large_round``): later rounds draw larger cases."""
+    import conformance.campaign._fuzz as fuzz_module
+    from conformance.campaign import FuzzOptions
+
+    seen: list[int] = []
+
+    def fake_check(loaded, options, **_):
+        seen.append(options.large_round)
+        raise fuzz_module.ConformanceError("not run")
+
+    monkeypatch.setattr(fuzz_module, "check", fake_check)
+    run = fuzz_module._FuzzRun(["numpy-reference"], FuzzOptions(budget_seconds=60.0, database=None), oracle=None)
+    run.executors["numpy-reference"] = object()
+    for round_no in (1, 2, 3):
+        assert run.run_slice(run.slices[0], round_no).error == "not run"
+    assert seen == [1, 2, 3]
