@@ -4,7 +4,7 @@ Real LSTM kernels go wrong above the ordinary sizes (batch <= 4, units and input
 time <= 24): a remainder tile past 32 or 64 units, rows handed to a second thread past 8 or
 16, an input buffer of fixed width, a state ring buffer that wraps after a few hundred
 steps.  One case in :attr:`Tail.every` is *large*: one axis (batch, time, units or input
-size; a second one in four large cases) is drawn above its ordinary range, up to the tail's
+size, time twice as often as each other; a second one in four large cases) is drawn above its ordinary range, up to the tail's
 reach: a third of the time on a kernel boundary (``2**k - 1``, ``2**k``, ``2**k + 1``: 7, 8,
 9, 15, 16, 17, ..., 1023, 1024, 1025), a third log-uniformly (an octave, then a size in it),
 a third uniformly, so that a threshold anywhere from 8 to the reach's half is passed often.
@@ -92,7 +92,11 @@ def draw_large(ch: Chooser, tail: Tail, sizes: dict[str, int], ordinary: dict[st
     if not eligible:
         return sizes
     out = dict(sizes)
-    first = eligible[ch.integer(0, len(eligible) - 1)]
+    # Time counts twice: a mistake past a step count (a ring buffer, a blocked time loop) needs one long
+    # sequence that also shows it, and fewer of those show it than for the other axes (a state that
+    # settles, a 16-bit sequence judged only up to where it is well-conditioned).
+    weighted = eligible + [a for a in eligible if a == "time"]
+    first = weighted[ch.integer(0, len(weighted) - 1)]
     large = [first]
     if len(eligible) > 1 and ch.integer(0, 3) == 3:
         others = [a for a in eligible if a != first]
