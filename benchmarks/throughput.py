@@ -357,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-workers", action="store_true")
     p.add_argument("--sequence-examples", type=int, default=1500,
                    help="examples of each of the full-length / lengths / time-major runs, over all rounds (default 1500)")
+    p.add_argument("--tail-examples", type=int, default=2000,
+                   help="examples of each side of the size-tail comparison, over 4 rounds (default 2000; 0: skip)")
     p.add_argument("--json", metavar="OUT", help="write the figures here")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -369,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         args.examples, args.naive_examples, args.oracle_cases, args.naive_oracle_cases = 60, 8, 40, 8
         args.worker_examples, args.rss_examples, args.builds_examples = 120, 100, [30, 100]
         args.sequence_examples = 60
+        args.tail_examples = min(args.tail_examples, 120)
         args.rounds, args.worker_rounds = 2, 1
 
     from conformance.oracle import import_tensorflow
@@ -393,6 +396,14 @@ def main(argv: list[str] | None = None) -> int:
                 "runs": done, "examples_per_s": sum(x["examples"] for x in done) / sum(x["seconds"] for x in done),
                 "steady_examples_per_s": sum(steady) / len(steady) if steady else None,
             }
+    if args.tail_examples:
+        # The large-size tail (issue 19): check without it (the distribution before) and with it (the default),
+        # ABBA on one warm oracle, the share of large cases and what one costs (benchmarks/size_tail.py).
+        import size_tail
+
+        figures["tail"] = {"share": size_tail.share(6400, args.seed),
+                           "side_by_side": size_tail.side_by_side(args.tail_examples, 4, args.seed),
+                           "large_cases": size_tail.large_case_cost(48, args.seed)}
     few, many = args.builds_examples
     memory = in_child("memory", max(args.rss_examples, many), args.seed, args.rss_examples, few, many)
     figures["memory"] = memory
@@ -462,6 +473,12 @@ def table(f: dict[str, Any], few: int, many: int) -> str:
                  f"({sq['sequence_length']['examples_per_s'] / full:.2f}x / {sq['time_major']['examples_per_s'] / full:.2f}x; "
                  f"target >= 0.8x); graph builds {sq['graph_builds_warm']} warm -> {sq['graph_builds']} after all "
                  f"three runs")
+    if "tail" in f:
+        t, sb, lc = f["tail"], f["tail"]["side_by_side"], f["tail"]["large_cases"]
+        lines.append(f"size tail: {t['share']['share']:.1%} large cases, {lc['total_s_per_case']:.3f} s each "
+                     f"(oracle {lc['oracle_s_per_case']:.3f}); check examples/s without / with it: "
+                     f"{sb['before']['examples_per_s']:.0f} / {sb['after']['examples_per_s']:.0f} "
+                     f"({sb['ratio_wall']:.2f}x wall, {sb['ratio_cpu']:.2f}x per CPU second; target >= 0.8x)")
     lines.append(f"load average before / after: {f['load_average_before']} / {f['load_average_after']}")
     return "\n".join(lines)
 

@@ -5,8 +5,10 @@ from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES, lstm_arrays
 from strategies._cases import cases, configs, initial_states, input_sequences, params
 from strategies._pinned import DRAWN_FEATURES, pinned_cases
 from strategies._seeded import CaseBatch, seeded_cases
+from strategies._sizes import BOUNDARIES, Tail
 
 __all__ = [
+    "BOUNDARIES",
     "CaseBatch",
     "DRAWN_FEATURES",
     "INPUT_SCALES",
@@ -19,5 +21,6 @@ __all__ = [
     "lstm_arrays",
     "params",
     "pinned_cases",
+    "Tail",
     "seeded_cases",
 ]

@@ -35,9 +35,10 @@ from conformance.spec import (
     zero_state,
 )
 from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES
-from strategies._checks import check_range, check_required, check_scales, check_subset
+from strategies._checks import check_int, check_range, check_required, check_scales, check_subset
 from strategies._draw import Chooser, DataChooser, draw_array, filtered, one_of_values
 from strategies._lengths import draw_lengths, fill_padding
+from strategies._sizes import Tail, draw_large
 from strategies._topology import draw_topology
 
 T = TypeVar("T")
@@ -242,16 +243,29 @@ class _CaseSpec:
     require_stacked: bool = False
     bidirectional: bool = False
     require_bidirectional: bool = False
+    tail: Tail | None = None
 
 
 def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
     config = _draw_config(ch, s.config) if s.config is not None else ch.strategy(s.configs_strategy)
     batch = ch.integer(s.min_batch, s.max_batch)
-    # One draw in eight is a long sequence; shrinking moves to the short branch.
-    if s.long_times is not None and ch.integer(0, 7) == 7:
+    tailed = s.tail is not None and s.config is not None
+    every = s.tail.every if s.tail is not None and tailed else 1
+    # One draw in eight is a long sequence; shrinking moves to the short branch.  With a tail the same
+    # draw, scaled by ``every``, also says whether the case is large (which % every == every - 1): the
+    # seeded RNG then draws exactly the same ordinary cases as without one (floor(8*every*r) // every
+    # == floor(8*r)), and Hypothesis shrinks a large case toward an ordinary one.
+    which = 0
+    if s.long_times is not None:
+        which = ch.integer(0, 8 * every - 1)
+    elif tailed and every > 1:
+        which = ch.integer(0, every - 1)
+    if s.long_times is not None and which // every == 7:
         time = ch.integer(*s.long_times) if isinstance(s.long_times, tuple) else ch.strategy(s.long_times)
     else:
         time = ch.integer(s.min_time, s.max_time)
+    if tailed and which % every == every - 1:
+        config, batch, time = _large(ch, s, config, batch, time)
     p = _draw_params(ch, config, s.weight_scales)
     inputs = _draw_inputs(ch, config, batch, time)  # [B, T, I]
     if s.require_state:
@@ -279,6 +293,27 @@ def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
     return Case(config, p, inputs, state, lengths, upper, backward)
 
 
+def _large(ch: Chooser, s: _CaseSpec, config: LSTMConfig, batch: int, time: int) -> tuple[LSTMConfig, int, int]:
+    """The config, batch and time of a large case (strategies._sizes): one or two axes above their ordinary range."""
+    assert s.tail is not None and s.config is not None
+    sizes = {"batch": batch, "time": time, "input": config.input_size, "units": config.num_units}
+    ordinary = {"batch": s.max_batch, "time": s.max_time, "input": s.config.max_input_size, "units": s.config.max_units}
+    minimum = {"batch": s.min_batch, "time": s.min_time, "input": s.config.min_input_size,
+               "units": s.config.min_units}
+    out = draw_large(ch, s.tail, sizes, ordinary, minimum)
+    return config.replace(num_units=out["units"], input_size=out["input"]), out["batch"], out["time"]
+
+
+def check_tail(tail: Tail | None) -> Tail | None:
+    if tail is None:
+        return None
+    if not isinstance(tail, Tail):
+        raise InvalidArgument(f"tail={tail!r} must be a strategies.Tail or None")
+    for field in dataclasses.fields(Tail):
+        check_int(f"tail.{field.name}", getattr(tail, field.name), minimum=1)
+    return tail
+
+
 def cases(
     *,
     configs: st.SearchStrategy[LSTMConfig] | None = None,
@@ -295,6 +330,7 @@ def cases(
     max_input_size: int = 16,
     require: Collection[str] = (),
     weight_scales: tuple[float, ...] | None = None,
+    tail: Tail | None = None,
 ) -> st.SearchStrategy[Case]:
     """Whole cases: a config (from ``configs``, else built from ``features``/``dtypes``), parameters,
     inputs [B, T, I] ([T, B, I] for a time-major config), an initial state (non-zero only if
@@ -304,6 +340,8 @@ def cases(
     ``long_times`` (or None) gives the length of the occasional long sequence.
     ``require``: features every case exercises (see :func:`configs`; ``"initial_state"``
     makes every initial state non-zero).  ``weight_scales``: see :func:`params`.
+    ``tail``: a :class:`strategies.Tail` makes one case in ``tail.every`` large (batch, time, units
+    or input size above their ranges, up to the tail's reach; strategies._sizes); None: none is.
     """
     if configs is not None and not isinstance(configs, st.SearchStrategy):
         raise InvalidArgument(f"configs={configs!r} must be a strategy of LSTMConfig")
@@ -312,12 +350,12 @@ def cases(
     spec = _case_spec(configs=configs, features=features, dtypes=dtypes, min_batch=min_batch, max_batch=max_batch,
                       min_time=min_time, max_time=max_time, long_times=long_times, min_units=min_units,
                       max_units=max_units, min_input_size=min_input_size, max_input_size=max_input_size,
-                      require=require, weight_scales=weight_scales)
+                      require=require, weight_scales=weight_scales, tail=tail)
     return _Drawn(functools.partial(_draw_case, s=spec), f"cases({spec})")
 
 
 def _case_spec(*, configs, features, dtypes, min_batch, max_batch, min_time, max_time, long_times, min_units,
-               max_units, min_input_size, max_input_size, require, weight_scales) -> _CaseSpec:
+               max_units, min_input_size, max_input_size, require, weight_scales, tail=None) -> _CaseSpec:
     features = check_subset("features", features, FEATURES, allow_empty=True)
     require = check_required(require, features)
     weight_scales = check_scales(weight_scales)
@@ -331,4 +369,4 @@ def _case_spec(*, configs, features, dtypes, min_batch, max_batch, min_time, max
     return _CaseSpec(config, configs, "initial_state" in features, min_batch, max_batch, min_time, max_time,
                      long_times, "initial_state" in require, weight_scales, "sequence_length" in features,
                      "sequence_length" in require, "stacked" in features, "stacked" in require,
-                     "bidirectional" in features, "bidirectional" in require)
+                     "bidirectional" in features, "bidirectional" in require, check_tail(tail))

@@ -29,6 +29,10 @@ T = TypeVar("T")
 
 #: Values a sparse or special entry shrinks toward, first; then a float.
 ROUND_VALUES = (1.0, -1.0, 0.5, -0.5, 2.0, -2.0)
+#: Most normal numbers a dense array draws: a larger one (the size tail's) repeats this block
+#: through it, so it costs no more RNG than an ordinary array.  A prime, so the repetition never
+#: lines up with a power-of-two row, tile or gate width (an aliasing mistake still shows).
+DENSE_BLOCK = 65521
 
 
 class Chooser(Protocol):
@@ -139,7 +143,7 @@ def draw_array(
 ) -> np.ndarray:
     """An array of ``shape``/``dtype``: all zeros, sparse (1..max_entries explicit entries) or dense.
 
-    Dense: ``scale * standard_normal(shape)`` plus, in about 3 draws of 7, a few explicit
+    Dense: ``scale * standard_normal(shape)`` (past DENSE_BLOCK elements, that block repeated) plus, in about 3 draws of 7, a few explicit
     "special" entries (a saturating weight, a round number).  Choices, in shrink order:
     mode (zeros, sparse, then dense), the normal block, the scale (toward the first of
     ``scales``), the count of entries (toward 0, or 1 for sparse), each entry's index
@@ -151,7 +155,9 @@ def draw_array(
     out = np.zeros(size, dtype=np.float64)
     entries = 0
     if mode == 2:
-        block = ch.normal(size)
+        block = ch.normal(min(size, DENSE_BLOCK))
+        if size > DENSE_BLOCK:
+            block = np.resize(block, size)
         out = block * scales[ch.integer(0, len(scales) - 1)]
         entries = max(0, ch.integer(0, 2 * max_entries) - max_entries)
     elif mode == 1:

@@ -14,6 +14,7 @@ from conformance.spec import DEFAULT_FEATURES, DTYPES, Case
 from strategies._cases import _case_spec, _CaseSpec, _draw_case
 from strategies._checks import check_int, check_range
 from strategies._draw import Rejected, RngChooser
+from strategies._sizes import Tail
 
 
 class CaseBatch(list):
@@ -45,6 +46,7 @@ def seeded_cases(
     max_input_size: int = 16,
     require: Collection[str] = (),
     weight_scales: tuple[float, ...] | None = None,
+    tail: Tail | None = None,
 ) -> st.SearchStrategy[CaseBatch]:
     """Lists (:class:`CaseBatch`) of ``count`` cases drawn from :func:`cases`' distribution by a seeded RNG.
 
@@ -53,8 +55,8 @@ def seeded_cases(
     stored failure replays), but shrinking the seed does not simplify a case.  Use it
     where something else minimises a failing case (the runner's ``conformance.run._minimize``);
     :func:`cases` is the strategy whose every choice shrinks.  ``long_sequences``: one
-    case in eight is ``min_long_time..max_long_time`` steps long.  The other arguments
-    are :func:`cases`'.
+    case in eight is ``min_long_time..max_long_time`` steps long.  ``tail``: one case in
+    ``tail.every`` is large (see :func:`cases`).  The other arguments are :func:`cases`'.
     """
     count = check_int("count", count, minimum=1)
     if not isinstance(long_sequences, bool):
@@ -64,7 +66,7 @@ def seeded_cases(
                       min_time=min_time, max_time=max_time,
                       long_times=(min_long_time, max_long_time) if long_sequences else None,
                       min_units=min_units, max_units=max_units, min_input_size=min_input_size,
-                      max_input_size=max_input_size, require=require, weight_scales=weight_scales)
+                      max_input_size=max_input_size, require=require, weight_scales=weight_scales, tail=tail)
     return _SeededCases(spec, count)
 
 

@@ -62,6 +62,7 @@ E2E_MODULES = frozenset({
     "test_pinned_params",       # check --params via the CLI and check(), TF oracle
     "test_model_candidates",    # torch/ONNX/TFLite/Keras models as candidates, TF oracle
     "test_fuzz_merge",          # `merge` via the CLI
+    "test_size_tail_e2e",       # threshold mistakes against the TF oracle; the CLI's check and fuzz (slow)
     "test_hang_budget",         # isolation workers, timeouts, a fuzz wall-clock budget
     "test_input_mutation",      # TF oracle, isolation workers
     "test_interrupt",           # signals to CLI subprocesses

@@ -308,7 +308,7 @@ class _FuzzRun:
         slice_options = dataclasses.replace(
             template, features=sl.features, dtypes={sl.dtype}, database=self.db, replay=[c for _, c in replay],
             budget_seconds=budget, finish_by=finish_by, max_examples=UNBOUNDED_EXAMPLES,
-            seed=run.seed, progress=progress,
+            seed=run.seed, progress=progress, large_round=round_no,  # later rounds draw larger cases
         )
         run.corpus_replayed = len(replay)
         loaded = self.by_target[sl.target]

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.candidates._protocol import ATTRIBUTE, CandidateInfo, _one_line, normalise_result, to_batch_major
+from conformance.candidates._protocol import ATTRIBUTE, CandidateInfo, normalise_result, to_batch_major
+from conformance.candidates._text import _one_line
 from conformance.candidates._worker import EXEC_TMPDIR_VAR, dies_with_us
 from conformance.spec import DTYPES, CandidateFault, CandidateLoadError, Case, Result, storage_dtype
 
@@ -43,7 +44,7 @@ DESCRIBE_TIMEOUT = 60.0
 #: Bytes kept of the program's stdout and of its stderr (the last ones); the rest is read and discarded.
 OUTPUT_KEEP_BYTES = 64 * 1024
 _INFO_KEYS = ("name", "features", "dtypes", "description", "max_units", "max_input_size", "max_time",
-              "deterministic")
+              "max_batch", "deterministic")
 
 
 def batch_arrays(cases: Sequence[Case], *, describe: bool = False) -> dict[str, np.ndarray]:

@@ -89,10 +89,17 @@ WANTED_CPU_SHARE = 0.5
 NO_DATA_SHARE = 0.25
 
 
+#: What one time step costs a candidate beyond its multiply-adds, in multiply-adds (a loop iteration's overhead:
+#: a 1000-step case of one unit takes far longer than its arithmetic says; the size tail draws such cases).
+STEP_WORK = 1000
+
+
 def case_work(case: Any) -> float:
-    """How much arithmetic ``case`` asks for (multiply-adds of its gates, up to a constant): scales call times."""
+    """How much work ``case`` asks for (multiply-adds of its gates plus STEP_WORK per step, up to a constant):
+    scales call times."""
     cfg = case.config
-    return float(case.batch * max(1, case.time) * cfg.num_units * (cfg.input_size + cfg.output_size + 1) + 1)
+    steps = max(1, case.time)
+    return float(case.batch * steps * cfg.num_units * (cfg.input_size + cfg.output_size + 1) + STEP_WORK * steps + 1)
 
 
 class CallTimes:

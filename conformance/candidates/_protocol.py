@@ -21,13 +21,13 @@ full-length batch-major sequences): ``sequence_length`` and ``time_major`` are d
 from __future__ import annotations
 
 import dataclasses
-import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from conformance.candidates._text import _format_traceback, _one_line, _safe_text, describe_exception
 from conformance.spec import (
     DEFAULT_FEATURES,
     DTYPES,
@@ -53,8 +53,8 @@ class Candidate(Protocol):
 class CandidateInfo:
     """What a candidate declares: the :data:`FEATURES` and :data:`DTYPES` it supports.
 
-    ``max_units``/``max_input_size``/``max_time`` bound sizes for implementations
-    with fixed buffers; ``deterministic=False`` skips the same-input-twice check.
+    ``max_units``/``max_input_size``/``max_time``/``max_batch`` bound sizes for implementations with fixed
+    buffers (no case beyond them is drawn); ``deterministic=False`` skips the same-input-twice check.
     """
 
     name: str | None = None
@@ -64,6 +64,7 @@ class CandidateInfo:
     max_units: int | None = None
     max_input_size: int | None = None
     max_time: int | None = None
+    max_batch: int | None = None
     deterministic: bool = True
     #: Environment variables the candidate needs set before its framework is imported
     #: (e.g. KERAS_BACKEND); such a candidate gets a process of its own when needed.
@@ -100,6 +101,7 @@ class CandidateInfo:
             and (self.max_units is None or cfg.num_units <= self.max_units)
             and (self.max_input_size is None or cfg.input_size <= self.max_input_size)
             and (self.max_time is None or case.time <= self.max_time)
+            and (self.max_batch is None or case.batch <= self.max_batch)
             and (self.accepts is None or bool(self.accepts(case)))
         )
 
@@ -111,7 +113,7 @@ class CandidateInfo:
             "description": self.description,
             "max_units": self.max_units,
             "max_input_size": self.max_input_size,
-            "max_time": self.max_time,
+            "max_time": self.max_time, "max_batch": self.max_batch,
             "deterministic": self.deterministic,
             "env": dict(self.env),
             "unsupported": dict(self.unsupported), "per_params_cost": self.per_params_cost,
@@ -127,7 +129,7 @@ def candidate(
     description: str | None = None,
     max_units: int | None = None,
     max_input_size: int | None = None,
-    max_time: int | None = None,
+    max_time: int | None = None, max_batch: int | None = None,
     deterministic: bool = True,
     env: Mapping[str, str] | None = None,
     accepts: Callable[[Case], bool] | None = None,
@@ -152,7 +154,7 @@ def candidate(
             description=description if description is not None else (doc[0] if doc else ""),
             max_units=max_units,
             max_input_size=max_input_size,
-            max_time=max_time,
+            max_time=max_time, max_batch=max_batch,
             deterministic=deterministic,
             env=dict(env or {}),
             accepts=accepts,
@@ -171,50 +173,6 @@ def info_of(fn: Any) -> CandidateInfo:
         return info
     doc = (getattr(fn, "__doc__", None) or "").strip().splitlines()
     return CandidateInfo(description=doc[0] if doc else "")
-
-
-#: Control characters (tab/newline aside) and lone surrogates: they drive terminals, break XML and
-#: cannot be written as UTF-8, so a fault's text carries them as visible escapes (``\\x1b``, ``\\ud800``).
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _visible(m: re.Match[str]) -> str:
-    code = ord(m.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def _safe_text(text: str) -> str:
-    return _UNSAFE.sub(_visible, text.replace("\r\n", "\n"))
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``"TypeName: message"`` of ``exc``, never raising.
-
-    A candidate's exception is untrusted: its ``__str__`` may raise, so this falls back to
-    ``repr(exc)``, then to ``"<unprintable TypeName>"``.  The text is whole (not cut to one line).
-    """
-    name = type(exc).__name__
-    for render in (str, repr):
-        try:
-            text = render(exc)
-            if not isinstance(text, str):
-                raise TypeError(f"{render.__name__}() returned {type(text).__name__}")
-            return f"{name}: {text}"
-        except Exception:  # noqa: BLE001 - anything a hostile __str__/__repr__ raises
-            continue
-    return f"{name}: <unprintable {name}>"
-
-
-def _format_traceback(exc: BaseException) -> str:
-    try:
-        return "".join(traceback.format_exception(exc))
-    except Exception:  # noqa: BLE001 - formatting an untrusted exception must not kill the harness
-        return f"(traceback unavailable)\n{describe_exception(exc)}\n"
 
 
 def _as_array(label: str, a: Any) -> np.ndarray:
@@ -388,8 +346,7 @@ def call_candidate(fn: Callable, case: Case, *, verbose: bool = False) -> Result
 
 def call_many(fn: Callable, cases: Sequence[Case]) -> list[Result | CandidateFault]:
     """Run several cases; uses ``fn.call_many`` when the candidate batches (exec: candidates do)."""
-    batched = getattr(fn, "call_many", None)
-    if callable(batched):
+    if callable(batched := getattr(fn, "call_many", None)):
         return list(batched(cases))
     out: list[Result | CandidateFault] = []
     for case in cases:

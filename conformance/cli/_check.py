@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from conformance.candidates import MAX_MEMORY_LIMIT_MB, MAX_TIMEOUT_SECONDS
 from conformance.report import ProgressPrinter, print_counterexample, progress_printer
-from conformance.spec import MAX_TIME_LIMIT, InvalidArgument
+from conformance.spec import MAX_SIZE_LIMIT, MAX_TIME_LIMIT, InvalidArgument
 
 if TYPE_CHECKING:
     from conformance.outcome import CheckResult
@@ -82,8 +82,16 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="only these dtypes (repeatable; default: all the candidate supports)")
     p.add_argument("--feature", action="append", default=None, metavar="FEATURE",
                    help="only these optional features (repeatable; default: all the candidate supports)")
-    p.add_argument("--max-time", type=int_at_most(MAX_TIME_LIMIT), default=24, metavar="T",
-                   help=f"longest ordinary sequence (default 24, at most {MAX_TIME_LIMIT})")
+    p.add_argument("--max-time", type=int_at_most(MAX_TIME_LIMIT), default=None, metavar="T",
+                   help=f"longest sequence: ordinary ones up to T (default 24), the large-size tail's and the "
+                        f"long ones no longer than T (default 1000; at most {MAX_TIME_LIMIT})")
+    p.add_argument("--max-batch", type=int_at_most(MAX_SIZE_LIMIT), default=None, metavar="B",
+                   help="most batch rows of any case, the large-size tail's included (default: 4 ordinary, "
+                        "64 in the tail)")
+    p.add_argument("--max-units", type=int_at_most(MAX_SIZE_LIMIT), default=None, metavar="H",
+                   help="most units of any case, the tail's included (default: 16 ordinary, 1024 in the tail)")
+    p.add_argument("--max-input-size", type=int_at_most(MAX_SIZE_LIMIT), default=None, metavar="I",
+                   help="widest input of any case, the tail's included (default: 16 ordinary, 1024 in the tail)")
     p.add_argument("--no-long", action="store_true", help="never draw long (T >= 100) sequences")
     p.add_argument("--generation", choices=("seeded", "choices"), default="seeded",
                    help="seeded (default): cases from a seeded RNG, 16 per Hypothesis example, a failure minimised "
@@ -172,7 +180,9 @@ def options_from_args(args: argparse.Namespace, **extra: Any):
         tolerances=parse_tolerance_overrides(args.tolerance),
         dtypes=args.dtype,
         features=args.feature,
-        max_time=args.max_time,
+        **({"max_time": args.max_time} if args.max_time is not None else {}),
+        max_large_time=args.max_time, max_large_batch=args.max_batch, max_large_units=args.max_units,
+        max_large_input_size=args.max_input_size,
         long_sequences=not args.no_long,
         generation=args.generation,
         inputs_per_params=getattr(args, "inputs_per_params", 16),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import time as _time
 from collections.abc import Callable, Collection, Iterable
 
@@ -28,6 +27,7 @@ from conformance.run._shrink_cells import (
     unit_count,
     unit_dropper,
 )
+from conformance.run._simpler import complexity, config_floats, round_config, simpler_values
 from conformance.spec import DTYPES_SIMPLEST_FIRST, Case
 
 
@@ -69,6 +69,8 @@ def minimize(
             return False
         return bool(still_fails(candidate))
 
+    # The element steps stop building trials once the budget is spent (a large array has a million).
+    attempt.spent = lambda: not budget.ok()  # type: ignore[attr-defined]
     current = case
     for _ in range(3):  # a later pass can enable an earlier one (e.g. zeroing enables a smaller batch)
         before = simplicity_key(current)
@@ -77,7 +79,7 @@ def minimize(
         current = _simpler_config(current, attempt, [x for x in simplifications if x[0] in _EARLY])
         for step in (_fewer_rows, _fewer_steps, _smaller_square, _later_start, _longer_rows, _fewer_inputs, _fewer_units,
                      functools.partial(_simpler_config, simplifications=simplifications), _zero_arrays,
-                     _zero_entries, _round_entries):
+                     _zero_entries, _round_entries, round_config):
             current = step(current, attempt)
         if simplicity_key(current) == before or not budget.ok():
             break
@@ -90,10 +92,19 @@ _EARLY = frozenset({"dtype", "bidirectional", "stacked"})
 
 def simplicity_key(case: Case) -> tuple:
     """The one simplicity order of cases (smaller is simpler): sizes, padded steps, then non-zero numbers,
-    features and digits."""
+    features and digits (of the numbers and of the config's forget_bias, cell_clip and proj_clip)."""
+    nonzero = case.nonzero_values()
+    # Digits only break ties between cases of equal sizes and counts: past _READABLE numbers (a large case)
+    # every number counts as the most digits a float has, rather than reading a million of them one by one.
+    digits = (18.0 * nonzero if nonzero > _READABLE
+              else sum(complexity(v) for e in case.nonzero_entries() for v in [e["value"]]))
     return (case.batch, case.time, case.config.input_size, case.config.num_units, case.padded_steps(),
-            case.nonzero_values(), sorted(case.features()),
-            sum(_complexity(v) for e in case.nonzero_entries() for v in [e["value"]]))
+            nonzero, sorted(case.features()),
+            digits + sum(complexity(v) for _, _, cell in case.cells() for v in config_floats(cell.config).values()))
+
+
+#: Most non-zero numbers whose digits simplicity_key reads one by one.
+_READABLE = 4096
 
 
 def _first(options: Iterable[Case | None], attempt: Callable[[Case | None], bool]) -> Case | None:
@@ -110,23 +121,48 @@ def _fewer_rows(case: Case, attempt) -> Case:
                         singles=True)
 
 
+#: Most indices tried one by one (alone, or dropped): past this only bisection runs, so a size axis costs
+#: O(log n) attempts (a failure that needs 33 of 1024 units is at 33 after about 20 attempts, then each of
+#: the 33 is tried once).
+_ONE_BY_ONE = 64
+#: Most rows tried alone (any row, not only the first): bisection finds a lone row further down.
+_SINGLES = 8
+
+
 def _shrink_axis(case: Case, size: Callable[[Case], int], drop: Callable[[Case, set[int]], Case], attempt,
                  *, singles: bool = False) -> Case:
-    """Remove indices along one axis while the case fails: all but the first (with ``singles``,
-    all but any one), then the upper half, then one at a time from the end.  Few attempts when
-    the axis can go at once (each attempt may cost a time-out, for a hanging candidate)."""
+    """Remove indices along one axis while the case fails: all but the first (with ``singles``, all but
+    any one of the first _SINGLES), then the shortest failing prefix and the latest failing start, both
+    by bisection (a failure past a size threshold keeps exactly the threshold's size), then, where at most
+    _ONE_BY_ONE are left, one at a time from the end.  Few attempts when the axis can go at once (each
+    attempt may cost a time-out, for a hanging candidate)."""
     n = size(case)
-    keep_one = range(n) if singles else range(1)
-    if n > 1:
-        found = _first((drop(case, set(range(n)) - {k}) for k in keep_one), attempt)
-        if found is not None:
-            return found
-    if n > 3:
-        trial = drop(case, set(range(n // 2, n)))
-        if attempt(trial):
-            case = trial
+    if n <= 1:
+        return case
+    keep_one = range(min(n, _SINGLES)) if singles else range(1)
+    found = _first((drop(case, set(range(n)) - {k}) for k in keep_one), attempt)
+    if found is not None:
+        return found
+    lo, hi = 2, n  # keeping the first index alone failed; the whole axis fails
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if attempt(drop(case, set(range(mid, n)))):
+            hi = mid
+        else:
+            lo = mid + 1
+    if hi < n:
+        case, n = drop(case, set(range(hi, n))), hi
+    lo, hi = 0, n - 2  # the latest start that still fails (starting at n - 1 is keeping one alone)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if attempt(drop(case, set(range(mid)))):
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo > 0:
+        case = drop(case, set(range(lo)))
     k = size(case) - 1
-    while k >= 0 and size(case) > 1:
+    while size(case) <= _ONE_BY_ONE and k >= 0 and size(case) > 1:
         trial = drop(case, {k})
         if attempt(trial):
             case = trial
@@ -134,11 +170,9 @@ def _shrink_axis(case: Case, size: Callable[[Case], int], drop: Callable[[Case, 
     return case
 
 
-def _dropping(drop_one: Callable[[Case, int], Case]) -> Callable[[Case, set[int]], Case]:
+def _dropping(drop_many: Callable[[Case, list[int]], Case]) -> Callable[[Case, set[int]], Case]:
     def drop(case: Case, indices: set[int]) -> Case:
-        for k in sorted(indices, reverse=True):  # from the end, so earlier indices stay put
-            case = drop_one(case, k)
-        return case
+        return drop_many(case, sorted(indices))
 
     return drop
 
@@ -294,6 +328,8 @@ def _zero_entries(case: Case, attempt) -> Case:
         while len(idx) and chunk >= 1:
             kept = []
             for start in range(0, len(idx), chunk):
+                if _spent(attempt):
+                    return case
                 part = idx[start : start + chunk]
                 flat = case.arrays()[name].reshape(-1).copy()
                 flat[part] = 0
@@ -309,22 +345,9 @@ def _zero_entries(case: Case, attempt) -> Case:
     return case
 
 
-def _complexity(value: float) -> float:
-    """How hard a number is to read: significant digits, then magnitude."""
-    if value == 0:
-        return 0.0
-    for digits in range(1, 18):
-        if float(f"{value:.{digits}g}") == value:
-            return digits + abs(math.log10(abs(value))) / 100
-    return 18.0
-
-
-def _simpler_values(value: float) -> list[float]:
-    sign = 1.0 if value > 0 else -1.0
-    out = [sign * 1.0, sign * 0.5, sign * 2.0, float(round(value))]
-    for digits in (1, 2, 3):
-        out.append(float(f"{value:.{digits}g}"))
-    return [v for v in dict.fromkeys(out) if v != 0 and _complexity(v) < _complexity(value)]
+def _spent(attempt) -> bool:
+    spent = getattr(attempt, "spent", None)
+    return bool(spent()) if spent is not None else False
 
 
 def _round_entries(case: Case, attempt) -> Case:
@@ -332,8 +355,10 @@ def _round_entries(case: Case, attempt) -> Case:
     for name in list(case.arrays()):
         array = case.arrays()[name]
         for flat_index in np.flatnonzero(array.astype(np.float64)):
+            if _spent(attempt):
+                return case
             value = float(case.arrays()[name].reshape(-1)[flat_index].astype(np.float64))
-            for simpler in _simpler_values(value):
+            for simpler in simpler_values(value):
                 flat = case.arrays()[name].reshape(-1).copy()
                 flat[flat_index] = np.asarray(simpler).astype(npd)
                 if float(flat[flat_index].astype(np.float64)) == value:

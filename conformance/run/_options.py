@@ -35,6 +35,18 @@ class CheckOptions:
     max_units: int = 16
     max_input_size: int = 16
     long_sequences: bool = True
+    #: One case in ``large_every`` is large (strategies.Tail, docs/strategies.md): batch, time, units or input
+    #: size above the ordinary range, up to the tail's reach (LARGE_REACH); 0: no large case.
+    large_every: int = 32
+    #: Caps of every drawn case's sizes, the tail's included (CLI --max-batch, --max-time, --max-units,
+    #: --max-input-size); None: the tail's reach, unless max_batch/max_time/max_units/max_input_size is
+    #: narrowed below its default, which then caps that axis (conformance.run._scope.caps).
+    max_large_batch: int | None = None
+    max_large_time: int | None = None
+    max_large_units: int | None = None
+    max_large_input_size: int | None = None
+    #: A fuzz run's round: later rounds draw larger (the reach doubles in round 2, quadruples from round 3).
+    large_round: int = 1
     #: Shortest ordinary sequence (the matrix's long-sequence column sets 100).
     min_time: int = 1
     #: Features every drawn case exercises (the matrix forces one feature per column).
@@ -78,6 +90,11 @@ class CheckOptions:
             check_int(name, getattr(self, name), minimum=1, maximum=MAX_TIME_LIMIT)
         for name in ("max_batch", "max_units", "max_input_size"):
             check_int(name, getattr(self, name), minimum=1, maximum=MAX_SIZE_LIMIT)
+        check_int("max_large_time", self.max_large_time, minimum=1, maximum=MAX_TIME_LIMIT, optional=True)
+        for name in ("max_large_batch", "max_large_units", "max_large_input_size"):
+            check_int(name, getattr(self, name), minimum=1, maximum=MAX_SIZE_LIMIT, optional=True)
+        check_int("large_every", self.large_every, minimum=0)
+        check_int("large_round", self.large_round, minimum=1)
         if self.budget_seconds is not None and not self.budget_seconds > 0:
             raise InvalidArgument(f"budget_seconds={self.budget_seconds!r} must be > 0")
         if self.finish_by is not None and (isinstance(self.finish_by, bool) or not isinstance(self.finish_by, (int, float))

@@ -13,10 +13,15 @@ from typing import Any
 
 from conformance.candidates import CandidateInfo, LoadedCandidate, ModelCandidate, model_params, model_shape
 from conformance.run._options import SEEDED_BATCH, CheckOptions
-from conformance.spec import DTYPES, FEATURES, InvalidArgument
+from conformance.spec import DTYPES, FEATURES, MAX_SIZE_LIMIT, MAX_TIME_LIMIT, InvalidArgument
 
 #: Longest "long" sequence drawn (the long-sequence tail of the distribution).
 MAX_LONG_TIME = 160
+#: The large-size tail's reach in a check and in a fuzz run's first round (strategies._sizes); later fuzz
+#: rounds double it, then quadruple it (up to MAX_SIZE_LIMIT / MAX_TIME_LIMIT), and the work cap with it.
+LARGE_REACH = {"batch": 64, "time": 1000, "units": 1024, "input_size": 1024}
+#: A large case's cost (strategies._sizes.work: about 40 ms) and per-step elements (B * T * max(I, H)), round one.
+LARGE_WORK, LARGE_ELEMENTS = 2**25, 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +35,9 @@ class Scope:
     max_time: int
     long_sequences: bool
     max_long_time: int
+    max_batch: int = 4
+    #: The large-size tail (a strategies.Tail; None: no large case), the candidate's limits applied.
+    tail: Any = None
 
     def sorted_features(self) -> tuple[str, ...]:
         return tuple(sorted(self.features, key=FEATURES.index))
@@ -59,12 +67,31 @@ def narrowed(info: CandidateInfo, options: CheckOptions) -> tuple[frozenset[str]
     return features, dtypes
 
 
+def caps(options: CheckOptions) -> dict[str, int | None]:
+    """The most batch rows, steps, units and input columns of any case (None: the tail's reach): the options'
+    max_large_*, else an ordinary maximum narrowed below its default (``CheckOptions(max_units=6)`` still means
+    no case has more than 6 units, as it did before the tail)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(CheckOptions)}
+
+    def cap(axis: str) -> int | None:
+        given, ordinary = getattr(options, f"max_large_{axis}"), getattr(options, f"max_{axis}")
+        return given if given is not None else (ordinary if ordinary < defaults[f"max_{axis}"] else None)
+
+    return {axis: cap(axis) for axis in ("batch", "time", "units", "input_size")}
+
+
 def scope(info: CandidateInfo, options: CheckOptions) -> Scope:
     """The :class:`Scope` of a run of ``info``'s candidate under ``options`` (InvalidArgument if there is none)."""
     features, dtypes = narrowed(info, options)
     if options.params is not None:
         features, dtypes = _pinned_scope(options.params, frozenset(info.features), features, dtypes)
-    max_time = min(options.max_time, info.max_time or options.max_time)
+    cap = caps(options)
+
+    def limit(ordinary: int, declared: int | None, most: int | None) -> int:
+        return min(ordinary, declared or ordinary, most or ordinary)
+
+    longest = min(info.max_time or MAX_TIME_LIMIT, options.max_large_time or MAX_TIME_LIMIT)
+    max_time = limit(options.max_time, info.max_time, cap["time"])
     missing = sorted(set(options.require_features) - features)
     if missing:
         raise InvalidArgument(f"require_features={sorted(options.require_features)!r}: {missing} not among the "
@@ -74,12 +101,36 @@ def scope(info: CandidateInfo, options: CheckOptions) -> Scope:
     return Scope(
         features=features,
         dtypes=dtypes,
-        max_units=min(options.max_units, info.max_units or options.max_units),
-        max_input_size=min(options.max_input_size, info.max_input_size or options.max_input_size),
+        max_units=limit(options.max_units, info.max_units, cap["units"]),
+        max_input_size=limit(options.max_input_size, info.max_input_size, cap["input_size"]),
         max_time=max_time,
-        long_sequences=options.long_sequences and (info.max_time is None or info.max_time >= 100),
-        max_long_time=min(MAX_LONG_TIME, info.max_time or MAX_LONG_TIME),
+        long_sequences=options.long_sequences and longest >= 100,
+        max_long_time=min(MAX_LONG_TIME, longest),
+        max_batch=limit(options.max_batch, info.max_batch, cap["batch"]),
+        tail=large_tail(info, options),
     )
+
+
+def large_tail(info: CandidateInfo, options: CheckOptions) -> Any:
+    """The run's strategies.Tail: LARGE_REACH grown by the fuzz round, capped by the options' max_large_*
+    and the candidate's declared limits (a candidate is never given a case beyond them); None: no tail."""
+    if not options.large_every:
+        return None
+    import strategies
+
+    grow = 2 ** (min(options.large_round, 3) - 1)
+    cap = caps(options)
+
+    def reach(axis: str, limit: int, declared: int | None) -> int:
+        return min(LARGE_REACH[axis] * grow, limit, cap[axis] or limit, declared or limit)
+
+    return strategies.Tail(
+        every=options.large_every,
+        max_batch=reach("batch", MAX_SIZE_LIMIT, info.max_batch),
+        max_time=reach("time", MAX_TIME_LIMIT, info.max_time),
+        max_units=reach("units", MAX_SIZE_LIMIT, info.max_units),
+        max_input_size=reach("input_size", MAX_SIZE_LIMIT, info.max_input_size),
+        max_work=LARGE_WORK * grow**2, max_elements=LARGE_ELEMENTS * grow)
 
 
 def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | None = None) -> Any:
@@ -92,9 +143,9 @@ def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | Non
 
     sc = run_scope if run_scope is not None else scope(info, options)
     common: dict[str, Any] = dict(
-        features=sc.features, dtypes=sc.dtypes, max_batch=options.max_batch, min_time=options.min_time,
+        features=sc.features, dtypes=sc.dtypes, max_batch=sc.max_batch, min_time=options.min_time,
         max_time=sc.max_time, max_units=sc.max_units, max_input_size=sc.max_input_size,
-        require=options.require_features, weight_scales=options.weight_scales)
+        require=options.require_features, weight_scales=options.weight_scales, tail=sc.tail)
     accepts = info.accepts
     if options.params is not None:
         pinned: Any = strategies.pinned_cases(

@@ -11,16 +11,17 @@ import numpy as np
 from conformance.spec import BACKWARD, FORWARD, Case, InitialState, LSTMConfig, LSTMLayer, LSTMParams
 
 
-def drop_input(case: Case, k: int) -> Case:
-    """Remove input column ``k``: from the inputs and from every layer-1 cell's kernel (row k)."""
+def drop_input(case: Case, k: int | list[int]) -> Case:
+    """Remove input column(s) ``k``: from the inputs and from every layer-1 cell's kernel (those rows)."""
+    ks = [k] if isinstance(k, int) else sorted(k)
     cfg = case.config
-    params = case.params.replace(kernel=np.ascontiguousarray(np.delete(case.params.kernel, k, axis=0)))
-    inputs = np.ascontiguousarray(np.delete(case.inputs, k, axis=2))
+    params = case.params.replace(kernel=np.ascontiguousarray(np.delete(case.params.kernel, ks, axis=0)))
+    inputs = np.ascontiguousarray(np.delete(case.inputs, ks, axis=2))
     backward = case.backward
     if backward:
-        backward = (without_rows(backward[0], [k]), *backward[1:])
-    return dataclasses.replace(case, config=cfg.replace(input_size=cfg.input_size - 1), params=params, inputs=inputs,
-                               backward=backward)
+        backward = (without_rows(backward[0], ks), *backward[1:])
+    return dataclasses.replace(case, config=cfg.replace(input_size=cfg.input_size - len(ks)), params=params,
+                               inputs=inputs, backward=backward)
 
 
 def without_rows(cell: LSTMLayer, rows: list[int]) -> LSTMLayer:
@@ -42,48 +43,51 @@ def forward_only(case: Case) -> Case:
     return dataclasses.replace(case, upper=tuple(upper), backward=())
 
 
-def _cell_without_unit(cell: LSTMLayer, u: int) -> tuple[LSTMLayer, int | None]:
-    """``cell`` without hidden unit ``u`` (and, without projection, the recurrent row it feeds); the output
-    column that went with it (None with a projection: the outputs keep their width)."""
+def _cell_without_unit(cell: LSTMLayer, us: list[int]) -> tuple[LSTMLayer, list[int]]:
+    """``cell`` without hidden units ``us`` (and, without projection, the recurrent rows they feed); the output
+    columns that went with them (none with a projection: the outputs keep their width)."""
     cfg, p, state = cell.config, cell.params, cell.initial_state
     H, I = cfg.num_units, cfg.input_size
-    cols = [g * H + v for g in range(4) for v in range(H) if v != u]
+    gone = set(us)
+    kept = [v for v in range(H) if v not in gone]
+    cols = [g * H + v for g in range(4) for v in kept]
     kernel = p.kernel[:, cols]
     h0 = state.h
     proj = p.proj_kernel
-    out_col: int | None = None
+    out_cols: list[int] = []
     if cfg.num_proj is None or proj is None:
-        kernel = np.delete(kernel, I + u, axis=0)
-        h0 = np.delete(h0, u, axis=1)
-        out_col = u
+        kernel = np.delete(kernel, [I + u for u in us], axis=0)
+        h0 = np.delete(h0, us, axis=1)
+        out_cols = list(us)
     else:
-        proj = np.delete(proj, u, axis=0)
-    diag = {n: (None if (d := getattr(p, n)) is None else np.delete(d, u)) for n in ("w_i_diag", "w_f_diag", "w_o_diag")}
+        proj = np.delete(proj, us, axis=0)
+    diag = {n: (None if (d := getattr(p, n)) is None else np.delete(d, us)) for n in ("w_i_diag", "w_f_diag", "w_o_diag")}
     params = LSTMParams(kernel=np.ascontiguousarray(kernel), bias=p.bias[cols], proj_kernel=proj, **diag)
-    new_state = InitialState(np.ascontiguousarray(np.delete(state.c, u, axis=1)), np.ascontiguousarray(h0))
-    return LSTMLayer(cfg.replace(num_units=H - 1), params, new_state), out_col
+    new_state = InitialState(np.ascontiguousarray(np.delete(state.c, us, axis=1)), np.ascontiguousarray(h0))
+    return LSTMLayer(cfg.replace(num_units=H - len(gone)), params, new_state), out_cols
 
 
-def _cell_without_proj_output(cell: LSTMLayer, q: int) -> tuple[LSTMLayer, int | None]:
+def _cell_without_proj_output(cell: LSTMLayer, qs: list[int]) -> tuple[LSTMLayer, list[int]]:
     cfg, p, state = cell.config, cell.params, cell.initial_state
     assert cfg.num_proj is not None and p.proj_kernel is not None
-    kernel = np.delete(p.kernel, cfg.input_size + q, axis=0)
-    params = p.replace(kernel=kernel, proj_kernel=np.ascontiguousarray(np.delete(p.proj_kernel, q, axis=1)))
-    new_state = InitialState(state.c, np.ascontiguousarray(np.delete(state.h, q, axis=1)))
-    return LSTMLayer(cfg.replace(num_proj=cfg.num_proj - 1), params, new_state), q
+    kernel = np.delete(p.kernel, [cfg.input_size + q for q in qs], axis=0)
+    params = p.replace(kernel=kernel, proj_kernel=np.ascontiguousarray(np.delete(p.proj_kernel, qs, axis=1)))
+    new_state = InitialState(state.c, np.ascontiguousarray(np.delete(state.h, qs, axis=1)))
+    return LSTMLayer(cfg.replace(num_proj=cfg.num_proj - len(qs)), params, new_state), list(qs)
 
 
-def _change_cell(case: Case, place: tuple[int, str], change: Callable[[LSTMLayer], tuple[LSTMLayer, int | None]]) -> Case:
-    """``case`` with the cell at ``place`` changed; an output column it lost is removed from the next layer's
-    input (the kernel rows it fed, in every direction of that layer)."""
+def _change_cell(case: Case, place: tuple[int, str],
+                 change: Callable[[LSTMLayer], tuple[LSTMLayer, list[int]]]) -> Case:
+    """``case`` with the cell at ``place`` changed; the output columns it lost are removed from the next layer's
+    input (the kernel rows they fed, in every direction of that layer)."""
     cells = {(k, d): cell for k, d, cell in case.cells()}
     k, d = place
-    cells[place], out_col = change(cells[place])
-    if out_col is not None and k + 1 < case.num_layers:
-        row = out_col if d == FORWARD else cells[(k, FORWARD)].config.output_size + out_col
+    cells[place], out_cols = change(cells[place])
+    if out_cols and k + 1 < case.num_layers:
+        offset = 0 if d == FORWARD else cells[(k, FORWARD)].config.output_size
         for (layer, direction), cell in list(cells.items()):
             if layer == k + 1:
-                cells[(layer, direction)] = without_rows(cell, [row])
+                cells[(layer, direction)] = without_rows(cell, [offset + c for c in out_cols])
     first = cells[(0, FORWARD)]
     return dataclasses.replace(
         case, config=first.config, params=first.params, initial_state=first.initial_state,
@@ -91,13 +95,15 @@ def _change_cell(case: Case, place: tuple[int, str], change: Callable[[LSTMLayer
         backward=tuple(cells[(j, BACKWARD)] for j in range(case.num_layers)) if case.backward else ())
 
 
-def drop_unit(case: Case, u: int, place: tuple[int, str] = (0, FORWARD)) -> Case:
-    """Remove hidden unit ``u`` of the cell at ``place`` (layer 1 forward by default)."""
-    return _change_cell(case, place, lambda cell: _cell_without_unit(cell, u))
+def drop_unit(case: Case, u: int | list[int], place: tuple[int, str] = (0, FORWARD)) -> Case:
+    """Remove hidden unit(s) ``u`` of the cell at ``place`` (layer 1 forward by default)."""
+    us = [u] if isinstance(u, int) else sorted(u)
+    return _change_cell(case, place, lambda cell: _cell_without_unit(cell, us))
 
 
-def drop_proj_output(case: Case, q: int, place: tuple[int, str] = (0, FORWARD)) -> Case:
-    return _change_cell(case, place, lambda cell: _cell_without_proj_output(cell, q))
+def drop_proj_output(case: Case, q: int | list[int], place: tuple[int, str] = (0, FORWARD)) -> Case:
+    qs = [q] if isinstance(q, int) else sorted(q)
+    return _change_cell(case, place, lambda cell: _cell_without_proj_output(cell, qs))
 
 
 def cell_config(case: Case, place: tuple[int, str]) -> LSTMConfig:
@@ -118,15 +124,24 @@ def output_count(place: tuple[int, str]) -> Callable[[Case], int]:
     return count
 
 
-def unit_dropper(place: tuple[int, str]) -> Callable[[Case, int], Case]:
-    def drop(case: Case, u: int) -> Case:
-        return drop_unit(case, u, place)
+def unit_dropper(place: tuple[int, str]) -> Callable[[Case, list[int]], Case]:
+    """``drop(case, units)``: the case without those units of the cell at ``place``, all at once."""
+    def drop(case: Case, us: list[int]) -> Case:
+        return drop_unit(case, us, place)
 
     return drop
 
 
-def output_dropper(place: tuple[int, str]) -> Callable[[Case, int], Case]:
-    def drop(case: Case, q: int) -> Case:
-        return drop_proj_output(case, q, place)
+def output_dropper(place: tuple[int, str]) -> Callable[[Case, list[int]], Case]:
+    def drop(case: Case, qs: list[int]) -> Case:
+        return drop_proj_output(case, qs, place)
 
     return drop
+
+
+def replace_cell_config(case: Case, place: tuple[int, str], **changes: object) -> Case:
+    """``case`` with the config of the cell at ``place`` changed (``forget_bias``, a clip: nothing else moves)."""
+    def change(cell: LSTMLayer) -> tuple[LSTMLayer, list[int]]:
+        return LSTMLayer(cell.config.replace(**changes), cell.params, cell.initial_state), []
+
+    return _change_cell(case, place, change)
