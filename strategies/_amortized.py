@@ -20,10 +20,10 @@ import numpy as np
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies._internal.strategies import SearchStrategy
 
-from conformance.spec import DEFAULT_FEATURES, DTYPES, Case, zero_state
-from strategies._cases import _case_spec, _CaseSpec, _draw_case, _draw_inputs, _draw_state
+from conformance.spec import DEFAULT_FEATURES, DTYPES, Case
+from strategies._cases import _case_spec, _CaseSpec, _draw_case, _draw_initial_state, _draw_inputs
 from strategies._checks import check_int, check_range
-from strategies._draw import Chooser, Rejected, RngChooser, filtered
+from strategies._draw import Chooser, Rejected, RngChooser
 from strategies._lengths import draw_lengths, fill_padding
 from strategies._seeded import CaseBatch
 
@@ -76,12 +76,7 @@ def same_params(template: Case, ch: Chooser, spec: _CaseSpec) -> Case:
     lengths included (they are an input of the converted model or not at all)."""
     config, batch, time = template.config, template.batch, template.time
     inputs = _draw_inputs(ch, config, batch, time)  # [B, T, I]
-    if spec.require_state:
-        state = filtered(ch, lambda: _draw_state(ch, config, batch), lambda st_: not st_.is_zero())
-    elif spec.initial_state and ch.boolean():
-        state = _draw_state(ch, config, batch)
-    else:
-        state = zero_state(config, batch)
+    state = _draw_initial_state(ch, spec, config, batch)
     lengths = None
     if template.sequence_length is not None:
         lengths = draw_lengths(ch, batch, time)

@@ -246,6 +246,16 @@ class _CaseSpec:
     tail: Tail | None = None
 
 
+def _draw_initial_state(ch: Chooser, s: _CaseSpec, config: LSTMConfig, batch: int) -> InitialState:
+    """The first cell's initial state: non-zero where required, else drawn or zero (half and half) where the
+    spec allows one, else zero."""
+    if s.require_state:
+        return filtered(ch, lambda: _draw_state(ch, config, batch), lambda st_: not st_.is_zero())
+    if s.initial_state and ch.boolean():
+        return _draw_state(ch, config, batch)
+    return zero_state(config, batch)
+
+
 def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
     config = _draw_config(ch, s.config) if s.config is not None else ch.strategy(s.configs_strategy)
     batch = ch.integer(s.min_batch, s.max_batch)
@@ -268,12 +278,7 @@ def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
         config, batch, time = _large(ch, s, config, batch, time)
     p = _draw_params(ch, config, s.weight_scales)
     inputs = _draw_inputs(ch, config, batch, time)  # [B, T, I]
-    if s.require_state:
-        state = filtered(ch, lambda: _draw_state(ch, config, batch), lambda st_: not st_.is_zero())
-    elif s.initial_state and ch.boolean():
-        state = _draw_state(ch, config, batch)
-    else:
-        state = zero_state(config, batch)
+    state = _draw_initial_state(ch, s, config, batch)
     lengths = None
     if s.require_lengths or (s.sequence_length and ch.boolean()):
         lengths = draw_lengths(ch, batch, time)

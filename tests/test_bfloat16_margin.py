@@ -34,7 +34,11 @@ HERE = Path(__file__).parent / "regressions" / "bfloat16_margin"
 NAMES = ["counterexample", "counterexample-2", "counterexample-3"]
 
 
-@pytest.mark.parametrize("name", NAMES)
+#: counterexample-4: from the 30-minute isolated fuzz (`fuzz numpy-reference --budget 30m --dtype float16 --dtype
+#: bfloat16 --seed 11 --db none --max-time 200`, 256,687 examples): 9 units, 9 steps, kernel entries up to 16;
+#: 2 random runs of the rounding model gave score 2.2 (0.5 > allowed 0.48), 4 or more 0.12-0.14.  Fixed by the
+#: judge's confirmation with more runs before a case fails (Judge.confirm_runs).
+@pytest.mark.parametrize("name", [*NAMES, "counterexample-4"])
 def test_reference_is_conformant_on_the_bfloat16_margin_cases(name, oracle):
     case = Case.load_npz(HERE / f"{name}.npz")
     assert_conformant("numpy-reference", case, oracle=oracle)

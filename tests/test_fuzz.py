@@ -137,8 +137,10 @@ def test_budget_report_then_replay_from_database(tmp_path):
     assert report["examples"] == sum(r["examples"] for r in report["runs"]), "examples must sum the runs"
     assert report["history"]["series"], "with --history the report carries the series"
     progress = [line for line in proc.stderr.splitlines() if "examples:" in line]
-    assert progress and "/s)" in progress[-1] and "findings: 1" in progress[-1], \
-        f"the progress line should show examples/s and findings: {progress[-3:]}"
+    # The rate shows once a second of searching has passed (tests/test_progress.py); this run may find the bug
+    # sooner, so here: the findings, and never a meaningless "(0/s)".
+    assert progress and "findings: 1" in progress[-1] and not any("(0/s)" in line for line in progress), \
+        f"the progress line should show the findings: {progress[-3:]}"
     pytest.importorskip("jsonschema", reason="jsonschema (reports extra) is not installed")
     from conformance.report import validate_report
 

@@ -343,7 +343,9 @@ def _starve(pid: int, cpu: int, hogs: int = 3) -> list[subprocess.Popen]:
         with open(f"/proc/{pid}/autogroup", "w") as fh:
             fh.write("19")
     code = f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nprint(flush=True)\nwhile True:\n    pass\n"
-    started = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE) for _ in range(hogs)]
+    # Each in its own session: with autogroup scheduling each is then a group of its own beside the worker's.
+    started = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True)
+               for _ in range(hogs)]
     for hog in started:  # each is spinning on the CPU before the starved call starts
         assert hog.stdout is not None and hog.stdout.readline() == b"\n"
     return started

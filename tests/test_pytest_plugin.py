@@ -156,7 +156,7 @@ def test_a_cell_clip_bug_fails_only_the_cell_clip_test_and_saves_its_case(tmp_pa
     assert "7 passed" in out, out[-1500:]  # baseline and the six other features
     saved = project / ".pytest_cache" / "d" / "lstm-conformance" / "ports.py_clip_bug--cell_clip_float32.npz"
     assert saved.is_file(), f"no saved case at {saved}: {sorted(p.name for p in saved.parent.glob('*'))}"
-    assert f"replay: lstm-conformance repro {saved} ports.py:clip_bug" in out, out[-4000:]
+    assert f"replay: lstm-conformance repro {saved} {project / 'ports.py'}:clip_bug" in out, out[-4000:]
     assert f"rerun: pytest '{node}'" in out, out[-4000:]
 
     # The node id as printed runs that one test again (pytest alone would take it for a path).

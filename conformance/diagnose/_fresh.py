@@ -222,11 +222,24 @@ def _with_clips(case: Case, info: CandidateInfo) -> list[Case]:
     return out
 
 
+#: forget_bias values a tie is tried at besides the case's own: the minimizer rounds forget_bias to 1.0, where
+#: e.g. "forget_bias added twice" and "a fixed +1 on top of it" compute the same.
+TIE_FORGET_BIASES = (0.0, 2.5, -0.75)
+
+
+def _with_forget_biases(case: Case, info: CandidateInfo) -> list[Case]:
+    if "forget_bias" not in info.features:
+        return []
+    return [dataclasses.replace(case, config=dataclasses.replace(case.config, forget_bias=b))
+            for b in TIE_FORGET_BIASES if b != case.config.forget_bias]
+
+
 def tie_candidates(like: list[Case], info: CandidateInfo, *, seed: int = 0, max_configs: int = 3) -> list[Case]:
     """A pool of fresh cases to tell variants apart that explain the same cases so far (see
     conformance.diagnose._tiebreak): for each of the first ``max_configs`` distinct configs of ``like``,
     fresh dense values at its sizes and grown ones, the same with every clip swept across the range its
-    values take (:func:`_with_clips`), and once with every declared feature switched on, clips biting.
+    values take (:func:`_with_clips`) and at other forget biases, and once with every declared feature switched
+    on, clips biting.
     Every case is one ``info`` supports; sizes B >= 3, T >= 5 as in :func:`discriminating_cases`."""
     rng = np.random.default_rng(seed + 7919)
     pool: list[Case] = []
@@ -246,7 +259,7 @@ def tie_candidates(like: list[Case], info: CandidateInfo, *, seed: int = 0, max_
             continue
         for config in (case.config, case.config, _grown(case.config, info)):
             fresh = random_case(config, B, T, rng, initial_state=wants_state, lengths=lengths)
-            pool += [fresh] + _with_clips(fresh, info)
+            pool += [fresh] + _with_clips(fresh, info) + _with_forget_biases(fresh, info)
         enriched = _enriched(case.config, info, rng, 1.0)
         pool.append(_biting_clips(random_case(enriched, B, T, rng, initial_state=wants_state, lengths=lengths),
                                   case.config))

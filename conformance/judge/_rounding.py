@@ -59,6 +59,13 @@ class Spread:
         """The spread of what a candidate returns: outputs, final c and h and a network's others (the verdict's)."""
         return {"outputs": self.outputs, "c": self.c, "h": self.h, **self.more}
 
+    def widest(self, other: Spread) -> Spread:
+        """The elementwise larger of two spreads of one case (more noisy runs: never a smaller allowance)."""
+        return dataclasses.replace(
+            self, outputs=np.maximum(self.outputs, other.outputs), cells=np.maximum(self.cells, other.cells),
+            c=np.maximum(self.c, other.c), h=np.maximum(self.h, other.h),
+            more={k: np.maximum(v, other.more[k]) if k in other.more else v for k, v in self.more.items()})
+
     def per_step(self) -> dict[str, np.ndarray]:
         """The spread of each step's state: outputs, c [B, T, H] and h [B, T, P] (the step's output; with row
         lengths the largest of the steps so far, since a row's h past its end is an earlier step's output)."""

@@ -105,7 +105,8 @@ def scope(info: CandidateInfo, options: CheckOptions) -> Scope:
         max_input_size=limit(options.max_input_size, info.max_input_size, cap["input_size"]),
         max_time=max_time,
         long_sequences=options.long_sequences and longest >= 100,
-        max_long_time=min(MAX_LONG_TIME, longest),
+        # Below 100 steps there are no long sequences, and their range must stay a valid one (100..160).
+        max_long_time=min(MAX_LONG_TIME, longest) if longest >= 100 else MAX_LONG_TIME,
         max_batch=limit(options.max_batch, info.max_batch, cap["batch"]),
         tail=large_tail(info, options),
     )
@@ -164,9 +165,10 @@ def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | Non
         # A library limit beyond features/dtypes/sizes (e.g. torch's proj_size < hidden_size).
         return (one.filter(accepts) if accepts is not None else one).map(lambda case: [case])
     if info.per_params_cost:  # a converter: one conversion serves inputs_per_params cases
+        # No size tail for a converter (yet): each large parameter set is a conversion of seconds.
         batches = strategies.amortized_cases(inputs_per_params=options.inputs_per_params, count=SEEDED_BATCH,
                                              long_sequences=sc.long_sequences, max_long_time=sc.max_long_time,
-                                             **common)
+                                             **{k: v for k, v in common.items() if k != "tail"})
     else:
         batches = strategies.seeded_cases(count=SEEDED_BATCH, long_sequences=sc.long_sequences,
                                           max_long_time=sc.max_long_time, **common)
