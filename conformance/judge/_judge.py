@@ -182,6 +182,15 @@ class Judge:
         ``always_spread``: measure the spread even when the plain bound holds, so that the score is
         error / (atol + rtol |e| + factor * spread) on every case (margins; the verdict is the same).
         """
+        # Overflow to inf and inf - inf are expected here (saturating or exploding cases): the arrays carry them
+        # and the rule reads them; numpy's warnings about them only clutter a run's output.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._compare(case, got, expected, spec=spec, semantics=semantics, check_oracle=check_oracle,
+                                 trace=trace, spread=spread, always_spread=always_spread)
+
+    def _compare(self, case: Case, got: Result, expected: Result, *, spec: Result | None,
+                 semantics: Semantics | None, check_oracle: bool, trace: tuple[Result, np.ndarray] | None,
+                 spread: Spread | None, always_spread: bool) -> Comparison:
         form = check_result_form(case, got)
         if form is not None:
             return form
