@@ -353,7 +353,8 @@ def _starve(pid: int, cpu: int, hogs: int = 3) -> list[subprocess.Popen]:
 
 @pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/schedstat"), reason="needs Linux schedstats")
 def test_a_correct_worker_starved_of_cpu_is_not_a_hang(executor_factory):
-    """A loaded machine is not a hang: the time a worker waits for a CPU is added to its adaptive timeout.
+    """A loaded machine is not a hang: a runnable worker that has had less CPU time than its adaptive limit gets
+    more time.
     Before, a correct candidate on a machine at load 10 was reported hanging (its ~0.1 s calls, adapted to a
     1 s limit, stalled past it), minimized, and the run was NONCONFORMANT."""
     case = make_case()
@@ -379,7 +380,7 @@ def test_a_correct_worker_starved_of_cpu_is_not_a_hang(executor_factory):
 
 @pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/schedstat"), reason="needs Linux schedstats")
 def test_a_sleeping_hang_is_not_extended_by_the_cpu_wait_rule(executor_factory):
-    """The extension is only for time spent waiting for a CPU: a call blocked in sleep still times out at its
+    """The extension is only for a worker that wants a CPU: a call blocked in sleep still times out at its
     adaptive limit, not the user's 60 s."""
     ex = executor_factory("hang_on_long", timeout_seconds=60.0)
     short = make_case(time_=2)

@@ -82,9 +82,6 @@ TIMEOUT_FACTOR = 10.0
 #: minimisation progress: the minimized case is confirmed with the ordinary timeout before it is kept).
 MIN_PROBE_SECONDS = 0.25
 PROBE_FACTOR = 5.0
-#: A thread that was on a CPU or waiting for one this share of a call's wall time wanted to run: the time it
-#: waited is added to the call's timeout (a loaded machine is not a hang).
-WANTED_CPU_SHARE = 0.5
 #: With nothing known of the candidate's times, the share of the time left before the deadline a call may take.
 NO_DATA_SHARE = 0.25
 
@@ -146,10 +143,11 @@ def adaptive_timeout(expected: float | None, upper: float | None, *, probe: bool
     return min(upper, max(floor, factor * expected))
 
 
-def cpu_waits(pid: int, *, descendants: bool = False) -> dict[tuple[int, int], tuple[float, float]]:
-    """(seconds on a CPU, seconds runnable but waiting for one) of each thread of process ``pid`` (with
-    ``descendants``, of every process below it too: an ``exec:`` program), by (pid, tid): the first two fields
-    of /proc/PID/task/TID/schedstat.  Empty where the kernel does not say (not Linux, no schedstats)."""
+def thread_times(pid: int, *, descendants: bool = False) -> dict[tuple[int, int], tuple[float, bool]]:
+    """(seconds on a CPU, runnable now) of each thread of process ``pid`` (with ``descendants``, of every process
+    below it too: an ``exec:`` program), by (pid, tid): /proc/PID/task/TID/schedstat's first field (kept current
+    while the thread runs) and the state letter of its stat (R: running or waiting for a CPU).  Empty where the
+    kernel does not say (not Linux, no schedstats)."""
     pids = [pid]
     if descendants:
         children: dict[int, list[int]] = {}
@@ -157,7 +155,7 @@ def cpu_waits(pid: int, *, descendants: bool = False) -> dict[tuple[int, int], t
             children.setdefault(ppid, []).append(child)
         for parent in pids:  # grows while it is walked: breadth first over the tree below pid
             pids.extend(children.get(parent, ()))
-    out: dict[tuple[int, int], tuple[float, float]] = {}
+    out: dict[tuple[int, int], tuple[float, bool]] = {}
     for p in pids:
         try:
             tids = os.listdir(f"/proc/{p}/task")
@@ -166,9 +164,11 @@ def cpu_waits(pid: int, *, descendants: bool = False) -> dict[tuple[int, int], t
         for tid in tids:
             try:
                 with open(f"/proc/{p}/task/{tid}/schedstat", "rb") as fh:
-                    on_cpu, waiting = fh.read().split()[:2]
-                out[(p, int(tid))] = (int(on_cpu) / 1e9, int(waiting) / 1e9)
-            except (OSError, ValueError):
+                    on_cpu = int(fh.read().split()[0]) / 1e9
+                with open(f"/proc/{p}/task/{tid}/stat", "rb") as fh:
+                    stat = fh.read()
+                out[(p, int(tid))] = (on_cpu, stat[stat.rfind(b")") + 2 :][:1] == b"R")
+            except (OSError, IndexError, ValueError):
                 continue
     return out
 
@@ -221,11 +221,14 @@ class AdaptiveTimeouts:
     def await_reply(self, fd: int, pid: int, started: float, limit: float | None, why: str) -> Any:
         """The worker's reply to a call started at ``started``, or CallTimedOut.
 
-        A timeout measures the candidate, not the machine: a worker (or a program it started) that was runnable
-        but waiting for a CPU (a loaded machine) gets that time added to its limit before its call is a hang,
-        up to the user's timeout and the deadline.  Without this a correct candidate was reported hanging on a
-        machine at load 10 (its 0.1 s calls, adapted to a 1 s limit, stalled past it)."""
-        before = cpu_waits(pid) if limit is not None and why != "timeout" else {}
+        A timeout measures the candidate, not the machine: past its limit, a call whose worker (or a program it
+        started) is runnable but has had less than the limit's seconds on a CPU since the call began (a loaded
+        machine kept it waiting) is given more time, up to the user's timeout and the deadline.  A thread that
+        spun through its limit on a CPU, or one asleep (a blocked hang), is a hang at the limit.  Without this a
+        correct candidate was reported hanging on a machine at load 10 (its 0.1 s calls, adapted to a 1 s limit,
+        stalled past it)."""
+        budget = limit
+        before = thread_times(pid) if limit is not None and why != "timeout" else {}
         while True:
             try:
                 if limit is not None and not _readable(fd, started + limit):
@@ -233,31 +236,30 @@ class AdaptiveTimeouts:
                 # The reply has begun: the rest follows unless the worker dies (PipeClosed) or stalls writing it.
                 return receive(fd, None if limit is None else time.monotonic() + max(limit, MIN_TIMEOUT_SECONDS))
             except ReplyTimeout:
-                longer = self._extended(pid, started, limit, why, before)
+                longer = self._extended(pid, started, budget, why, before)
                 if longer is None:
                     raise CallTimedOut(limit) from None
                 limit = longer
 
-    def _extended(self, pid: int, started: float, limit: float | None, why: str,
-                  before: dict[tuple[int, int], tuple[float, float]]) -> float | None:
-        if limit is None or why in ("timeout", "cut") or not before:
+    def _extended(self, pid: int, started: float, budget: float | None, why: str,
+                  before: dict[tuple[int, int], tuple[float, bool]]) -> float | None:
+        """A later limit for a call past its ``budget`` whose worker still wants a CPU it has had too little of."""
+        if budget is None or why in ("timeout", "cut") or not before:
             return None
-        elapsed = time.monotonic() - started
-        starved = 0.0
-        for key, (on_cpu, waiting) in cpu_waits(pid, descendants=True).items():
-            was_on, was_waiting = before.get(key, (0.0, 0.0))
-            ran, waited = on_cpu - was_on, waiting - was_waiting
-            # Only a thread that wanted the CPU most of the time counts: a sleeping one (a blocked hang) also
-            # waits a little at each wake-up on a loaded machine, which must not stretch its timeout.
-            if ran + waited >= WANTED_CPU_SHARE * elapsed:
-                starved = max(starved, waited)
-        caps = [started + limit + starved]
+        ran, runnable = 0.0, False
+        for key, (on_cpu, running) in thread_times(pid, descendants=True).items():
+            ran = max(ran, on_cpu - before.get(key, (0.0, False))[0])
+            runnable = runnable or running
+        if not runnable or ran >= budget:
+            return None
+        now = time.monotonic()
+        caps = [now + max(MIN_PROBE_SECONDS, budget - ran)]
         if self.timeout_seconds is not None:
             caps.append(started + self.timeout_seconds)
         if self.deadline is not None:
             caps.append(self.deadline)
         longer = min(caps) - started
-        return longer if longer > limit + 0.01 else None
+        return longer if longer > now - started + 0.01 else None
 
     def limit_for(self, case: Any, first: bool) -> tuple[float | None, str]:
         limit = self.call_limit(case, first)
