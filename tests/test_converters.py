@@ -6,6 +6,7 @@ Real converters and runtimes on the TF oracle; a few examples each (a conversion
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 
@@ -18,7 +19,10 @@ from conformance import CheckOptions, check
 from conformance.candidates import list_candidates, resolve
 from conformance.spec import Case, InitialState, LSTMConfig, LSTMParams
 
-pytest.importorskip("tensorflow")
+# find_spec, not importorskip: importing TensorFlow at collection would load it into every xdist worker before
+# any test ran (the unit tests' import guard in tests/conftest.py reports that).
+if importlib.util.find_spec("tensorflow") is None:
+    pytest.skip("the converters need tensorflow", allow_module_level=True)
 CONVERTERS = ("tflite-fused", "tflite-while", "tf2onnx")
 
 
