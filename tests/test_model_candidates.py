@@ -26,6 +26,8 @@ class _LazyTorch:
     test ran (the unit tests' import guard in tests/conftest.py reports that)."""
 
     def __getattr__(self, name: str):
+        if name.startswith("__"):  # pytest's collection asks every module attribute for __test__ and the like
+            raise AttributeError(name)
         import torch as module
 
         return getattr(module, name)
@@ -188,17 +190,22 @@ def test_a_keras_model_object_and_file_with_one_lstm(tmp_path):
     assert check(str(tmp_path / "m.keras"), CheckOptions(max_examples=16, seed=1)).verdict == "conformant"
 
 
-class _Two(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.first, self.second = torch.nn.LSTM(3, 4, batch_first=True), torch.nn.LSTM(4, 2, batch_first=True)
+def _two():
+    """A module holding two LSTMs (defined here, not at module level: that would import torch at collection)."""
 
-    def forward(self, x):
-        return self.second(self.first(x)[0])[0]
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = torch.nn.LSTM(3, 4, batch_first=True), torch.nn.LSTM(4, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.second(self.first(x)[0])[0]
+
+    return Two()
 
 
 def test_several_lstms_need_node_and_the_error_lists_them(tmp_path):
-    torch.jit.save(torch.jit.script(_Two()), str(tmp_path / "two.pt"))  # TorchScript: the other .pt kind
+    torch.jit.save(torch.jit.script(_two()), str(tmp_path / "two.pt"))  # TorchScript: the other .pt kind
     with pytest.raises(CandidateLoadError, match="2 torch LSTM/LSTMCell modules; pick one with --node NAME.*first, second"):
         resolve(str(tmp_path / "two.pt"))
     assert resolve(str(tmp_path / "two.pt") + "#second").fn.pinned_params.config.num_units == 2
