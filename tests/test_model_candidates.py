@@ -26,7 +26,8 @@ class _LazyTorch:
     test ran (the unit tests' import guard in tests/conftest.py reports that)."""
 
     def __getattr__(self, name: str):
-        if name.startswith("__"):  # pytest's collection asks every module attribute for __test__ and the like
+        # pytest's collection asks every module attribute for __test__, _fixture_function_marker, pytestmark ...
+        if name.startswith(("_", "pytest")):
             raise AttributeError(name)
         import torch as module
 
