@@ -121,10 +121,13 @@ class Judge:
 
     # -- the rounding model --------------------------------------------------------------------------
     def spread(self, case: Case, *, semantics: Semantics | None = None,
-               base: tuple[Result, np.ndarray] | None = None) -> Spread:
-        """The rounding model's :class:`Spread` of ``case`` in its dtype (see conformance.judge._rounding)."""
+               base: tuple[Result, np.ndarray] | None = None, random_runs: int | None = None,
+               seed: int = 0) -> Spread:
+        """The rounding model's :class:`Spread` of ``case`` in its dtype (see conformance.judge._rounding);
+        ``random_runs`` (default ``self.random_runs``) and ``seed`` choose the noisy runs."""
         dtype = case.config.dtype
-        return measure_spread(case, UNIT_ROUNDOFF[dtype], random_runs=self.random_runs,
+        return measure_spread(case, UNIT_ROUNDOFF[dtype],
+                              random_runs=self.random_runs if random_runs is None else random_runs, seed=seed,
                               gate_rounding=dtype in self.rounded_gate_dtypes, semantics=semantics, base=base)
 
     def first_ill_conditioned_step(self, case: Case, spec: Result, spread: Spread) -> int | None:
@@ -212,10 +215,8 @@ class Judge:
                 spread = self.spread(case, semantics=semantics, base=(spec, trace[1]))
             errs, allowed, fails = self.elementwise(case, got_a, exp_a, spread.final())
             if measured and self.confirm_runs > self.random_runs and any(f.any() for f in fails.values()):
-                dtype = case.config.dtype
-                spread = spread.widest(measure_spread(
-                    case, UNIT_ROUNDOFF[dtype], random_runs=self.confirm_runs, seed=1,
-                    gate_rounding=dtype in self.rounded_gate_dtypes, semantics=semantics, base=(spec, trace[1])))
+                spread = spread.widest(self.spread(case, semantics=semantics, base=(spec, trace[1]),
+                                                   random_runs=self.confirm_runs, seed=1))
                 errs, allowed, fails = self.elementwise(case, got_a, exp_a, spread.final())
             off_oracle = any(f.any() for f in fails.values())
             if (check_oracle or semantics is not None) and off_oracle:
