@@ -36,7 +36,7 @@ class Oracle(_oracle.TFOracle):
 
     ``run(case) -> Result`` (outputs [B, T, P], c [B, H], h [B, P], in the case's dtype, batch-major);
     ``submit(case)`` starts a run on the oracle's own thread and returns at once. It builds one graph per
-    (dtype, activation, ...) on first use and keeps it; ``close()`` (or leaving ``with Oracle() as o:``)
+    dtype (and layout and network shape) on first use and keeps it; ``close()`` (or leaving ``with Oracle() as o:``)
     gives the graphs, sessions and thread back. Each ``Oracle()`` owns its own; :func:`assert_conformant`
     without ``oracle=`` uses the process-wide one ``check`` uses.
     """

@@ -1,6 +1,6 @@
 """The oracle: real TensorFlow running the real legacy ``LSTMCell`` (imported lazily).
 
-``_tf.py`` imports TF; ``_graph.py`` builds the one graph per (dtype, activation) and packs its
+``_tf.py`` imports TF; ``_graph.py`` builds the one graph per dtype (activation fed) and packs its
 feeds; ``_oracle.py`` holds :class:`TFOracle` (which owns its graphs, lock, thread and switch
 interval, and gives them back on ``close()``) and the process-wide :func:`default_oracle`;
 ``_sequence.py`` and ``_network.py`` the dynamic_rnn graphs for row lengths and time-major inputs and

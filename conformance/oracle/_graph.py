@@ -1,10 +1,9 @@
 """The oracle's graph: real TensorFlow running the real legacy ``LSTMCell``, one graph for every size.
 
 Design (measurements behind it: benchmarks/README.md): one ``tf.compat.v1``
-graph + Session per ``(dtype, activation)``, reused for every case of that
-dtype and activation *whatever its sizes*.  The number of graph builds is
-therefore at most len(DTYPES) x len(ACTIVATIONS) = 16, however many examples
-run and however their sizes vary.
+graph + Session per dtype, reused for every case of that dtype *whatever its
+sizes and activation*.  The number of graph builds is therefore at most
+len(DTYPES) = 4, however many examples run and however their sizes vary.
 
 How one graph serves every config, exactly:
 
@@ -18,6 +17,11 @@ How one graph serves every config, exactly:
   one without projection an identity ``proj_kernel`` (``m @ I == m`` exactly);
 * ``forget_bias``, ``cell_clip`` and ``proj_clip`` are fed as scalars (no clip
   is fed as +inf, and ``clip(x, -inf, inf) == x`` exactly);
+* the activation is fed as an index into :data:`ACTIVATIONS`: the cell is handed
+  an activation that is ``tf.switch_case`` over the very functions an
+  ``LSTMCell(activation=name)`` holds (:func:`fed_activation`), so each branch
+  runs the op the exact-config cell runs (a graph per activation would make
+  four times the builds, each ~0.3 s of Python, for the same numbers);
 * Grappler's remapper is off: it fuses e.g. MatMul+BiasAdd and in float16 and
   bfloat16 skips the rounding between them, which TF's eager cell does not.
 
@@ -25,8 +29,8 @@ With these, the results are bit-identical to a freshly built exact-config cell
 stepped eagerly (tests/test_oracle.py, tests/test_oracle_perf.py).  The neutral
 values stop being neutral only once a state is infinite (``0 * inf`` is NaN),
 which a 16-bit relu cell can reach: such a case is re-run on a graph built with its
-own structure (no peepholes and/or no projection), keyed by (dtype, activation,
-peepholes, projection) and built the first time a case needs it.
+own structure (no peepholes and/or no projection), keyed by (dtype, peepholes,
+projection) and built the first time a case needs it.
 
 Where the time goes, and why the graph looks the way it does:
 
@@ -48,6 +52,7 @@ The graphs are built, cached and closed by :class:`conformance.oracle.TFOracle`,
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Mapping
@@ -56,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from conformance.oracle._tf import import_tensorflow, tf_dtype
-from conformance.spec import Case, InitialState, LSTMConfig, LSTMParams, Result
+from conformance.spec import ACTIVATIONS, Case, InitialState, LSTMConfig, LSTMParams, Result
 
 #: Cell steps per loop iteration (see the module docstring); time is padded to a multiple of it.
 UNROLL = 8
@@ -67,14 +72,44 @@ _PIECES = ("kernel", "bias", "w_i_diag", "w_f_diag", "w_o_diag", "projection/ker
            "forget_bias", "cell_clip", "proj_clip", "inputs")
 WEIGHTS = frozenset(_PIECES[:6])
 _PEEPHOLES = frozenset({"w_i_diag", "w_f_diag", "w_o_diag"})
-#: The int feed: one size per piece, then these dimensions.
-_DIMS = ("rows", "gates", "units", "outputs", "batch", "blocks", "input_size")
+#: The int feed: one size per piece, then these dimensions (``activation``: an index into ACTIVATIONS).
+_DIMS = ("rows", "gates", "units", "outputs", "batch", "blocks", "input_size", "activation")
 
 
-def make_step(tdt: Any, activation: str, peepholes: bool, projection: bool, used: set[str]) -> Any:
+def activation_index(name: str) -> int:
+    """The activation's index into :data:`ACTIVATIONS`, as the graphs are fed it."""
+    return ACTIVATIONS.index(name)
+
+
+@functools.lru_cache(maxsize=1)
+def _cell_activations() -> tuple[Any, ...]:
+    """The function ``LSTMCell(activation=name)`` itself holds, for each name of :data:`ACTIVATIONS`
+    (``math_ops.tanh`` for its default, tf-keras' ``activations.get(name)`` for the others)."""
+    v1 = import_tensorflow().compat.v1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LSTMCell's deprecation notice
+        return tuple(v1.nn.rnn_cell.LSTMCell(1, activation=None if name == "tanh" else name)._activation
+                     for name in ACTIVATIONS)
+
+
+def fed_activation(index: Any) -> Any:
+    """An activation for ``LSTMCell(activation=...)`` that applies ``ACTIVATIONS[index]`` (``index`` an int32
+    scalar tensor): ``tf.switch_case`` over the functions the exact-config cells hold, so the op that runs
+    is the one an ``LSTMCell(activation=name)`` runs, on the same input, with the same rounding."""
+    tf = import_tensorflow()
+    functions = _cell_activations()
+
+    def activation(x: Any) -> Any:
+        return tf.switch_case(index, [functools.partial(fn, x) for fn in functions])
+
+    return activation
+
+
+def make_step(tdt: Any, peepholes: bool, projection: bool, used: set[str]) -> Any:
     """``step(x_t [B, I], c [B, H], m [B, P], fed) -> (new c, new m)``: one call of TF's real LSTMCell
     whose weights and scalar options are the tensors of ``fed`` (by the names the cell asks for:
-    :data:`WEIGHTS` plus ``forget_bias``, ``cell_clip``, ``proj_clip``), at whatever sizes they have.
+    :data:`WEIGHTS` plus ``forget_bias``, ``cell_clip``, ``proj_clip``, and ``activation``, an int32
+    index into :data:`ACTIVATIONS`), at whatever sizes they have.
     The names the cell asked for are added to ``used`` (the caller checks them)."""
     tf = import_tensorflow()
     v1 = tf.compat.v1
@@ -101,7 +136,7 @@ def make_step(tdt: Any, activation: str, peepholes: bool, projection: bool, used
                 num_proj=1 if projection else None,
                 proj_clip=fed["proj_clip"] if projection else None,
                 forget_bias=fed["forget_bias"],
-                activation=None if activation == "tanh" else activation,
+                activation=fed_activation(fed["activation"]),
                 dtype=tdt,
             )
             cell.build(tf.TensorShape([None, 1]))
@@ -140,7 +175,7 @@ def open_session(graph: Any, feeds: list[Any], fetches: list[Any]) -> tuple[Any,
 
 
 class Graph:
-    """One graph for a ``(dtype, activation)`` key, for every size.
+    """One graph for a dtype, for every size and activation.
 
     Feeds (see :func:`pack_case`): ``floats``, every array of the case flattened
     into one buffer, and ``ints``, the size of each piece and the dimensions the
@@ -148,7 +183,7 @@ class Graph:
     output ``m`` [B, P] then the cell state ``c`` [B, H].
     """
 
-    def __init__(self, dtype: str, activation: str, peepholes: bool = True, projection: bool = True):
+    def __init__(self, dtype: str, peepholes: bool = True, projection: bool = True):
         tf = import_tensorflow()
         v1 = tf.compat.v1
         self.graph = tf.Graph()
@@ -161,13 +196,14 @@ class Graph:
             weights, c0, h0, flat_inputs = fed_tensors(self.floats, self.ints[: len(_PIECES)], dim)
             x = tf.reshape(flat_inputs, tf.stack([dim["blocks"], K, dim["batch"], dim["input_size"]]))
             used: set[str] = set()
-            step = make_step(tdt, activation, peepholes, projection, used)
+            step = make_step(tdt, peepholes, projection, used)
 
             # The cell's ops are traced once into a function that the loop body calls UNROLL
             # times (Grappler inlines the calls): building the graph costs one cell, not UNROLL.
             matrix, vector, scalar = (tf.TensorSpec(s, tdt) for s in ([None, None], [None], []))
             specs = {name: matrix if name in ("kernel", "projection/kernel") else vector for name in WEIGHTS}
-            specs.update(forget_bias=scalar, cell_clip=scalar, proj_clip=scalar)
+            specs.update(forget_bias=scalar, cell_clip=scalar, proj_clip=scalar,
+                         activation=tf.TensorSpec([], tf.int32))
             cell_step = tf.function(step, autograph=False).get_concrete_function(matrix, matrix, matrix, specs)
             emitted = tf.TensorArray(tdt, size=dim["blocks"], element_shape=tf.TensorShape([K, None, None]))
 
@@ -211,8 +247,8 @@ def pack_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
     floats, views, sizes = pack_floats(case, blocks * UNROLL * B * I)
     views["inputs"].reshape(blocks * UNROLL, B, I)[:T] = case.batch_major_inputs.transpose(1, 0, 2)
     cfg = case.config
-    ints = np.array(sizes + (I + cfg.output_size, 4 * cfg.num_units, cfg.num_units, cfg.output_size, B, blocks, I),
-                    dtype=np.int32)
+    ints = np.array(sizes + (I + cfg.output_size, 4 * cfg.num_units, cfg.num_units, cfg.output_size, B, blocks, I,
+                             activation_index(cfg.activation)), dtype=np.int32)
     return floats, ints
 
 
@@ -255,7 +291,8 @@ def fill_cell(views: Mapping[str, np.ndarray], cfg: LSTMConfig, params: LSTMPara
 
 def fed_tensors(floats: Any, sizes: Any, dims: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any]:
     """Graph side of :func:`pack_floats`: ``(weights, c0 [B, H], h0 [B, P], inputs (flat))`` from the float
-    feed, its piece ``sizes`` and the dimensions ``rows``, ``gates``, ``units``, ``outputs``, ``batch``."""
+    feed, its piece ``sizes`` and the dimensions ``rows``, ``gates``, ``units``, ``outputs``, ``batch``,
+    ``activation`` (handed on in ``weights``, as :func:`make_step` reads it)."""
     tf = import_tensorflow()
     pieces = dict(zip(_PIECES, tf.split(floats, sizes, num=len(_PIECES))))
     weights = {
@@ -266,6 +303,7 @@ def fed_tensors(floats: Any, sizes: Any, dims: dict[str, Any]) -> tuple[dict[str
         "w_o_diag": pieces["w_o_diag"],
         "projection/kernel": tf.reshape(pieces["projection/kernel"], tf.stack([dims["units"], dims["outputs"]])),
         **{k: tf.reshape(pieces[k], []) for k in ("forget_bias", "cell_clip", "proj_clip")},
+        "activation": dims["activation"],
     }
     c0 = tf.reshape(pieces["c0"], tf.stack([dims["batch"], dims["units"]]))
     h0 = tf.reshape(pieces["h0"], tf.stack([dims["batch"], dims["outputs"]]))

@@ -6,7 +6,7 @@
   ``x_k = concat([out_fw, out_bw], -1)`` of layer k - 1 (``stack_bidirectional_dynamic_rnn`` does
   exactly this loop; it is not called itself because its input must have a static width).
 
-One graph per ``(dtype, activation, layers, bidirectional)`` serves every size and length (a time-major
+One graph per ``(dtype, layers, bidirectional)`` serves every size, activation and length (a time-major
 case is fed batch-major: its layout is the sequence graph's subject, conformance/oracle/_sequence.py, and a
 graph per layout here would double the network graphs for nothing a network adds):
 each cell is TF's real ``LSTMCell`` on fed weights (conformance/oracle/_graph.py, ``make_step``), built
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.oracle._graph import cell_sizes, expected_weights, fill_cell, make_step, open_session
+from conformance.oracle._graph import activation_index, cell_sizes, expected_weights, fill_cell, make_step, open_session
 from conformance.oracle._sequence import _rnn_cell_base
 from conformance.oracle._tf import import_tensorflow, tf_dtype
 from conformance.spec import BACKWARD, FORWARD, Case, Result, cell_prefix
@@ -30,7 +30,7 @@ from conformance.spec import BACKWARD, FORWARD, Case, Result, cell_prefix
 #: Each cell's float pieces, in order (then, once, the inputs).
 _CELL_PIECES = ("kernel", "bias", "w_i_diag", "w_f_diag", "w_o_diag", "projection/kernel", "c0", "h0",
                 "forget_bias", "cell_clip", "proj_clip")
-_CELL_DIMS = ("rows", "gates", "units", "outputs")
+_CELL_DIMS = ("rows", "gates", "units", "outputs", "activation")
 
 
 def uses_network_graph(case: Case) -> bool:
@@ -39,7 +39,7 @@ def uses_network_graph(case: Case) -> bool:
 
 def network_key(case: Case) -> tuple:
     cfg = case.config
-    return ("network", cfg.dtype, cfg.activation, False, case.num_layers, case.bidirectional)
+    return ("network", cfg.dtype, False, case.num_layers, case.bidirectional)
 
 
 def structure_key(case: Case) -> tuple:
@@ -50,7 +50,7 @@ def structure_key(case: Case) -> tuple:
 class NetworkGraph:
     """A stacked and/or bidirectional network of TF LSTMCells on fed weights (module docstring)."""
 
-    def __init__(self, dtype: str, activation: str, time_major: bool, layers: int, bidirectional: bool,
+    def __init__(self, dtype: str, time_major: bool, layers: int, bidirectional: bool,
                  structure: tuple[tuple[bool, bool], ...] | None = None):
         tf = import_tensorflow()
         v1 = tf.compat.v1
@@ -64,19 +64,20 @@ class NetworkGraph:
             self.floats = v1.placeholder(tdt, [None], name="floats")
             self.ints = v1.placeholder(tf.int32, [None], name="ints")
             pieces = tf.split(self.floats, self.ints[: 11 * n + 1], num=11 * n + 1)
-            dims = tf.reshape(self.ints[11 * n + 1 : 15 * n + 1], [n, 4])
-            B, T, I = (self.ints[15 * n + 1 + j] for j in range(3))
-            lengths = self.ints[15 * n + 4 :]
+            nd = len(_CELL_DIMS)
+            dims = tf.reshape(self.ints[11 * n + 1 : (11 + nd) * n + 1], [n, nd])
+            B, T, I = (self.ints[(11 + nd) * n + 1 + j] for j in range(3))
+            lengths = self.ints[(11 + nd) * n + 4 :]
             fed, init = {}, {}
             for i, place in enumerate(places):
-                dim = dict(zip(_CELL_DIMS, tf.unstack(dims[i], num=4)))
+                dim = dict(zip(_CELL_DIMS, tf.unstack(dims[i], num=nd)))
                 p = dict(zip(_CELL_PIECES, pieces[11 * i : 11 * i + 11]))
                 fed[place] = {
                     "kernel": tf.reshape(p["kernel"], tf.stack([dim["rows"], dim["gates"]])),
                     "bias": p["bias"], "w_i_diag": p["w_i_diag"], "w_f_diag": p["w_f_diag"], "w_o_diag": p["w_o_diag"],
                     "projection/kernel": tf.reshape(p["projection/kernel"], tf.stack([dim["units"], dim["outputs"]])),
                     **{k: tf.reshape(p[k], []) for k in ("forget_bias", "cell_clip", "proj_clip")},
-                    "_units": dim["units"], "_outputs": dim["outputs"],
+                    "activation": dim["activation"], "_units": dim["units"], "_outputs": dim["outputs"],
                 }
                 init[place] = v1.nn.rnn_cell.LSTMStateTuple(tf.reshape(p["c0"], tf.stack([B, dim["units"]])),
                                                             tf.reshape(p["h0"], tf.stack([B, dim["outputs"]])))
@@ -90,7 +91,7 @@ class NetworkGraph:
             def make_cell(place: tuple[int, str], source: Any) -> Any:
                 """TF's LSTMCell on ``fed[place]``; reads x_t from ``source`` [T, B, I] at the step index it is
                 handed (``source`` None: its input is the tensor it is handed, inside a MultiRNNCell)."""
-                step = make_step(tdt, activation, *structure[places.index(place)], used[place])
+                step = make_step(tdt, *structure[places.index(place)], used[place])
                 weights = fed[place]
 
                 class _FedCell(RNNCell):  # type: ignore[misc, valid-type]
@@ -163,7 +164,8 @@ def pack_network_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
     for i, (_, _, cell) in enumerate(cells):
         cfg = cell.config
         fill_cell(dict(zip(_CELL_PIECES, pieces[11 * i : 11 * i + 11])), cfg, cell.params, cell.initial_state)
-        dims += [cfg.input_size + cfg.output_size, 4 * cfg.num_units, cfg.num_units, cfg.output_size]
+        dims += [cfg.input_size + cfg.output_size, 4 * cfg.num_units, cfg.num_units, cfg.output_size,
+                 activation_index(cfg.activation)]
     pieces[-1][:] = case.batch_major_inputs.reshape(-1)  # the graph is batch-major
     ints = np.array(sizes + dims + [B, T, I] + case.lengths().tolist(), dtype=np.int32)
     return floats, ints

@@ -1,7 +1,7 @@
 """The oracle: real TensorFlow running the real legacy ``LSTMCell``.
 
-:class:`TFOracle` runs every case through a cached graph: one per ``(dtype, activation)``
-whatever the sizes, plus an exact-structure graph for the rare case whose state overflows
+:class:`TFOracle` runs every case through a cached graph: one per dtype (and per layout and
+network shape for the dynamic_rnn graphs) whatever the sizes and activation, plus an exact-structure graph for the rare case whose state overflows
 (how one graph serves every config bit-identically, and where the time goes:
 conformance/oracle/_graph.py; the measurements behind it: benchmarks/README.md).
 :class:`EagerOracle` is TF's cell the straightforward way, kept as the cross-check.
@@ -105,11 +105,11 @@ class _SwitchInterval:
 
 
 class TFOracle:
-    """Runs cases through TF's LSTMCell; thread-safe; one graph per (dtype, activation).
+    """Runs cases through TF's LSTMCell; thread-safe; one graph per dtype (the activation is fed).
 
     ``run(case)`` returns a :class:`Result` in the case's dtype: outputs
     [B, T, P], c [B, H], h [B, P].  ``graph_builds`` counts graphs built (at most
-    len(DTYPES) x len(ACTIVATIONS), plus three exact-structure graphs per key for
+    len(DTYPES) for single cells, plus three exact-structure graphs per key for
     cases that overflow, whatever the sizes), ``calls`` the cases run.
 
     The oracle owns its lock, thread, graphs and switch-interval shortening (module
@@ -145,9 +145,9 @@ class TFOracle:
         return tensorflow_version()
 
     @staticmethod
-    def key(config: LSTMConfig) -> tuple[str, str]:
-        """The key of the graph that runs ``config``: (dtype, activation)."""
-        return (config.dtype, config.activation)
+    def key(config: LSTMConfig) -> tuple[str]:
+        """The key of the graph that runs ``config``: (dtype,) (the activation is fed)."""
+        return (config.dtype,)
 
     def _graph_key(self, case: Case, exact_structure: bool = False) -> tuple:
         """The key of the graph that runs ``case`` (see :meth:`graph_keys`)."""
@@ -167,7 +167,7 @@ class TFOracle:
         g = self._graphs.get(key)
         if g is None:
             if key[0] == "network":
-                g = NetworkGraph(key[1], key[2], key[3], key[4], key[5], structure=key[6] if exact_structure else None)
+                g = NetworkGraph(key[1], key[2], key[3], key[4], structure=key[5] if exact_structure else None)
             elif key[0] == "dynamic_rnn":
                 g = SequenceGraph(*key[1:])
             else:
@@ -177,8 +177,8 @@ class TFOracle:
         return g
 
     def graph_keys(self) -> list[tuple]:
-        """The key of every graph built so far (none once closed): ``(dtype, activation)`` for the
-        fast graph, ``("dynamic_rnn", dtype, activation, time_major)`` for the sequence graph (cases
+        """The key of every graph built so far (none once closed): ``(dtype,)`` for the
+        fast graph, ``("dynamic_rnn", dtype, time_major)`` for the sequence graph (cases
         with lengths or time-major inputs), each followed by ``(peepholes, projection)`` for an
         exact-structure graph."""
         return list(self._graphs)
@@ -282,7 +282,7 @@ class TFOracle:
             # A zero peephole times an infinite cell state, or an infinite output times the
             # identity projection's zeros, is NaN where the real cell has none: this case goes
             # to a graph of its own structure (rare: a 16-bit cell that overflows), built on
-            # first need and reused: at most 3 per (dtype, activation), and only the keys that
+            # first need and reused: at most 3 per key, and only the keys that
             # overflow ever need one.
             with self._lock:
                 self._check_open()

@@ -6,9 +6,9 @@ outputs at steps ``t >= L[b]``, copies row b's state through past its end (so th
 is the one after step ``L[b] - 1``), and lays the outputs out time- or batch-major.  Nothing of
 that is re-typed here.
 
-One graph per ``(dtype, activation, time_major)`` serves every size and every length, as the
+One graph per ``(dtype, time_major)`` serves every size, activation and length, as the
 fast graph does (conformance/oracle/_graph.py): the weights, state and scalar options are fed
-the same way (:func:`pack_floats`), the lengths are fed in the int vector, and the cell is
+the same way (:func:`pack_floats`), the activation's index and the lengths in the int vector, and the cell is
 TF's real ``LSTMCell`` called by :func:`make_step`.  The one indirection: ``dynamic_rnn``
 insists on a statically known input width, which a graph for every input size cannot give,
 so the sequence it is handed is the step index ``t`` ([B, T, 1] int32, or [T, B, 1]
@@ -23,12 +23,19 @@ from typing import Any
 
 import numpy as np
 
-from conformance.oracle._graph import expected_weights, fed_tensors, make_step, open_session, pack_floats
+from conformance.oracle._graph import (
+    activation_index,
+    expected_weights,
+    fed_tensors,
+    make_step,
+    open_session,
+    pack_floats,
+)
 from conformance.oracle._tf import import_tensorflow, tf_dtype
 from conformance.spec import Case, Result
 
 #: The int feed after the piece sizes: these dimensions, then the B row lengths.
-_DIMS = ("rows", "gates", "units", "outputs", "batch", "time", "input_size")
+_DIMS = ("rows", "gates", "units", "outputs", "batch", "time", "input_size", "activation")
 _PIECE_COUNT = 12  # len(conformance.oracle._graph._PIECES)
 
 
@@ -47,13 +54,13 @@ def _rnn_cell_base() -> type:
 
 
 class SequenceGraph:
-    """``dynamic_rnn`` over TF's LSTMCell for a ``(dtype, activation, time_major)`` key, every size.
+    """``dynamic_rnn`` over TF's LSTMCell for a ``(dtype, time_major)`` key, every size and activation.
 
     Feeds: ``floats`` (as :func:`pack_sequence_case` packs them) and ``ints`` (piece sizes,
     dimensions, row lengths).  Fetches: outputs ([B, T, P], or [T, B, P] time-major), c [B, H], h [B, P].
     """
 
-    def __init__(self, dtype: str, activation: str, time_major: bool, peepholes: bool = True,
+    def __init__(self, dtype: str, time_major: bool, peepholes: bool = True,
                  projection: bool = True):
         tf = import_tensorflow()
         v1 = tf.compat.v1
@@ -73,7 +80,7 @@ class SequenceGraph:
             if not time_major:
                 steps = tf.transpose(steps, [1, 0, 2])
             used: set[str] = set()
-            step = make_step(tdt, activation, peepholes, projection, used)
+            step = make_step(tdt, peepholes, projection, used)
 
             class _FedCell(_rnn_cell_base()):  # type: ignore[misc]
                 """TF's LSTMCell on ``x_t = x[t]``, where ``t`` is the element dynamic_rnn hands it."""
@@ -115,7 +122,8 @@ def pack_sequence_case(case: Case) -> tuple[np.ndarray, np.ndarray]:
     B, T, I, H, P = case.batch, case.time, cfg.input_size, cfg.num_units, cfg.output_size
     floats, views, sizes = pack_floats(case, B * T * I)
     views["inputs"][:] = case.inputs.reshape(-1)
-    ints = np.concatenate([np.array(sizes + (I + P, 4 * H, H, P, B, T, I), dtype=np.int32),
+    ints = np.concatenate([np.array(sizes + (I + P, 4 * H, H, P, B, T, I, activation_index(cfg.activation)),
+                                    dtype=np.int32),
                            case.lengths().astype(np.int32)])
     return floats, ints
 
