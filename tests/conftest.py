@@ -69,6 +69,7 @@ E2E_MODULES = frozenset({
     "test_isolation",           # isolation worker processes, timeouts
     "test_list",                # the CLI via subprocess
     "test_matrix",              # TF oracle
+    "test_oracle_cache",        # TF oracle graphs written to and imported from a graph cache
     "test_oracle",              # TF oracle
     "test_oracle_perf",         # TF oracle
     "test_oracle_sequence",     # TF oracle (dynamic_rnn), eager TF

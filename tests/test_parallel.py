@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conformance.spec import InvalidArgument
-from conformance.run import check_parallel, split_examples, worker_seeds
+from conformance.run import check_parallel, dtype_shards, split_examples, worker_seeds
 from conformance.run import CheckOptions, check
 from tests.helpers import run_cli
 
@@ -160,3 +160,38 @@ def test_a_parallel_run_without_a_seed_records_the_base_seed_its_workers_ran():
     result = check_parallel("numpy-reference", CheckOptions(max_examples=4, diagnose=False), workers=2)
     assert result.verdict == "conformant", result.error
     assert isinstance(result.seed, int), f"--workers without --seed recorded seed={result.seed!r}"
+
+
+def test_dtypes_are_shared_out_when_there_are_enough_and_examples_follow_them():
+    assert dtype_shards(("float16", "bfloat16", "float32", "float64"), 2) == [("float16", "float32"),
+                                                                             ("bfloat16", "float64")]
+    assert dtype_shards(("float16", "float32", "float64"), 2) == [("float16", "float64"), ("float32",)]
+    assert dtype_shards(("float32",), 2) is None, "one dtype cannot be shared out: every worker draws it"
+    assert dtype_shards(("float16", "float32"), 1) is None
+    assert split_examples(2000, 2, [2, 1]) == [1333, 667], split_examples(2000, 2, [2, 1])  # largest remainder
+    assert split_examples(8, 3, [2, 1, 1]) == [4, 2, 2], split_examples(8, 3, [2, 1, 1])
+    assert sum(split_examples(1001, 3, [2, 1, 1])) == 1001
+
+
+def test_each_worker_draws_its_dtypes_and_builds_only_their_graphs():
+    """With as many dtypes as workers or more, a worker draws only its share: its oracle builds the graphs of
+    those dtypes, not every dtype's (the graphs are per dtype; each build is ~0.35 s of Python)."""
+    code = (
+        "import json, sys\n"
+        "from conformance.run._parallel import check_parallel\n"
+        "from conformance.run._runner import CheckOptions\n"
+        "if __name__ == '__main__':\n"
+        "    r = check_parallel('numpy-reference', CheckOptions(max_examples=64, seed=11, long_sequences=False,"
+        " features=(), large_every=0), workers=2)\n"
+        "    print(json.dumps({'verdict': r.verdict, 'error': r.error, 'examples': r.examples,"
+        " 'dtypes': r.dtypes, 'workers': r.workers}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["verdict"] == "conformant" and result["examples"] == 64, result
+    assert result["dtypes"] == ["float16", "bfloat16", "float32", "float64"], "the run as a whole covers every dtype"
+    drawn = [w["drawn_dtypes"] for w in result["workers"]]
+    assert drawn == [["float16", "float32"], ["bfloat16", "float64"]], drawn
+    # Single cells only (no features): one graph per dtype drawn, so two each, where an unshared run builds four.
+    assert [w["graph_builds"] for w in result["workers"]] == [2, 2], result["workers"]

@@ -174,6 +174,12 @@ def open_session(graph: Any, feeds: list[Any], fetches: list[Any]) -> tuple[Any,
     return session, session._make_callable_from_options(options)
 
 
+def signature(feeds: list[Any], fetches: list[Any], *, single: bool) -> tuple[list[str], list[str], bool]:
+    """A built graph's feed and fetch names and whether ``run`` returns its one fetch alone (what the graph
+    cache, conformance/oracle/_cache.py, needs to run an imported copy the same way)."""
+    return [t.name for t in feeds], [t.name for t in fetches], single
+
+
 class Graph:
     """One graph for a dtype, for every size and activation.
 
@@ -220,6 +226,7 @@ class Graph:
             if used != expected_weights(peepholes, projection):  # a tf-keras change would show here, not as wrong numbers
                 raise RuntimeError(f"TF LSTMCell created unexpected weights {sorted(used)}")
             self.session, self._callable = open_session(self.graph, [self.floats, self.ints], [fetch])
+            self.signature = signature([self.floats, self.ints], [fetch], single=True)
 
     def run(self, floats: np.ndarray, ints: np.ndarray) -> np.ndarray:
         return self._callable(floats, ints)[0]

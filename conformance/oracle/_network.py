@@ -22,7 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from conformance.oracle._graph import activation_index, cell_sizes, expected_weights, fill_cell, make_step, open_session
+from conformance.oracle._graph import (
+    activation_index,
+    cell_sizes,
+    expected_weights,
+    fill_cell,
+    make_step,
+    open_session,
+    signature,
+)
 from conformance.oracle._sequence import _rnn_cell_base
 from conformance.oracle._tf import import_tensorflow, tf_dtype
 from conformance.spec import BACKWARD, FORWARD, Case, Result, cell_prefix
@@ -141,6 +149,7 @@ class NetworkGraph:
                     raise RuntimeError(f"TF LSTMCell {place} created unexpected weights {sorted(used[place])}")
             fetches = fetch_outputs + [t for place in places for t in (finals[place].c, finals[place].h)]
             self.session, self._callable = open_session(self.graph, [self.floats, self.ints], fetches)
+            self.signature = signature([self.floats, self.ints], fetches, single=False)
         self.time_major, self.bidirectional, self.places = time_major, bidirectional, places
 
     def run(self, floats: np.ndarray, ints: np.ndarray) -> list[np.ndarray]:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from conformance.oracle._cache import StoredGraph, load_graph, store_graph
 from conformance.oracle._graph import Graph, pack_case, unpack_result
 from conformance.oracle._network import (
     NetworkGraph,
@@ -108,9 +109,11 @@ class TFOracle:
     """Runs cases through TF's LSTMCell; thread-safe; one graph per dtype (the activation is fed).
 
     ``run(case)`` returns a :class:`Result` in the case's dtype: outputs
-    [B, T, P], c [B, H], h [B, P].  ``graph_builds`` counts graphs built (at most
+    [B, T, P], c [B, H], h [B, P].  ``graph_builds`` counts graphs made (at most
     len(DTYPES) for single cells, plus three exact-structure graphs per key for
-    cases that overflow, whatever the sizes), ``calls`` the cases run.
+    cases that overflow, whatever the sizes), ``graph_loads`` those of them imported
+    from the graph cache (conformance/oracle/_cache.py) instead of built, ``calls`` the
+    cases run.
 
     The oracle owns its lock, thread, graphs and switch-interval shortening (module
     docstring).  ``close()`` gives them back: it cancels the runs still queued, waits for the
@@ -121,10 +124,12 @@ class TFOracle:
     """
 
     def __init__(self) -> None:
-        self._graphs: dict[tuple, Graph | SequenceGraph | NetworkGraph] = {}
+        self._graphs: dict[tuple, Graph | SequenceGraph | NetworkGraph | StoredGraph] = {}
         #: Cases re-run on an exact-structure cell because a neutral value met an infinity.
         self.exact_structure_runs = 0
         self.graph_builds = 0
+        #: Of graph_builds, the graphs imported from the graph cache instead of built (conformance/oracle/_cache.py).
+        self.graph_loads = 0
         self.calls = 0
         # Serialises building and running this oracle's graphs, and closing them.  Each oracle has
         # its own: two oracles never wait for each other.
@@ -166,6 +171,12 @@ class TFOracle:
         key = self._graph_key(case, exact_structure)
         g = self._graphs.get(key)
         if g is None:
+            g = load_graph(key)  # built by an earlier process (conformance/oracle/_cache.py)
+            if g is not None:
+                self._graphs[key] = g
+                self.graph_builds += 1
+                self.graph_loads += 1
+                return g
             if key[0] == "network":
                 g = NetworkGraph(key[1], key[2], key[3], key[4], structure=key[5] if exact_structure else None)
             elif key[0] == "dynamic_rnn":
@@ -174,6 +185,7 @@ class TFOracle:
                 g = Graph(*key)
             self._graphs[key] = g
             self.graph_builds += 1
+            store_graph(key, g)
         return g
 
     def graph_keys(self) -> list[tuple]:

@@ -30,6 +30,7 @@ from conformance.oracle._graph import (
     make_step,
     open_session,
     pack_floats,
+    signature,
 )
 from conformance.oracle._tf import import_tensorflow, tf_dtype
 from conformance.spec import Case, Result
@@ -106,6 +107,7 @@ class SequenceGraph:
                 raise RuntimeError(f"TF LSTMCell created unexpected weights {sorted(used)}")
             self.session, self._callable = open_session(self.graph, [self.floats, self.ints],
                                                         [outputs, final.c, final.h])
+            self.signature = signature([self.floats, self.ints], [outputs, final.c, final.h], single=False)
 
     def run(self, floats: np.ndarray, ints: np.ndarray) -> list[np.ndarray]:
         return self._callable(floats, ints)

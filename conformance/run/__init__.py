@@ -41,6 +41,7 @@ from conformance.run._parallel import (
     GRACE_SECONDS,
     auto_workers,
     check_parallel,
+    dtype_shards,
     split_examples,
     worker_seeds,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "scope",
     "select",
     "simplicity_key",
+    "dtype_shards",
     "split_examples",
     "stored_failures",
     "warn_stderr",

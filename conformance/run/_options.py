@@ -30,6 +30,10 @@ class CheckOptions:
     database: Any = None  # see conformance.run.open_database
     features: Collection[str] | None = None  # further narrow what the candidate declares
     dtypes: Collection[str] | None = None
+    #: The dtypes this run draws, of those it covers (a worker's share, conformance.run._parallel.dtype_shards);
+    #: None: all.  Unlike ``dtypes`` it leaves the run's scope as it is: replayed cases and the minimiser
+    #: may still move a failure to any dtype the run covers, as a serial run's would.
+    draw_dtypes: Collection[str] | None = None
     max_batch: int = 4
     max_time: int = 24
     max_units: int = 16

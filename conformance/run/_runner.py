@@ -214,9 +214,13 @@ class _CheckRun:
         # fuzz worker sharing a database must still replay (and store) failures.
         test = hypothesis.seed(self.seed)(test)
         test = _settings(self.options, self.database)(test)
-        # Key stored examples by what they mean, not by this closure's source (see conformance.run._database).
+        # Key stored examples by what they mean, not by this closure's source (see conformance.run._database):
+        # the slice drawn from (a worker's share of the dtypes draws other cases from the same choices).
+        drawn = self.options.draw_dtypes
         test._hypothesis_internal_database_key = database_key(
-            self.loaded.target, self.scope.features, self.scope.dtypes, self.options.generation)
+            self.loaded.target, self.scope.features,
+            self.scope.dtypes if drawn is None else (self.scope.dtypes & frozenset(drawn)) or self.scope.dtypes,
+            self.options.generation)
         unrepeatable = (hypothesis.errors.Flaky, *((_GROUP,) if _GROUP is not None else ()))
         try:
             test()

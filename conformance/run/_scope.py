@@ -143,8 +143,9 @@ def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | Non
     import strategies
 
     sc = run_scope if run_scope is not None else scope(info, options)
+    drawn = sc.dtypes if options.draw_dtypes is None else sc.dtypes & frozenset(options.draw_dtypes)
     common: dict[str, Any] = dict(
-        features=sc.features, dtypes=sc.dtypes, max_batch=sc.max_batch, min_time=options.min_time,
+        features=sc.features, dtypes=drawn or sc.dtypes, max_batch=sc.max_batch, min_time=options.min_time,
         max_time=sc.max_time, max_units=sc.max_units, max_input_size=sc.max_input_size,
         require=options.require_features, weight_scales=options.weight_scales, tail=sc.tail)
     accepts = info.accepts
