@@ -342,6 +342,8 @@ def first_example(repeats: int) -> dict[str, Any]:
             t0, started = time.time(), time.perf_counter()
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             wall = time.perf_counter() - started
+            if not os.path.exists(stamp):
+                raise RuntimeError(f"the candidate was never called (rc {proc.returncode}): {proc.stderr[-500:]}")
             with open(stamp) as fh:
                 first = float(fh.read()) - t0
             runs.append({"first_example_s": first, "wall_s": wall, "rc": proc.returncode})
@@ -494,6 +496,12 @@ def table(f: dict[str, Any]) -> str:
                  (f"peak RSS, {m['examples']} examples", f"{m['peak_rss_mb']:.0f} MB", "<= 1536 MB",
                   m["peak_rss_mb"] <= 1536)]
     rows.append(("graph builds during warm harness runs", "0", "0", True))
+    failed = [f"workers {k} rc {r['rc']}" for k, runs in f.get("workers", {}).get("runs", {}).items() for r in runs
+              if r["rc"]] + [f"first example rc {r['rc']}" for r in f.get("first_example", {}).get("runs", []) if r["rc"]]
+    if "memory" in f and f["memory"]["rc"]:
+        failed.append(f"memory run rc {f['memory']['rc']}")
+    if failed:
+        lines.append("warning: a check subprocess exited non-zero: " + ", ".join(failed))
     lines += ["", f"load average after {f['load_average_after']}", "",
               f"{'target':44} {'measured':>10} {'target':>11} {'met':>4}"]
     for name, got, want, met in rows:
