@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -168,3 +169,39 @@ def test_report_dir_that_cannot_be_written_is_a_usage_error(tmp_path):
     blocker.write_text("x")
     proc = run_cli("check", "numpy-reference", "--report-dir", str(blocker / "sub"))
     assert proc.returncode == 2 and "--report-dir" in proc.stderr, proc.stderr
+
+
+FIRST_CALL_PROBE = '''
+import json, os
+from conformance.candidates import candidate, resolve
+from conformance.oracle import _preload, _tf
+
+reference = resolve("numpy-reference")
+
+
+@candidate(features=sorted(reference.info.features), dtypes=sorted(reference.info.dtypes))
+def port(case):
+    out = os.environ["PROBE_OUT"]
+    if not os.path.exists(out):
+        with open(out, "w") as f:
+            json.dump({"tf_imported": _tf.tf_imported(), "importing": _preload.preloading()}, f)
+    return reference.fn(case)
+'''
+
+
+def test_tensorflow_imports_in_the_background_while_the_candidate_starts(tmp_path):
+    """The first candidate call does not wait for TF's ~4 s import (conformance/oracle/_preload.py), the
+    verdict is the usual one, and TF's C++ start-up chatter stays off stderr while the run's own lines pass."""
+    (tmp_path / "probe_port.py").write_text(FIRST_CALL_PROBE)
+    out = tmp_path / "first.json"
+    env = {**os.environ, "PROBE_OUT": str(out)}
+    proc = run_cli("check", "probe_port.py:port", "--max-examples", "32", "--seed", "1", "--report-dir",
+                   str(tmp_path / "r"), cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first = json.loads(out.read_text())
+    assert first == {"tf_imported": False, "importing": True}, (
+        f"at the candidate's first call TensorFlow should be importing in the background: {first}")
+    assert "CONFORMANT" in proc.stdout, proc.stdout
+    chatter = [line for line in proc.stderr.splitlines()
+               if "absl::InitializeLog" in line or re.match(r"^[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]", line)]
+    assert not chatter, f"TF's import chatter reached stderr: {chatter}"

@@ -209,3 +209,19 @@ def test_sigterm_mid_fuzz_leaves_a_readable_partial_report(tmp_path, private_can
     assert report["examples"] >= 1, report["examples"]
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
     assert_no_orphans(str(private_candidates))
+
+
+def test_an_example_interrupted_before_it_finishes_is_not_counted():
+    """Ctrl-C inside an example (here: the candidate's first call, while TensorFlow may still be importing in
+    the background) ends the run with the examples that finished: none, so the verdict is "error", never
+    "conformant after 1 example"."""
+    from conformance.candidates import candidate
+    from conformance.run import CheckOptions, check
+
+    @candidate(features=[], dtypes=["float32"])
+    def interrupted(case):
+        raise KeyboardInterrupt
+
+    result = check(interrupted, CheckOptions(max_examples=10, seed=1))
+    assert result.interrupted and result.examples == 0, (result.interrupted, result.examples)
+    assert result.verdict == "error", f"verdict {result.verdict!r} for a run in which no example finished"

@@ -37,6 +37,7 @@ from conformance.oracle._network import (
     unpack_network_result,
     uses_network_graph,
 )
+from conformance.oracle._preload import preload_tensorflow
 from conformance.oracle._sequence import (
     SequenceGraph,
     all_finite,
@@ -44,7 +45,7 @@ from conformance.oracle._sequence import (
     unpack_sequence_result,
     uses_sequence_graph,
 )
-from conformance.oracle._tf import import_tensorflow, tensorflow_version
+from conformance.oracle._tf import import_tensorflow, tensorflow_version, tf_imported
 from conformance.spec import Case, ConformanceError, LSTMConfig, LSTMParams, Result, zero_state
 
 #: GIL switch interval (seconds) while an oracle run is pending (the default is 0.005).
@@ -148,6 +149,18 @@ class TFOracle:
     @property
     def version(self) -> str:
         return tensorflow_version()
+
+    @property
+    def ready(self) -> bool:
+        """Whether TensorFlow is imported (a run starting while it is not evaluates its first cases with the
+        candidate first: conformance.run)."""
+        return tf_imported()
+
+    def prepare(self) -> None:
+        """Start importing TensorFlow in the background, if it is not imported yet, and return at once
+        (conformance/oracle/_preload.py): whatever needs it meanwhile waits for that one import."""
+        self._check_open()
+        preload_tensorflow()
 
     @staticmethod
     def key(config: LSTMConfig) -> tuple[str]:

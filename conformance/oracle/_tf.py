@@ -45,7 +45,15 @@ def import_tensorflow() -> Any:
         return _import_tensorflow()
 
 
-def _import_tensorflow() -> Any:
+def tf_imported() -> bool:
+    """Whether TensorFlow has been imported (by :func:`import_tensorflow`) in this process."""
+    return _tf is not None
+
+
+def _import_tensorflow(quiet: Any = None) -> Any:
+    """The import itself (callers hold :data:`_import_lock`).  ``quiet``: a context manager factory for fd 2
+    during the import instead of silencing it, which also leaves the process's warning filters alone
+    (``warnings.catch_warnings`` is not thread-safe): the background import of conformance.oracle._preload."""
     global _tf
     if _tf is None:
         # In TF >= 2.16 tf.compat.v1.nn.rnn_cell needs tf-keras; set before the import.  oneDNN: TF's
@@ -55,10 +63,15 @@ def _import_tensorflow() -> Any:
         # cost a compile.  Either way the oracle is bit-identical to TF's eager cell in the same process
         # (tests/test_oracle_perf.py).
         apply_tf_environment()
-        with _quiet_stderr(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import tensorflow as tf
-            import tf_keras  # noqa: F401  (the legacy cells)
+        if quiet is not None:
+            with quiet():
+                import tensorflow as tf
+                import tf_keras  # noqa: F401  (the legacy cells)
+        else:
+            with _quiet_stderr(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import tensorflow as tf
+                import tf_keras  # noqa: F401  (the legacy cells)
 
         tf.get_logger().setLevel("ERROR")
         _tf = tf

@@ -151,6 +151,9 @@ class _CheckRun:
 
             oracle = default_oracle()
         self.oracle: Oracle = oracle
+        prepare = getattr(oracle, "prepare", None)
+        if callable(prepare):  # everything is checked: TensorFlow's import can overlap the rest of the start
+            prepare()
         # Every run has a seed, recorded in its result and reports, so that any run can be replayed
         # (`--seed N`); one is drawn here when none was given.
         self.seed = options.seed if options.seed is not None else random.getrandbits(63)
@@ -246,8 +249,10 @@ class _CheckRun:
                 left = max(1, options.max_examples - tally.examples)
                 batch = batch[: used.setdefault(seed, min(len(batch), left))]
             worst = None
+            # Until TensorFlow is imported (in the background) each case runs the candidate first, then the oracle.
+            overlap = options.overlap_oracle and getattr(self.oracle, "ready", True)
             try:
-                for case, pending in zip(batch, submit_all(batch, self.oracle, overlap=options.overlap_oracle)):
+                for case, pending in zip(batch, submit_all(batch, self.oracle, overlap=overlap)):
                     ev = self._run_one(case, pending)
                     if ev.comparison.score != float("inf"):
                         worst = max(worst or 0.0, min(ev.comparison.score, 1e12))
@@ -272,13 +277,16 @@ class _CheckRun:
             return ev
         try:
             ev = evaluate(case, self.executor, self.oracle, judge=self.judge, pending=pending,
-                          overlap=options.overlap_oracle)
+                          overlap=options.overlap_oracle and getattr(self.oracle, "ready", True))
             if (ev.comparison.passed and self.loaded.info.deterministic and options.determinism_every
                     and tally.examples % options.determinism_every == 0):
                 ev = rerun_check(ev, self.executor, judge=self.judge)
         except TimeoutError:  # the budget ended mid-call, before the call's timeout could tell a hang
             tally.examples -= 1
             raise _Stop() from None
+        except KeyboardInterrupt:  # Ctrl-C/SIGTERM mid-example (say, waiting for TensorFlow): not an example run
+            tally.examples -= 1
+            raise
         if ev.comparison.kind == "hang":
             self.hung[_case_key(case)] = ev
         tally.record(ev)

@@ -1,0 +1,68 @@
+"""The background TensorFlow import (conformance/oracle/_preload.py): its stderr filter and its import gate.
+
+Neither imports TensorFlow: the gate is tried on a stand-in package (tests/test_cli_check.py runs the real
+preload end to end)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from conformance.oracle._preload import ImportGate, filter_chatter
+
+ABSL = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+CUDA = b"I0000 00:00:1796612249.775919   13874 cudart_stub.cc:31] Could not find cuda drivers on your machine.\n"
+GLOG = b"W1207 02:57:33.123456   13874 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\n"
+
+
+def test_tf_log_lines_are_dropped_and_everything_else_passes_at_once():
+    passed, held = filter_chatter(ABSL + b"examples: 16/200 (12/s)\n" + CUDA + GLOG + b"a warning of mine\n")
+    assert (passed, held) == (b"examples: 16/200 (12/s)\na warning of mine\n", b""), (passed, held)
+    # A progress update without a newline (a terminal's \r) is never held back.
+    assert filter_chatter(b"\rexamples: 32/200") == (b"\rexamples: 32/200", b"")
+    assert filter_chatter(b"Traceback (most recent call last):") == (b"Traceback (most recent call last):", b"")
+
+
+def test_a_partial_line_that_may_become_a_log_line_waits_for_its_end():
+    passed, held = filter_chatter(b"ok\nI0000 00:00:17966")
+    assert (passed, held) == (b"ok\n", b"I0000 00:00:17966"), (passed, held)
+    assert filter_chatter(held + CUDA[len(held):]) == (b"", b""), "the completed log line is dropped"
+    passed, held = filter_chatter(b"WARN")
+    assert (passed, held) == (b"", b"WARN")
+    assert filter_chatter(held + b"ING: my own message\n") == (b"WARNING: my own message\n", b""), (
+        "a line that only started like a log line is passed on whole")
+
+
+def test_the_gate_holds_other_threads_imports_of_the_family_until_the_import_is_done(tmp_path):
+    (tmp_path / "fakeflow").mkdir()
+    (tmp_path / "fakeflow" / "__init__.py").write_text("LOADED = True\n")
+    done = threading.Event()
+    importer = threading.Thread(target=lambda: None)
+    gate = ImportGate(done, importer, family=frozenset({"fakeflow"}))
+    sys.path.insert(0, str(tmp_path))
+    sys.meta_path.insert(0, gate)
+    imported_at: list[float] = []
+    try:
+        worker = threading.Thread(target=lambda: (__import__("fakeflow"), imported_at.append(time.monotonic())))
+        worker.start()
+        time.sleep(0.3)
+        assert not imported_at, "another thread's import of the family went ahead before the import was done"
+        released = time.monotonic()
+        done.set()
+        worker.join(timeout=10)
+        assert imported_at and imported_at[0] >= released, "the held import did not go ahead once done"
+        assert sys.modules["fakeflow"].LOADED
+        # Anything outside the family is never held.
+        (tmp_path / "other_pkg.py").write_text("X = 1\n")
+        done.clear()
+        t = threading.Thread(target=lambda: __import__("other_pkg"))
+        t.start()
+        t.join(timeout=5)
+        assert not t.is_alive() and "other_pkg" in sys.modules
+    finally:
+        done.set()
+        sys.meta_path.remove(gate)
+        sys.path.remove(str(tmp_path))
+        for name in ("fakeflow", "other_pkg"):
+            sys.modules.pop(name, None)
