@@ -30,9 +30,9 @@ from conformance.oracle import Oracle, PendingResult
 from conformance.outcome import CheckResult, Counterexample, Progress
 from conformance.run._database import database_key, open_database
 from conformance.run._finish import finish_counterexample, limit_calls
-from conformance.run._minimize import simplicity_key
 from conformance.run._options import SEEDED_BATCH, CheckOptions, executor_limits
 from conformance.run._scope import Scope, cases_for, pinned_options, scope
+from conformance.run._tally import Tally
 from conformance.spec import SIGNALS, Case, signal_name
 
 #: Hypothesis' Flaky failures, and the exception group it may wrap several failures in (a builtin
@@ -91,38 +91,6 @@ def _settings(options: CheckOptions, database: Any) -> Any:
     )
 
 
-@dataclasses.dataclass
-class _Tally:
-    """What a run has seen so far (owned by its :class:`_CheckRun`)."""
-
-    examples: int = 0
-    failures: int = 0
-    best: Evaluation | None = None  # the simplest failure so far
-    max_score: float = 0.0
-    max_abs: float = 0.0
-    max_abs_relative: float = 0.0
-    rejected: int = 0  # drawn cases the candidate's accepts= turned down
-    deviations: int = 0
-    deviation_examples: list[str] = dataclasses.field(default_factory=list)
-    last_progress: float = 0.0
-
-    def record(self, ev: Evaluation) -> None:
-        cmp = ev.comparison
-        if cmp.oracle_deviation:
-            self.deviations += 1
-            if len(self.deviation_examples) < 5:
-                self.deviation_examples.append(cmp.oracle_deviation)
-        if cmp.score != float("inf"):
-            self.max_score = max(self.max_score, cmp.score)
-            if cmp.max_abs_error > self.max_abs:
-                self.max_abs = cmp.max_abs_error
-                self.max_abs_relative = cmp.max_abs_error / _largest_magnitude(ev)
-        if not cmp.passed:
-            self.failures += 1
-            if self.best is None or simplicity_key(ev.case) < simplicity_key(self.best.case):
-                self.best = ev
-
-
 @dataclasses.dataclass(frozen=True)
 class _Ending:
     """How the search ended: the failure to report (if any) and why it stopped."""
@@ -157,7 +125,7 @@ class _CheckRun:
         # Every run has a seed, recorded in its result and reports, so that any run can be replayed
         # (`--seed N`); one is drawn here when none was given.
         self.seed = options.seed if options.seed is not None else random.getrandbits(63)
-        self.tally = _Tally()
+        self.tally = Tally()
         self.hung: dict[str, Evaluation] = {}  # by _case_key: the cases that hung in this run
         self.started = time.monotonic()
         self.deadline = self.started + options.budget_seconds if options.budget_seconds else None
@@ -219,11 +187,8 @@ class _CheckRun:
         test = _settings(self.options, self.database)(test)
         # Key stored examples by what they mean, not by this closure's source (see conformance.run._database):
         # the slice drawn from (a worker's share of the dtypes draws other cases from the same choices).
-        drawn = self.options.draw_dtypes
         test._hypothesis_internal_database_key = database_key(
-            self.loaded.target, self.scope.features,
-            self.scope.dtypes if drawn is None else (self.scope.dtypes & frozenset(drawn)) or self.scope.dtypes,
-            self.options.generation)
+            self.loaded.target, self.scope.features, self.scope.drawn_dtypes(self.options), self.options.generation)
         unrepeatable = (hypothesis.errors.Flaky, *((_GROUP,) if _GROUP is not None else ()))
         try:
             test()
@@ -249,10 +214,8 @@ class _CheckRun:
                 left = max(1, options.max_examples - tally.examples)
                 batch = batch[: used.setdefault(seed, min(len(batch), left))]
             worst = None
-            # Until TensorFlow is imported (in the background) each case runs the candidate first, then the oracle.
-            overlap = options.overlap_oracle and getattr(self.oracle, "ready", True)
             try:
-                for case, pending in zip(batch, submit_all(batch, self.oracle, overlap=overlap)):
+                for case, pending in zip(batch, submit_all(batch, self.oracle, overlap=self._overlap())):
                     ev = self._run_one(case, pending)
                     if ev.comparison.score != float("inf"):
                         worst = max(worst or 0.0, min(ev.comparison.score, 1e12))
@@ -276,8 +239,7 @@ class _CheckRun:
             tally.record(ev)
             return ev
         try:
-            ev = evaluate(case, self.executor, self.oracle, judge=self.judge, pending=pending,
-                          overlap=options.overlap_oracle and getattr(self.oracle, "ready", True))
+            ev = evaluate(case, self.executor, self.oracle, judge=self.judge, pending=pending, overlap=self._overlap())
             if (ev.comparison.passed and self.loaded.info.deterministic and options.determinism_every
                     and tally.examples % options.determinism_every == 0):
                 ev = rerun_check(ev, self.executor, judge=self.judge)
@@ -292,6 +254,11 @@ class _CheckRun:
         tally.record(ev)
         self._progress(None if ev.comparison.passed else ev.comparison.kind)
         return ev
+
+    def _overlap(self) -> bool:
+        """Whether the oracle runs on its thread while the candidate runs; not until TensorFlow is imported (in
+        the background, conformance/oracle/_preload.py): until then each case runs the candidate first."""
+        return self.options.overlap_oracle and getattr(self.oracle, "ready", True)
 
     def _progress(self, kind: str | None, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -350,18 +317,6 @@ class _CheckRun:
             max_abs_error_relative=tally.max_abs_relative, rejected_by_accepts=tally.rejected,
             examples_asked=self.options.max_examples if self.options.max_examples < _UNBOUNDED else None,
         )
-
-
-def _largest_magnitude(ev: Evaluation) -> float:
-    """The largest finite |value| the oracle returned for an example (inf when all are 0 or none finite)."""
-    largest = 0.0
-    if ev.oracle is not None:
-        for array in ev.oracle.arrays().values():
-            a = np.abs(np.asarray(array, dtype=np.float64))
-            a = a[np.isfinite(a)]
-            if a.size:
-                largest = max(largest, float(a.max()))
-    return largest if largest > 0 else float("inf")
 
 
 def _case_key(case: Case) -> str:

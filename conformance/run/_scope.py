@@ -45,6 +45,12 @@ class Scope:
     def sorted_dtypes(self) -> tuple[str, ...]:
         return tuple(sorted(self.dtypes, key=DTYPES.index))
 
+    def drawn_dtypes(self, options: CheckOptions) -> frozenset[str]:
+        """The dtypes a run draws: its own, narrowed to ``options.draw_dtypes`` (a worker's share) where set."""
+        if options.draw_dtypes is None:
+            return self.dtypes
+        return (self.dtypes & frozenset(options.draw_dtypes)) or self.dtypes
+
 
 def narrowed(info: CandidateInfo, options: CheckOptions) -> tuple[frozenset[str], frozenset[str]]:
     """The features and dtypes a run covers: what the candidate declares, narrowed by the options."""
@@ -143,9 +149,8 @@ def cases_for(info: CandidateInfo, options: CheckOptions, run_scope: Scope | Non
     import strategies
 
     sc = run_scope if run_scope is not None else scope(info, options)
-    drawn = sc.dtypes if options.draw_dtypes is None else sc.dtypes & frozenset(options.draw_dtypes)
     common: dict[str, Any] = dict(
-        features=sc.features, dtypes=drawn or sc.dtypes, max_batch=sc.max_batch, min_time=options.min_time,
+        features=sc.features, dtypes=sc.drawn_dtypes(options), max_batch=sc.max_batch, min_time=options.min_time,
         max_time=sc.max_time, max_units=sc.max_units, max_input_size=sc.max_input_size,
         require=options.require_features, weight_scales=options.weight_scales, tail=sc.tail)
     accepts = info.accepts
