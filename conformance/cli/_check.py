@@ -148,7 +148,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=workers_arg, default="auto", metavar="N|auto",
                    help="split the examples across N worker processes, one TF oracle each; auto (default): in "
                         "process unless the run is long enough and there are cores enough for workers to pay "
-                        "back their start-up (about 5 s each; README \"When workers help\")")
+                        "back their start-up (one per core from 1,000 examples each; README \"When workers help\")")
     add_run_arguments(p)
     add_params_arguments(p)
 
