@@ -121,7 +121,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("float64 spec for the spread (reference_trace, not in measure_spread)", (_SPEC,),
           sub_from=((_SPEC, _SPREAD),)),
     Stage("Hypothesis targeting (hypothesis.target)", (("hypothesis/control.py", "target"),)),
-    Stage("tally + progress (_Tally.record, _CheckRun._progress)", (("conformance/run/_runner.py", "record"),
+    Stage("tally + progress (Tally.record, _CheckRun._progress)", (("conformance/run/_tally.py", "record"),
                                                                    ("conformance/run/_runner.py", "_progress"))),
 )
 REST = "Hypothesis and the rest"
