@@ -114,6 +114,31 @@ def _final(a: np.ndarray, *after: np.ndarray) -> np.ndarray:
     return np.full_like(a, max([float(a.max())] + [float(s.max()) for s in after if s.size]))
 
 
+#: Most numbers the stacked noisy runs of one pass may hold (inputs, outputs and cell states of every run, float64:
+#: 2**25 is 256 MB an array).  A larger case runs its rows a few at a time (rows never mix), so a [64, 1000, 1024]
+#: case costs ~1 GB instead of its four runs' ~6 GB; every case of the default distribution fits one pass.
+MAX_STACKED_ELEMENTS = 2**25
+
+
+def _rows_per_run(case: Case, runs: int) -> int:
+    """How many batch rows one stacked pass of ``runs`` noisy runs takes (all of them unless that exceeds
+    :data:`MAX_STACKED_ELEMENTS`)."""
+    width = sum(c.config.input_size + c.config.num_units + c.config.output_size for _, _, c in case.cells())
+    return max(1, MAX_STACKED_ELEMENTS // max(runs * case.time * width, 1))
+
+
+def _deviations(case: Case, expected: dict[str, np.ndarray], cells: np.ndarray, rng: np.random.Generator,
+                unit_roundoff: float, random_runs: int, gate_rounding: bool, semantics: Semantics | None
+                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The noisy runs of ``case`` stacked along the batch axis: each returned array's largest deviation from
+    ``expected`` (the noise-free spec's arrays), and the first cell's state's from ``cells`` [B, T, H]."""
+    noise = _Stacked(rng, random_runs, case.batch)
+    stacked_case = case.slice_batch(np.tile(np.arange(case.batch), random_runs + 2))
+    noisy, noisy_cells = reference_trace(stacked_case, (noise, unit_roundoff),  # type: ignore[arg-type]
+                                         semantics=semantics, gate_rounding=gate_rounding)
+    return {k: _deviation(v, expected[k]) for k, v in noisy.arrays().items()}, _deviation(noisy_cells, cells)
+
+
 def measure_spread(
     case: Case,
     unit_roundoff: float,
@@ -131,14 +156,20 @@ def measure_spread(
     seeds the random runs (fixed, so a verdict is reproducible).
     """
     spec, cells = base if base is not None else reference_trace(case, semantics=semantics)
-    runs = random_runs + 2
-    noise = _Stacked(np.random.default_rng(seed), random_runs, case.batch)
-    stacked_case = case.slice_batch(np.tile(np.arange(case.batch), runs))
-    noisy, noisy_cells = reference_trace(stacked_case, (noise, unit_roundoff),  # type: ignore[arg-type]
-                                         semantics=semantics, gate_rounding=gate_rounding)
-    final = {k: _deviation(v, spec.arrays()[k]) for k, v in noisy.arrays().items()}
+    rng = np.random.default_rng(seed)
+    rows = _rows_per_run(case, random_runs + 2)
+    if rows >= case.batch:
+        final, cell_deviation = _deviations(case, spec.arrays(), cells, rng, unit_roundoff, random_runs,
+                                            gate_rounding, semantics)
+    else:  # rows never mix: the stacked runs go a few rows at a time, so memory stays bounded (see _rows_per_run)
+        expected = spec.arrays()
+        parts = [_deviations(case.slice_batch(slice(lo, lo + rows)), {k: v[lo : lo + rows] for k, v in expected.items()},
+                             cells[lo : lo + rows], rng, unit_roundoff, random_runs, gate_rounding, semantics)
+                 for lo in range(0, case.batch, rows)]
+        final = {k: np.concatenate([part[0][k] for part in parts]) for k in parts[0][0]}
+        cell_deviation = np.concatenate([part[1] for part in parts])
     steps = {k: _per_step(v, backward=k.endswith("_bw")) for k, v in final.items() if v.ndim == 3}
-    per_cell = _per_step(_deviation(noisy_cells, cells))
+    per_cell = _per_step(cell_deviation)
     # The first cell's final c is its state after the last step; the top layer's final h (outputs' last step,
     # outputs_bw's first; the first cell's in a one-cell case) is its last output.  With row lengths a row
     # ends earlier, at a step whose spread is no larger (the spread never decreases in compute order).
