@@ -41,7 +41,7 @@ def test_the_gate_holds_other_threads_imports_of_the_family_until_the_import_is_
     importer = threading.Thread(target=lambda: None)
     gate = ImportGate(done, importer, family=frozenset({"fakeflow"}))
     sys.path.insert(0, str(tmp_path))
-    sys.meta_path.insert(0, gate)
+    gate.install()
     imported_at: list[float] = []
     try:
         worker = threading.Thread(target=lambda: (__import__("fakeflow"), imported_at.append(time.monotonic())))
@@ -62,7 +62,45 @@ def test_the_gate_holds_other_threads_imports_of_the_family_until_the_import_is_
         assert not t.is_alive() and "other_pkg" in sys.modules
     finally:
         done.set()
-        sys.meta_path.remove(gate)
+        gate.uninstall()
         sys.path.remove(str(tmp_path))
         for name in ("fakeflow", "other_pkg"):
+            sys.modules.pop(name, None)
+
+
+def test_a_held_import_never_holds_a_module_the_preload_needs(tmp_path):
+    """The preload's own import needs a family module another thread asks for meanwhile (TF's import reaching
+    for ``keras`` while a Keras 3 candidate imports it): the other thread waits before taking that module's lock,
+    so the preload finishes and both get their modules (a finder on sys.meta_path waited holding the lock: a
+    deadlock)."""
+    (tmp_path / "fakeflow2").mkdir()
+    (tmp_path / "fakeflow2" / "__init__.py").write_text("import time\ntime.sleep(0.3)\nimport fakekeras2\n")
+    (tmp_path / "fakekeras2.py").write_text("import time\ntime.sleep(0.1)\nVALUE = 3\n")
+    done = threading.Event()
+    sys.path.insert(0, str(tmp_path))
+
+    def preload():
+        try:
+            __import__("fakeflow2")
+        finally:
+            done.set()
+
+    importer = threading.Thread(target=preload)
+    gate = ImportGate(done, importer, family=frozenset({"fakeflow2", "fakekeras2"}))
+    gate.install()
+    got: list[int] = []
+    try:
+        importer.start()
+        time.sleep(0.1)  # the preload is inside fakeflow2, not yet at fakekeras2
+        other = threading.Thread(target=lambda: got.append(__import__("fakekeras2").VALUE))
+        other.start()
+        other.join(timeout=20)
+        importer.join(timeout=20)
+        assert not other.is_alive() and not importer.is_alive(), "the held import and the preload deadlocked"
+        assert got == [3] and "fakeflow2" in sys.modules
+    finally:
+        done.set()
+        gate.uninstall()
+        sys.path.remove(str(tmp_path))
+        for name in ("fakeflow2", "fakekeras2"):
             sys.modules.pop(name, None)

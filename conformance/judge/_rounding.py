@@ -79,16 +79,17 @@ class _Stacked:
 
     def __init__(self, rng: np.random.Generator, random_runs: int, batch: int):
         self.rng, self.random_rows, self.batch = rng, random_runs * batch, batch
+        self._biased: dict[tuple[int, ...], np.ndarray] = {}  # the +1 and -1 blocks, by the shape of a row
 
     def uniform(self, low: float, high: float, size: Any = None) -> np.ndarray:
         rows = self.random_rows + 2 * self.batch
         if size is None or size[0] != rows:
             raise ValueError(f"stacked noise drawn with shape {size}: expected a batch-first [{rows}, ...] array")
-        out = np.empty(size)
-        out[: self.random_rows] = self.rng.uniform(low, high, size=(self.random_rows,) + tuple(size[1:]))
-        out[self.random_rows : self.random_rows + self.batch] = 1.0
-        out[self.random_rows + self.batch :] = -1.0
-        return out
+        row = tuple(size[1:])
+        biased = self._biased.get(row)
+        if biased is None:
+            biased = self._biased[row] = np.concatenate([np.ones((self.batch,) + row), -np.ones((self.batch,) + row)])
+        return np.concatenate([self.rng.uniform(low, high, size=(self.random_rows,) + row), biased])
 
 
 def _deviation(runs: np.ndarray, base: np.ndarray) -> np.ndarray:

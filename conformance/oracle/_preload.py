@@ -9,10 +9,13 @@ on a daemon thread and returns at once; whoever needs TF meanwhile waits for tha
 Two things a concurrent import must not do, and how it does not:
 
 * **TF imported twice at once.**  TF's registries and lazy loaders break when two threads import it
-  together (issue 17: ``No module named 'tensorflow.compat'``).  While the preload runs, a finder at
-  the front of ``sys.meta_path`` (:class:`ImportGate`) holds any *other* thread's import of TF or of a
-  package built on it (tf-keras, keras, tensorboard, tf2onnx...) until the preload is done, after which
-  that import finds TF complete.  A candidate that uses TF thus waits instead of racing it.
+  together (issue 17: ``No module named 'tensorflow.compat'``).  While the preload runs,
+  ``builtins.__import__`` is wrapped (:class:`ImportGate`): any *other* thread's ``import`` of TF or of a
+  package built on it (tf-keras, keras, tensorboard, tf2onnx...) waits until the preload is done, after
+  which it finds TF complete.  A candidate that uses TF thus waits instead of racing it.  The wait comes
+  before the import machinery takes the module's lock: a finder on ``sys.meta_path`` would wait holding
+  it, and TF's own import, needing that module (``keras``), would wait for the waiter (a deadlock seen
+  with the keras3-jax adapter).
 * **The rest of the process silenced.**  Importing TF prints C++ start-up chatter on fd 2 (absl's
   "All log messages before absl::InitializeLog()", CUDA stubs), which no variable turns off, so a
   foreground import points fd 2 at /dev/null for its duration.  A background one cannot: the progress
@@ -25,6 +28,7 @@ Module-level state: :data:`_preload`, the one preload thread of the process (Non
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import re
@@ -51,20 +55,26 @@ _MAYBE_CHATTER = re.compile(rb"^(W(A(R(N(I(N(G(:( .*)?)?)?)?)?)?)?)?|[IWEF]\d{0,
 
 
 class ImportGate:
-    """A ``sys.meta_path`` finder that holds imports of :data:`TF_FAMILY` packages from any thread but the
-    preload's until ``done`` is set (then it finds nothing itself: the import proceeds as usual)."""
+    """A ``builtins.__import__`` wrapper that holds absolute imports of :data:`TF_FAMILY` packages from any
+    thread but the preload's until ``done`` is set, then imports as ``original`` does."""
 
-    def __init__(self, done: threading.Event, importer: threading.Thread, family: frozenset[str] = TF_FAMILY):
+    def __init__(self, done: threading.Event, importer: threading.Thread, family: frozenset[str] = TF_FAMILY,
+                 original: Any = None):
         self.done, self.importer, self.family = done, importer, family
+        self.original = original if original is not None else builtins.__import__
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
-        if (not self.done.is_set() and fullname.partition(".")[0] in self.family
+    def __call__(self, name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+        if (not self.done.is_set() and level == 0 and name.partition(".")[0] in self.family
                 and threading.current_thread() is not self.importer):
             self.done.wait(GATE_TIMEOUT)
-        return None
+        return self.original(name, globals, locals, fromlist, level)
 
-    def invalidate_caches(self) -> None:
-        pass
+    def install(self) -> None:
+        builtins.__import__ = self
+
+    def uninstall(self) -> None:
+        if builtins.__import__ is self:  # (wrapped again since: left in place, it only passes imports on)
+            builtins.__import__ = self.original
 
 
 class ChatterFilter:
@@ -153,7 +163,7 @@ def preload_tensorflow() -> None:
         done = threading.Event()
         thread = threading.Thread(target=lambda: _run(done, gate), name="lstm-conformance-tf-import", daemon=True)
         gate = ImportGate(done, thread)
-        sys.meta_path.insert(0, gate)
+        gate.install()
         _preload = thread
         thread.start()
 
@@ -172,5 +182,4 @@ def _run(done: threading.Event, gate: ImportGate) -> None:
         pass
     finally:
         done.set()
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(gate)
+        gate.uninstall()

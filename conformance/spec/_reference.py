@@ -169,6 +169,9 @@ def cell_trace(
 
     B, T, _ = x.shape
     H, P = cfg.num_units, cfg.output_size
+    # The magnitudes a noisy run's sums are relative to (jitter): the weights' are the same every step.
+    abs_kernel, abs_bias = (np.abs(kernel), np.abs(bias)) if noise is not None else (kernel, bias)
+    abs_proj = np.abs(p["proj_kernel"]) if noise is not None and "proj_kernel" in p else None
     outputs = np.empty((B, T, P))
     cells = np.empty((B, T, H))
     for t in range(T):
@@ -185,7 +188,7 @@ def cell_trace(
             c = np.zeros_like(c)
         parts = [x[:, t], m] if s.concat == "xh" else [m, x[:, t]]
         xm = np.concatenate(parts, axis=1)
-        z = jitter(xm @ kernel + bias, lambda xm=xm: np.abs(xm) @ np.abs(kernel) + np.abs(bias))
+        z = jitter(xm @ kernel + bias, lambda xm=xm: np.abs(xm) @ abs_kernel + abs_bias)
         g = {name: z[:, k * H : (k + 1) * H] for k, name in enumerate(s.gate_order)}
         if s.bias_dropped_gate != "none":
             k = s.gate_order.index(s.bias_dropped_gate)
@@ -248,7 +251,7 @@ def cell_trace(
                 m = np.clip(m, -proj_clip, proj_clip)
             if s.projection != "before_output_gate":  # that one multiplied by proj_kernel already
                 m_pre = m
-                m = jitter(m_pre @ p["proj_kernel"], lambda m_pre=m_pre: np.abs(m_pre) @ np.abs(p["proj_kernel"]))
+                m = jitter(m_pre @ p["proj_kernel"], lambda m_pre=m_pre: np.abs(m_pre) @ abs_proj)
             if proj_clip is not None and s.proj_clip == "after":
                 m = np.clip(m, -proj_clip, proj_clip)
         c = c_new
