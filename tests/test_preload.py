@@ -104,3 +104,27 @@ def test_a_held_import_never_holds_a_module_the_preload_needs(tmp_path):
         sys.path.remove(str(tmp_path))
         for name in ("fakeflow2", "fakekeras2"):
             sys.modules.pop(name, None)
+
+
+def test_stderr_of_a_process_started_during_the_import_still_arrives_after_it(capfd):
+    """A child started while fd 2 goes through the filter inherits the pipe; what it writes after the import is
+    done must still reach stderr (the filter's reader runs until the last writer is gone), TF-format lines
+    dropped."""
+    import os
+    import subprocess
+
+    from conformance.oracle._preload import filtered_stderr
+
+    code = ("import sys, time; time.sleep(4); sys.stderr.write('I0000 00:00:1.5   1 x.cc:1] chatter\\n'); "
+            "sys.stderr.write('late line of the child\\n'); sys.stderr.flush()")
+    env = {k: v for k, v in os.environ.items() if k != "LSTM_CONFORMANCE_TF_LOGS"}
+    with filtered_stderr():
+        child = subprocess.Popen([sys.executable, "-c", code], env=env)
+        os.write(2, b"during the import\n")
+        leaving = time.monotonic()
+    assert time.monotonic() - leaving < 3.0, "the end of the import waited for a child that holds the pipe"
+    assert child.wait(timeout=30) == 0
+    time.sleep(0.3)  # the reader forwards what the child wrote, then sees the pipe's end
+    err = capfd.readouterr().err
+    assert "during the import" in err and "late line of the child" in err, err
+    assert "chatter" not in err, err

@@ -100,6 +100,11 @@ class ChatterFilter:
             passed, held = filter_chatter(held + chunk)
             self._write(passed)
         self._write(held)  # what is left when the writers are gone is not a line of TF's to come
+        # Both ends are this thread's: a process started meanwhile may hold the pipe (its inherited stderr) for
+        # longer than the import lasts, and its writes must still arrive, not break on a closed pipe.
+        for fd in (self.read_fd, self.out_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _write(self, data: bytes) -> None:
         while data:
@@ -143,10 +148,8 @@ def filtered_stderr() -> Iterator[None]:
     finally:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
-        os.dup2(saved, 2)  # the pipe's last writer is gone: the reader sees its end and stops
-        pump.thread.join(timeout=5)
-        os.close(read_fd)
-        os.close(saved)
+        os.dup2(saved, 2)  # the pipe's last writer is gone (unless a child holds it): the reader sees its end
+        pump.thread.join(timeout=1)  # and stops, closing the pipe and ``saved`` itself
 
 
 #: The process's preload thread, once started (module-level: one TF import per process).
