@@ -119,3 +119,11 @@ def test_a_conformant_report_puts_a_relative_figure_beside_a_huge_abs_error():
     assert (report["max_abs_error"], report["max_abs_error_relative"], report["max_error_over_allowed"]) == \
         (4.1e11, 2.2e-8, 0.4), report
     validate_report(report)
+
+
+def test_a_score_below_one_never_prints_as_one():
+    """A conformant run's largest error / allowed error of 0.996 read "1x the allowed error", as if at the limit."""
+    from conformance.cli._check import below_one
+
+    assert [below_one(x) for x in (0.996, 0.9996, 0.5, 0.123456, 1.0, 2.345, 1 - 1e-12)] == [
+        "0.996", "0.9996", "0.5", "0.12", "1", "2.3", "<1"]

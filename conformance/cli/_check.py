@@ -345,9 +345,19 @@ def run_notes(result: Any) -> list[str]:
     if result.verdict == "conformant" and result.max_abs_error > 0:
         rel = getattr(result, "max_abs_error_relative", 0.0)
         relative = f"{rel:.2g}x the largest |expected| of its example; " if 0 < rel < float("inf") else ""
-        lines.append(f"largest error: {result.max_abs_error:.2g} ({relative}{result.max_score:.2g}x the allowed "
+        lines.append(f"largest error: {result.max_abs_error:.2g} ({relative}{below_one(result.max_score)}x the allowed "
                      f"error)")
     return lines
+
+
+def below_one(score: float) -> str:
+    """``score`` (error / allowed error) with two significant digits, or as many more as it takes for a score below 1
+    not to print as 1 (a conformant run's 0.996 is not at its limit)."""
+    for digits in range(2, 8):
+        text = f"{score:.{digits}g}"
+        if score >= 1 or float(text) < 1:
+            return text
+    return "<1"
 
 
 def _why(path: str, exc: OSError) -> str:
