@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.oracle._tf import import_tensorflow
+from conformance.oracle._tf import import_tensorflow, tf_environment
 
 #: The environment variable naming the cache directory, or switching it off.
 CACHE_ENV = "LSTM_CONFORMANCE_GRAPH_CACHE"
@@ -55,7 +55,8 @@ def graph_cache_dir() -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def fingerprint() -> str:
-    """What a stored graph must have been built with: TF's and tf-keras' versions and the builders' source."""
+    """What a stored graph must have been built with: TF's and tf-keras' versions, the environment TF is imported
+    under and the builders' source."""
     tf = import_tensorflow()
     digest = hashlib.sha256(f"tf {tf.__version__}".encode())
     try:
@@ -64,6 +65,8 @@ def fingerprint() -> str:
         digest.update(f"tf-keras {version('tf-keras')}".encode())
     except Exception:  # pragma: no cover - tf-keras is a dependency; without it the cells do not exist
         digest.update(b"tf-keras ?")
+    # The environment TF is imported under (tf-keras's legacy cells, oneDNN): the user may set it otherwise.
+    digest.update(repr(sorted(tf_environment().items())).encode())
     here = Path(__file__).parent
     for name in _BUILDERS:
         digest.update(name.encode() + (here / name).read_bytes())
@@ -144,6 +147,6 @@ def store_graph(key: tuple, graph: Any) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-    except OSError:
+    except Exception:  # noqa: BLE001 - the cache only saves time: a graph that cannot be stored is built again
         return
 
