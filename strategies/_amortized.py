@@ -17,15 +17,14 @@ from collections.abc import Collection
 from typing import Any
 
 import numpy as np
-from hypothesis.errors import InvalidArgument
 from hypothesis.strategies._internal.strategies import SearchStrategy
 
 from conformance.spec import DEFAULT_FEATURES, DTYPES, Case
-from strategies._cases import _case_spec, _CaseSpec, _draw_case, _draw_initial_state, _draw_inputs
-from strategies._checks import check_int, check_range
+from strategies._cases import _CaseSpec, _draw_case, _draw_initial_state, _draw_inputs
+from strategies._checks import check_int
 from strategies._draw import Chooser, Rejected, RngChooser
 from strategies._lengths import draw_lengths, fill_padding
-from strategies._seeded import CaseBatch
+from strategies._seeded import CaseBatch, seeded_spec
 
 
 def amortized_cases(
@@ -57,15 +56,11 @@ def amortized_cases(
     arguments are :func:`seeded_cases`'.
     """
     inputs_per_params = check_int("inputs_per_params", inputs_per_params, minimum=1)
-    count = check_int("count", count, minimum=1)
-    if not isinstance(long_sequences, bool):
-        raise InvalidArgument(f"long_sequences={long_sequences!r} must be True or False")
-    min_long_time, max_long_time = check_range("long_time", min_long_time, max_long_time)
-    spec = _case_spec(configs=None, features=features, dtypes=dtypes, min_batch=min_batch, max_batch=max_batch,
-                      min_time=min_time, max_time=max_time,
-                      long_times=(min_long_time, max_long_time) if long_sequences else None,
-                      min_units=min_units, max_units=max_units, min_input_size=min_input_size,
-                      max_input_size=max_input_size, require=require, weight_scales=weight_scales)
+    count, spec = seeded_spec(count=count, long_sequences=long_sequences, min_long_time=min_long_time,
+                              max_long_time=max_long_time, features=features, dtypes=dtypes, min_batch=min_batch,
+                              max_batch=max_batch, min_time=min_time, max_time=max_time, min_units=min_units,
+                              max_units=max_units, min_input_size=min_input_size, max_input_size=max_input_size,
+                              require=require, weight_scales=weight_scales)
     groups = -(-max(count, inputs_per_params) // inputs_per_params)
     return _AmortizedCases(spec, inputs_per_params, groups)
 

@@ -58,16 +58,25 @@ def seeded_cases(
     case in eight is ``min_long_time..max_long_time`` steps long.  ``tail``: one case in
     ``tail.every`` is large (see :func:`cases`).  The other arguments are :func:`cases`'.
     """
+    count, spec = seeded_spec(count=count, long_sequences=long_sequences, min_long_time=min_long_time,
+                              max_long_time=max_long_time, features=features, dtypes=dtypes, min_batch=min_batch,
+                              max_batch=max_batch, min_time=min_time, max_time=max_time, min_units=min_units,
+                              max_units=max_units, min_input_size=min_input_size, max_input_size=max_input_size,
+                              require=require, weight_scales=weight_scales, tail=tail)
+    return _SeededCases(spec, count)
+
+
+def seeded_spec(*, count: int, long_sequences: bool, min_long_time: int, max_long_time: int,
+                **spec_args: Any) -> tuple[int, _CaseSpec]:
+    """The checked ``count`` and the case spec of a seeded strategy (:func:`seeded_cases`, and
+    :func:`strategies.amortized_cases`, which draws its first case of each group the same way);
+    ``spec_args``: the rest of :func:`seeded_cases`' arguments.  InvalidArgument for a bad one."""
     count = check_int("count", count, minimum=1)
     if not isinstance(long_sequences, bool):
         raise InvalidArgument(f"long_sequences={long_sequences!r} must be True or False")
     min_long_time, max_long_time = check_range("long_time", min_long_time, max_long_time)
-    spec = _case_spec(configs=None, features=features, dtypes=dtypes, min_batch=min_batch, max_batch=max_batch,
-                      min_time=min_time, max_time=max_time,
-                      long_times=(min_long_time, max_long_time) if long_sequences else None,
-                      min_units=min_units, max_units=max_units, min_input_size=min_input_size,
-                      max_input_size=max_input_size, require=require, weight_scales=weight_scales, tail=tail)
-    return _SeededCases(spec, count)
+    return count, _case_spec(configs=None, long_times=(min_long_time, max_long_time) if long_sequences else None,
+                             **spec_args)
 
 
 class _SeededCases(SearchStrategy):

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from conformance.oracle._graph import open_session
 from conformance.oracle._tf import import_tensorflow, tf_environment
 
 #: The environment variable naming the cache directory, or switching it off.
@@ -84,8 +85,6 @@ class StoredGraph:
     """A graph imported from the cache; runs like the graph class that built it (same feeds, same fetches)."""
 
     def __init__(self, graph_def: Any, feeds: list[str], fetches: list[str], single: bool):
-        from conformance.oracle._graph import open_session
-
         tf = import_tensorflow()
         self.graph = tf.Graph()
         with self.graph.as_default():

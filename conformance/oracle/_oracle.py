@@ -1,7 +1,8 @@
 """The oracle: real TensorFlow running the real legacy ``LSTMCell``.
 
 :class:`TFOracle` runs every case through a cached graph: one per dtype (and per layout and
-network shape for the dynamic_rnn graphs) whatever the sizes and activation, plus an exact-structure graph for the rare case whose state overflows
+network shape for the dynamic_rnn graphs) whatever the sizes and activation, plus an
+exact-structure graph for the rare case whose state overflows
 (how one graph serves every config bit-identically, and where the time goes:
 conformance/oracle/_graph.py; the measurements behind it: benchmarks/README.md).
 :class:`EagerOracle` is TF's cell the straightforward way, kept as the cross-check.
@@ -186,19 +187,17 @@ class TFOracle:
         if g is None:
             g = load_graph(key)  # built by an earlier process (conformance/oracle/_cache.py)
             if g is not None:
-                self._graphs[key] = g
-                self.graph_builds += 1
                 self.graph_loads += 1
-                return g
-            if key[0] == "network":
-                g = NetworkGraph(key[1], key[2], key[3], key[4], structure=key[5] if exact_structure else None)
-            elif key[0] == "dynamic_rnn":
-                g = SequenceGraph(*key[1:])
             else:
-                g = Graph(*key)
+                if key[0] == "network":
+                    g = NetworkGraph(key[1], key[2], key[3], key[4], structure=key[5] if exact_structure else None)
+                elif key[0] == "dynamic_rnn":
+                    g = SequenceGraph(*key[1:])
+                else:
+                    g = Graph(*key)
+                store_graph(key, g)
             self._graphs[key] = g
             self.graph_builds += 1
-            store_graph(key, g)
         return g
 
     def graph_keys(self) -> list[tuple]:

@@ -129,14 +129,14 @@ def filter_chatter(data: bytes) -> tuple[bytes, bytes]:
 def filtered_stderr() -> Iterator[None]:
     """fd 2 through a :class:`ChatterFilter` for the duration (see the module docstring); as-is where fd 2
     cannot be duplicated (no stderr) or ``LSTM_CONFORMANCE_TF_LOGS`` asks for TF's logs."""
-    if os.environ.get("LSTM_CONFORMANCE_TF_LOGS"):
+    saved = tf_import.saved_stderr()
+    if saved is None:
         yield
         return
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
         read_fd, write_fd = os.pipe()
-    except (OSError, ValueError):
+    except OSError:
+        os.close(saved)
         yield
         return
     pump = ChatterFilter(read_fd, saved)

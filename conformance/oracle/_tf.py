@@ -78,16 +78,24 @@ def _import_tensorflow(quiet: Any = None) -> Any:
     return _tf
 
 
+def saved_stderr() -> int | None:
+    """A duplicate of fd 2 (``sys.stderr`` flushed first) to put back after pointing fd 2 elsewhere while TF
+    imports; None where fd 2 is to be left as it is: it cannot be duplicated, or ``LSTM_CONFORMANCE_TF_LOGS``
+    asks for TF's logs."""
+    if os.environ.get("LSTM_CONFORMANCE_TF_LOGS"):
+        return None
+    try:
+        sys.stderr.flush()
+        return os.dup(2)
+    except (OSError, ValueError):
+        return None
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
     """Silence the C++ start-up chatter TF prints on fd 2 (absl, oneDNN, CUDA stubs) while importing."""
-    if os.environ.get("LSTM_CONFORMANCE_TF_LOGS"):
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
+    saved = saved_stderr()
+    if saved is None:
         yield
         return
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -385,7 +385,7 @@ def _worker_main(index: int, target: str, plan: CheckOptions, messages: Any, sto
         summary = {"worker": index, "seed": plan.seed, "examples": result.examples,
                    "elapsed": round(result.elapsed, 3), "verdict": result.verdict, "stopped": stopped,
                    "graph_builds": oracle.graph_builds,
-                   "drawn_dtypes": sorted(plan.draw_dtypes) if plan.draw_dtypes is not None else list(result.dtypes)}
+                   "drawn_dtypes": list(plan.draw_dtypes if plan.draw_dtypes is not None else result.dtypes)}
         messages.put(("result", index, result, summary))
     except KeyboardInterrupt:  # interrupted before its run began (e.g. while importing TF): nothing to keep
         messages.put(("interrupted", index))
