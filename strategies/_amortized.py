@@ -20,11 +20,12 @@ import numpy as np
 from hypothesis.strategies._internal.strategies import SearchStrategy
 
 from conformance.spec import DEFAULT_FEATURES, DTYPES, Case
-from strategies._cases import _CaseSpec, _draw_case, _draw_initial_state, _draw_inputs
+from strategies._cases import _CaseSpec, _draw_case, _draw_initial_state
 from strategies._checks import check_int
 from strategies._draw import Chooser, Rejected, RngChooser
 from strategies._lengths import draw_lengths, fill_padding
 from strategies._seeded import CaseBatch, seeded_spec
+from strategies._values import draw_inputs
 
 
 def amortized_cases(
@@ -70,7 +71,7 @@ def same_params(template: Case, ch: Chooser, spec: _CaseSpec) -> Case:
     ``_draw_case`` draws them; everything a converted model bakes in is kept, whether the case has row
     lengths included (they are an input of the converted model or not at all)."""
     config, batch, time = template.config, template.batch, template.time
-    inputs = _draw_inputs(ch, config, batch, time)  # [B, T, I]
+    inputs = draw_inputs(ch, config, batch, time)  # [B, T, I]
     state = _draw_initial_state(ch, spec, config, batch)
     lengths = None
     if template.sequence_length is not None:

@@ -34,12 +34,12 @@ from conformance.spec import (
     rounded_to,
     zero_state,
 )
-from strategies._arrays import INPUT_SCALES, WEIGHT_SCALES
 from strategies._checks import check_int, check_range, check_required, check_scales, check_subset
-from strategies._draw import Chooser, DataChooser, draw_array, filtered, one_of_values
+from strategies._draw import Chooser, DataChooser, filtered, one_of_values
 from strategies._lengths import draw_lengths, fill_padding
-from strategies._sizes import Tail, draw_large
+from strategies._sizes import Tail, draw_large, network_fits
 from strategies._topology import draw_topology
+from strategies._values import draw_inputs, draw_params, draw_state
 
 T = TypeVar("T")
 
@@ -172,39 +172,14 @@ def params(config: LSTMConfig, *, weight_scales: tuple[float, ...] | None = None
 
 
 def _params(config: LSTMConfig, weight_scales: tuple[float, ...] | None) -> st.SearchStrategy[LSTMParams]:
-    return _Drawn(functools.partial(_draw_params, config=config, weight_scales=weight_scales),
+    return _Drawn(functools.partial(draw_params, config=config, weight_scales=weight_scales),
                   f"params({config!r}, weight_scales={weight_scales!r})")
-
-
-def _array(ch: Chooser, shape: tuple[int, ...], dtype: np.dtype, scales: tuple[float, ...] = WEIGHT_SCALES, *,
-           max_entries: int = 3, allow_zeros: bool = True) -> np.ndarray:
-    return draw_array(ch, shape, dtype, scales, 8.0, max_entries, allow_zeros)
-
-
-def _draw_params(ch: Chooser, config: LSTMConfig, weight_scales: tuple[float, ...] | None) -> LSTMParams:
-    I, H, P, npd = config.input_size, config.num_units, config.output_size, config.np_dtype
-    if weight_scales is None:
-        kernel = _array(ch, (I + P, 4 * H), npd, tuple(s / 2 for s in WEIGHT_SCALES))
-        bias = _array(ch, (4 * H,), npd)
-    else:
-        smallest = min(weight_scales)
-        kernel = filtered(ch, lambda: _array(ch, (I + P, 4 * H), npd, weight_scales, allow_zeros=False),
-                          lambda a: float(np.max(np.abs(a.astype(np.float64)))) >= smallest)
-        bias = _array(ch, (4 * H,), npd, weight_scales, allow_zeros=False)
-    diag = [_array(ch, (H,), npd) if config.use_peepholes else None for _ in range(3)]
-    proj_kernel = _array(ch, (H, P), npd) if config.num_proj is not None else None
-    return LSTMParams(kernel=kernel, bias=bias, w_i_diag=diag[0], w_f_diag=diag[1], w_o_diag=diag[2],
-                      proj_kernel=proj_kernel)
 
 
 def input_sequences(config: LSTMConfig, batch: int, time: int) -> st.SearchStrategy[np.ndarray]:
     """Inputs [batch, time, input_size] in the config's dtype; scales reach saturation and float16's range."""
-    return _Drawn(functools.partial(_draw_inputs, config=config, batch=batch, time=time),
+    return _Drawn(functools.partial(draw_inputs, config=config, batch=batch, time=time),
                   f"input_sequences({config!r}, {batch!r}, {time!r})")
-
-
-def _draw_inputs(ch: Chooser, config: LSTMConfig, batch: int, time: int) -> np.ndarray:
-    return _array(ch, (batch, time, config.input_size), config.np_dtype, INPUT_SCALES, max_entries=4)
 
 
 def initial_states(config: LSTMConfig, batch: int, *, nonzero: bool = True) -> st.SearchStrategy[InitialState]:
@@ -215,14 +190,8 @@ def initial_states(config: LSTMConfig, batch: int, *, nonzero: bool = True) -> s
 
 
 def _nonzero_states(config: LSTMConfig, batch: int) -> st.SearchStrategy[InitialState]:
-    return _Drawn(functools.partial(_draw_state, config=config, batch=batch),
+    return _Drawn(functools.partial(draw_state, config=config, batch=batch),
                   f"initial_states({config!r}, {batch!r})")
-
-
-def _draw_state(ch: Chooser, config: LSTMConfig, batch: int) -> InitialState:
-    npd = config.np_dtype
-    return InitialState(c=_array(ch, (batch, config.num_units), npd, (1.0, 0.5, 3.0)),
-                        h=_array(ch, (batch, config.output_size), npd, (0.5, 1.0)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,13 +215,14 @@ class _CaseSpec:
     tail: Tail | None = None
 
 
-def _draw_initial_state(ch: Chooser, s: _CaseSpec, config: LSTMConfig, batch: int) -> InitialState:
+def _draw_initial_state(ch: Chooser, s: _CaseSpec, config: LSTMConfig, batch: int, *,
+                        large: bool = False) -> InitialState:
     """The first cell's initial state: non-zero where required, else drawn or zero (half and half) where the
     spec allows one, else zero."""
     if s.require_state:
-        return filtered(ch, lambda: _draw_state(ch, config, batch), lambda st_: not st_.is_zero())
+        return filtered(ch, lambda: draw_state(ch, config, batch, large=large), lambda st_: not st_.is_zero())
     if s.initial_state and ch.boolean():
-        return _draw_state(ch, config, batch)
+        return draw_state(ch, config, batch, large=large)
     return zero_state(config, batch)
 
 
@@ -274,11 +244,12 @@ def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
         time = ch.integer(*s.long_times) if isinstance(s.long_times, tuple) else ch.strategy(s.long_times)
     else:
         time = ch.integer(s.min_time, s.max_time)
-    if tailed and which % every == every - 1:
-        config, batch, time = _large(ch, s, config, batch, time)
-    p = _draw_params(ch, config, s.weight_scales)
-    inputs = _draw_inputs(ch, config, batch, time)  # [B, T, I]
-    state = _draw_initial_state(ch, s, config, batch)
+    large, network = tailed and which % every == every - 1, True
+    if large:
+        config, batch, time, network = _large(ch, s, config, batch, time)
+    p = draw_params(ch, config, s.weight_scales, large=large)
+    inputs = draw_inputs(ch, config, batch, time, large=large)  # [B, T, I]
+    state = _draw_initial_state(ch, s, config, batch, large=large)
     lengths = None
     if s.require_lengths or (s.sequence_length and ch.boolean()):
         lengths = draw_lengths(ch, batch, time)
@@ -291,22 +262,26 @@ def _draw_case(ch: Chooser, s: _CaseSpec) -> Case:
         if s.config is None:
             ch.reject()  # a network's further cells are drawn from a config spec, not a configs strategy
         upper, backward = draw_topology(
-            ch, config, batch, config_spec=s.config, stacked=s.stacked, require_stacked=s.require_stacked,
-            bidirectional=s.bidirectional, require_bidirectional=s.require_bidirectional,
+            ch, config, batch, config_spec=s.config, stacked=s.stacked and network, require_stacked=s.require_stacked,
+            bidirectional=s.bidirectional and network, require_bidirectional=s.require_bidirectional,
             initial_state=s.initial_state, draw_config=_draw_config,
-            draw_params=lambda ch_, cfg: _draw_params(ch_, cfg, s.weight_scales), draw_state=_draw_state)
+            draw_params=lambda ch_, cfg: draw_params(ch_, cfg, s.weight_scales, large=large),
+            draw_state=functools.partial(draw_state, large=large))
     return Case(config, p, inputs, state, lengths, upper, backward)
 
 
-def _large(ch: Chooser, s: _CaseSpec, config: LSTMConfig, batch: int, time: int) -> tuple[LSTMConfig, int, int]:
-    """The config, batch and time of a large case (strategies._sizes): one or two axes above their ordinary range."""
+def _large(ch: Chooser, s: _CaseSpec, config: LSTMConfig, batch: int,
+           time: int) -> tuple[LSTMConfig, int, int, bool]:
+    """The config, batch and time of a large case (strategies._sizes): one or two axes above their ordinary
+    range; and whether it may be a network within the work cap (unless one is required)."""
     assert s.tail is not None and s.config is not None
     sizes = {"batch": batch, "time": time, "input": config.input_size, "units": config.num_units}
     ordinary = {"batch": s.max_batch, "time": s.max_time, "input": s.config.max_input_size, "units": s.config.max_units}
     minimum = {"batch": s.min_batch, "time": s.min_time, "input": s.config.min_input_size,
                "units": s.config.min_units}
     out = draw_large(ch, s.tail, sizes, ordinary, minimum)
-    return config.replace(num_units=out["units"], input_size=out["input"]), out["batch"], out["time"]
+    network = network_fits(s.tail, out, ordinary)
+    return config.replace(num_units=out["units"], input_size=out["input"]), out["batch"], out["time"], network
 
 
 def check_tail(tail: Tail | None) -> Tail | None:

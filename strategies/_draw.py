@@ -140,6 +140,7 @@ def draw_array(
     max_magnitude: float,
     max_entries: int,
     allow_zeros: bool,
+    dense_weight: int = 4,
 ) -> np.ndarray:
     """An array of ``shape``/``dtype``: all zeros, sparse (1..max_entries explicit entries) or dense.
 
@@ -147,11 +148,12 @@ def draw_array(
     "special" entries (a saturating weight, a round number).  Choices, in shrink order:
     mode (zeros, sparse, then dense), the normal block, the scale (toward the first of
     ``scales``), the count of entries (toward 0, or 1 for sparse), each entry's index
-    (toward 0) and value (toward ROUND_VALUES[0], then a float).
+    (toward 0) and value (toward ROUND_VALUES[0], then a float).  ``dense_weight``: how much more often
+    dense is drawn than zeros or sparse (4: dense in 4 draws of 6, or of 5 without zeros).
     """
     size = math.prod(shape)
-    # 0 zeros, 1 sparse, 2..5 dense: dense is the most common when generating, the last when shrinking.
-    mode = min(ch.integer(0 if allow_zeros else 1, 5), 2)
+    # 0 zeros, 1 sparse, 2.. dense: dense is the most common when generating, the last when shrinking.
+    mode = min(ch.integer(0 if allow_zeros else 1, 1 + dense_weight), 2)
     out = np.zeros(size, dtype=np.float64)
     entries = 0
     if mode == 2:

@@ -11,11 +11,11 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.strategies._internal.strategies import SearchStrategy
 
 from conformance.spec import Case, PinnedParams, zero_state
-from strategies._cases import _draw_inputs, _draw_state
 from strategies._checks import check_int, check_range
 from strategies._draw import Chooser, DataChooser, Rejected, RngChooser
 from strategies._lengths import draw_lengths, fill_padding
 from strategies._seeded import CaseBatch
+from strategies._values import draw_inputs, draw_state
 
 #: The features a pinned run still draws (the others are the pinned config's).
 DRAWN_FEATURES = frozenset({"initial_state", "sequence_length", "time_major"})
@@ -91,10 +91,10 @@ class _PinnedCases(SearchStrategy):
             time = ch.integer(*self.long_times)
         else:
             time = ch.integer(*self.time)
-        inputs = _draw_inputs(ch, config, batch, time)  # [B, T, I]
+        inputs = draw_inputs(ch, config, batch, time)  # [B, T, I]
         state = zero_state(config, batch)
         if "initial_state" in self.require or ("initial_state" in self.drawn and ch.boolean()):
-            state = _draw_state(ch, config, batch)
+            state = draw_state(ch, config, batch)
             if "initial_state" in self.require and state.is_zero():
                 ch.reject()
         lengths = None

@@ -15,7 +15,7 @@ from hypothesis.errors import InvalidArgument
 import strategies
 from conformance.candidates import CandidateInfo
 from conformance.run import CheckOptions, minimize, scope
-from conformance.spec import Case, LSTMConfig, LSTMParams, zero_state
+from conformance.spec import FEATURES, Case, LSTMConfig, LSTMParams, zero_state
 from strategies._draw import DENSE_BLOCK, RngChooser, draw_array
 from strategies._sizes import work
 
@@ -52,7 +52,7 @@ def test_tail_share_reach_boundaries_and_cost_cap():
     tail = strategies.Tail()
     cases = seeded(3200, tail=tail)
     large = [c for c in cases if is_large(c)]
-    assert 1 / 60 < len(large) / len(cases) < 1 / 20, len(large)
+    assert 0.6 / tail.every < len(large) / len(cases) < 1.4 / tail.every, len(large)
     reach = {"batch": tail.max_batch, "time": tail.max_time, "units": tail.max_units,
              "input_size": tail.max_input_size}
     drawn = {k: [sizes(c)[k] for c in large] for k in reach}
@@ -108,6 +108,67 @@ def test_a_large_dense_array_draws_one_block():
     a = draw_array(Counting(np.random.default_rng(0)), (2048, 4096), np.dtype(np.float32), (1.0,), 8.0, 3, True)
     assert drawn == [DENSE_BLOCK] and a.shape == (2048, 4096)
     assert np.count_nonzero(a) > 0.99 * a.size  # dense everywhere, not only in the block
+
+
+def test_large_cases_are_dense_fan_in_scaled_and_moderate():
+    """A large case's arrays are drawn to show what goes wrong at its size: mostly dense, the kernel's spread
+    that of a 16-row kernel at any width, no extreme input scale (ordinary cases keep all of these)."""
+    cases = seeded(3200, seed=4, tail=strategies.Tail(every=2))
+    large = [c for c in cases if is_large(c)]
+    ordinary = [c for c in cases if not is_large(c)]
+    assert len(large) > 1000
+
+    def dense_share(group: list[Case]) -> float:
+        return float(np.mean([np.count_nonzero(c.params.kernel) > 0.5 * c.params.kernel.size for c in group]))
+
+    assert dense_share(large) > 0.8 > 0.7 > dense_share(ordinary), (dense_share(large), dense_share(ordinary))
+    for c in large:
+        rows = c.params.kernel.shape[0]
+        std = float(np.std(c.params.kernel.astype(np.float64)))
+        # Scales 0.5, 0.25, 0.05 times sqrt(16 / rows) beyond 16 rows, plus a few explicit entries.
+        assert std <= 0.5 * 1.3 * min(1.0, (16 / rows) ** 0.5) + 8.0 * (3 / c.params.kernel.size) ** 0.5, \
+            (sizes(c), std)
+        assert float(np.max(np.abs(c.inputs.astype(np.float64)), initial=0.0)) <= 3.0 * 6 + 8.0, sizes(c)
+    assert max(float(np.max(np.abs(c.inputs.astype(np.float64)), initial=0.0)) for c in ordinary) > 100
+
+
+def test_a_large_axis_over_the_cap_is_cut_to_the_largest_size_that_fits():
+    """1024 units just over the work cap end near the cap, not halved to 512 (a threshold at 512 would
+    never be passed)."""
+    from strategies._sizes import draw_large
+
+    # units (of time, batch, input, units, time), no second axis, the uniform branch, 1024 twice.
+    script = iter([3, 0, 2, 1024, 1024])
+
+    class Scripted(RngChooser):
+        def integer(self, lo: int, hi: int, *, shrink_towards=None) -> int:
+            value = next(script)
+            assert lo <= value <= hi, (lo, value, hi)
+            return value
+
+    tail = strategies.Tail()
+    ordinary = {"batch": 4, "time": 24, "input": 16, "units": 16}
+    minimum = {"batch": 1, "time": 1, "input": 1, "units": 1}
+    out = draw_large(Scripted(np.random.default_rng(0)), tail, dict(ordinary), ordinary, minimum)
+    assert out["units"] > 900, out
+    assert work(out)[0] <= tail.max_work
+    assert work({**out, "units": out["units"] + 1})[0] > tail.max_work or out["units"] == tail.max_units
+
+
+def test_a_large_case_is_a_network_only_where_its_cells_fit():
+    from strategies._sizes import network_fits
+
+    tail, ordinary = strategies.Tail(), {"batch": 4, "time": 24, "input": 16, "units": 16}
+    assert network_fits(tail, {"batch": 1, "time": 8, "input": 1, "units": 900}, ordinary)
+    assert not network_fits(tail, {"batch": 923, "time": 993, "input": 1, "units": 1}, ordinary)
+    cases = seeded(3200, seed=5, tail=strategies.Tail(every=2), features=FEATURES)
+    networks = [c for c in cases if c.upper or c.backward]
+    assert networks and any(is_large(c) for c in networks)
+    for c in networks:
+        if is_large(c):
+            s = sizes(c)
+            assert network_fits(tail, {"batch": s["batch"], "time": s["time"], "input": s["input_size"],
+                                       "units": s["units"]}, ordinary), s
 
 
 # --- the run's scope: the candidate's limits and the options narrow the tail; fuzz rounds widen it ------------

@@ -87,9 +87,9 @@ def cell(case, *, bias_of=None, rows_without_bias: int | None = None, input_widt
     return outputs.astype(npd), (c.astype(npd), h.astype(npd))
 
 
-def _first_tile_bias(H: int) -> np.ndarray:
-    """Indices into bias [4H]: unit u of every gate reads unit u % TILE's bias."""
-    return np.array([g * H + u % TILE for g in range(4) for u in range(H)])
+def _first_tile_bias(H: int, tile: int = TILE) -> np.ndarray:
+    """Indices into bias [4H]: unit u of every gate reads unit u % tile's bias."""
+    return np.array([g * H + u % tile for g in range(4) for u in range(H)])
 
 
 @candidate(name="threshold-correct", features=FEATURES, dtypes=DTYPES)
@@ -132,6 +132,22 @@ def tile_remainder_declared(case):
 def split_batch_declared(case):
     """The split-batch mistake, with max_batch=12 declared."""
     return cell(case, rows_without_bias=SPLIT)
+
+
+def with_threshold(name: str, threshold: int):
+    """The mistake ``name`` (a key of :data:`MISTAKES`) at another threshold: wrong once its axis' size
+    exceeds ``threshold`` (for ``state_ring``: from step ``threshold`` on, so once T > threshold)."""
+    kwargs = {"tile_remainder": {"bias_of": lambda H: _first_tile_bias(H, threshold)},
+              "split_batch": {"rows_without_bias": threshold},
+              "input_buffer": {"input_width": threshold},
+              "state_ring": {"ring": threshold}}[name]
+
+    @candidate(name=f"threshold-{name.replace('_', '-')}-{threshold}", features=FEATURES, dtypes=DTYPES)
+    def wrong(case):
+        return cell(case, **kwargs)
+
+    wrong.__doc__ = f"{name} with its threshold at {threshold}."
+    return wrong
 
 
 #: Each mistake: (candidate, the size attribute it needs, the smallest size that shows it).

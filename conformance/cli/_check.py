@@ -87,7 +87,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         f"long ones no longer than T (default 1000; at most {MAX_TIME_LIMIT})")
     p.add_argument("--max-batch", type=int_at_most(MAX_SIZE_LIMIT), default=None, metavar="B",
                    help="most batch rows of any case, the large-size tail's included (default: 4 ordinary, "
-                        "64 in the tail)")
+                        "1024 in the tail)")
     p.add_argument("--max-units", type=int_at_most(MAX_SIZE_LIMIT), default=None, metavar="H",
                    help="most units of any case, the tail's included (default: 16 ordinary, 1024 in the tail)")
     p.add_argument("--max-input-size", type=int_at_most(MAX_SIZE_LIMIT), default=None, metavar="I",

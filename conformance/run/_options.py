@@ -41,7 +41,7 @@ class CheckOptions:
     long_sequences: bool = True
     #: One case in ``large_every`` is large (strategies.Tail, docs/strategies.md): batch, time, units or input
     #: size above the ordinary range, up to the tail's reach (LARGE_REACH); 0: no large case.
-    large_every: int = 32
+    large_every: int = 16
     #: Caps of every drawn case's sizes, the tail's included (CLI --max-batch, --max-time, --max-units,
     #: --max-input-size); None: the tail's reach, unless max_batch/max_time/max_units/max_input_size is
     #: narrowed below its default, which then caps that axis (conformance.run._scope.caps).

@@ -19,7 +19,7 @@ from conformance.spec import DTYPES, FEATURES, MAX_SIZE_LIMIT, MAX_TIME_LIMIT, I
 MAX_LONG_TIME = 160
 #: The large-size tail's reach in a check and in a fuzz run's first round (strategies._sizes); later fuzz
 #: rounds double it, then quadruple it (up to MAX_SIZE_LIMIT / MAX_TIME_LIMIT), and the work cap with it.
-LARGE_REACH = {"batch": 64, "time": 1000, "units": 1024, "input_size": 1024}
+LARGE_REACH = {"batch": 1024, "time": 1000, "units": 1024, "input_size": 1024}
 #: A large case's cost (strategies._sizes.work: about 40 ms) and per-step elements (B * T * max(I, H)), round one.
 LARGE_WORK, LARGE_ELEMENTS = 2**25, 2**20
 
