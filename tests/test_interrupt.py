@@ -30,13 +30,21 @@ class Running:
     def __init__(self, *args: str, env: dict | None = None, cwd: Path | None = None):
         self.proc = subprocess.Popen([sys.executable, "-m", "conformance", *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+        # Each pipe has one reader (communicate() would read stderr too and take lines from self.stderr).
         self.stderr = ""
+        self._out: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self._out_reader = threading.Thread(target=lambda: self._out.extend(self.proc.stdout), daemon=True)
+        self._out_reader.start()
 
     def _read(self) -> None:
         for line in self.proc.stderr:
             self.stderr += line
+
+    def stdout(self) -> str:
+        self._out_reader.join(5)
+        return "".join(self._out)
 
     def wait_for(self, predicate, what: str, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
@@ -47,8 +55,9 @@ class Running:
                 break
             time.sleep(0.1)
         self.proc.kill()
-        out = self.proc.stdout.read()
-        pytest.fail(f"never saw {what} (exit {self.proc.poll()}); stdout:\n{out}\nstderr:\n{self.stderr[-3000:]}")
+        self.proc.wait()
+        pytest.fail(f"never saw {what} (exit {self.proc.poll()}); stdout:\n{self.stdout()}\n"
+                    f"stderr:\n{self.stderr[-3000:]}")
 
     def examples_seen(self) -> int:
         counts = re.findall(r"examples: (\d+)", self.stderr)
@@ -59,13 +68,14 @@ class Running:
         sent = time.monotonic()
         self.proc.send_signal(signum)
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
+            self.proc.wait()
             pytest.fail(f"still running {timeout} s after signal {signum}; stderr:\n{self.stderr[-3000:]}")
+        elapsed = time.monotonic() - sent
         self._reader.join(5)
-        return self.proc.returncode, out, time.monotonic() - sent
+        return self.proc.returncode, self.stdout(), elapsed
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -102,9 +102,14 @@ def test_fuzz_carries_on_when_redis_goes_away_and_comes_back(server, tmp_path):
          "--seed", "1", "--no-long",
          "--report-dir", str(reports), "--format", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    # Each pipe has one reader: communicate() would read stderr too and take lines from this one's list
+    # (the "reachable again" line, written just as the test starts waiting, was lost that way).
     err: list[str] = []
+    outs: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
+    out_reader = threading.Thread(target=lambda: outs.extend(proc.stdout), daemon=True)
     reader.start()
+    out_reader.start()
 
     def wait_for(predicate, what: str, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
@@ -125,13 +130,14 @@ def test_fuzz_carries_on_when_redis_goes_away_and_comes_back(server, tmp_path):
         down_at = slices_started()
         wait_for(lambda: slices_started() >= down_at + 1, "a slice starting while Redis is away")
         server.start()
-        out, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     reader.join(5)
-    stderr = "".join(err)
+    out_reader.join(5)
+    out, stderr = "".join(outs), "".join(err)
     # 60 s: a retry waits up to ten times a slow failed try (a loaded machine), and the run must outlast it.
     # Before the fix every slice after the outage errored in milliseconds: verdict ERROR, exit 2.
     assert proc.returncode == 0, f"exit {proc.returncode}\n{out[-2000:]}\n{stderr[-3000:]}"
