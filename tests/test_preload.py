@@ -5,15 +5,35 @@ preload end to end)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 from conformance.oracle._preload import ImportGate, filter_chatter
 
 ABSL = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
 CUDA = b"I0000 00:00:1796612249.775919   13874 cudart_stub.cc:31] Could not find cuda drivers on your machine.\n"
 GLOG = b"W1207 02:57:33.123456   13874 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\n"
+
+
+@contextlib.contextmanager
+def _gated(tmp_path, done: threading.Event, importer: threading.Thread, family: frozenset[str],
+           also_forget: tuple[str, ...] = ()) -> Iterator[None]:
+    """A gate over ``family`` with ``tmp_path`` importable; afterwards the gate is open and gone and the
+    stand-in modules (``family`` and ``also_forget``) are forgotten, so no other test sees them."""
+    gate = ImportGate(done, importer, family=family)
+    sys.path.insert(0, str(tmp_path))
+    gate.install()
+    try:
+        yield
+    finally:
+        done.set()
+        gate.uninstall()
+        sys.path.remove(str(tmp_path))
+        for name in (*family, *also_forget):
+            sys.modules.pop(name, None)
 
 
 def test_tf_log_lines_are_dropped_and_everything_else_passes_at_once():
@@ -39,11 +59,8 @@ def test_the_gate_holds_other_threads_imports_of_the_family_until_the_import_is_
     (tmp_path / "fakeflow" / "__init__.py").write_text("LOADED = True\n")
     done = threading.Event()
     importer = threading.Thread(target=lambda: None)
-    gate = ImportGate(done, importer, family=frozenset({"fakeflow"}))
-    sys.path.insert(0, str(tmp_path))
-    gate.install()
     imported_at: list[float] = []
-    try:
+    with _gated(tmp_path, done, importer, frozenset({"fakeflow"}), also_forget=("other_pkg",)):
         worker = threading.Thread(target=lambda: (__import__("fakeflow"), imported_at.append(time.monotonic())))
         worker.start()
         time.sleep(0.3)
@@ -60,12 +77,6 @@ def test_the_gate_holds_other_threads_imports_of_the_family_until_the_import_is_
         t.start()
         t.join(timeout=5)
         assert not t.is_alive() and "other_pkg" in sys.modules
-    finally:
-        done.set()
-        gate.uninstall()
-        sys.path.remove(str(tmp_path))
-        for name in ("fakeflow", "other_pkg"):
-            sys.modules.pop(name, None)
 
 
 def test_a_held_import_never_holds_a_module_the_preload_needs(tmp_path):
@@ -77,7 +88,6 @@ def test_a_held_import_never_holds_a_module_the_preload_needs(tmp_path):
     (tmp_path / "fakeflow2" / "__init__.py").write_text("import time\ntime.sleep(0.3)\nimport fakekeras2\n")
     (tmp_path / "fakekeras2.py").write_text("import time\ntime.sleep(0.1)\nVALUE = 3\n")
     done = threading.Event()
-    sys.path.insert(0, str(tmp_path))
 
     def preload():
         try:
@@ -86,10 +96,8 @@ def test_a_held_import_never_holds_a_module_the_preload_needs(tmp_path):
             done.set()
 
     importer = threading.Thread(target=preload)
-    gate = ImportGate(done, importer, family=frozenset({"fakeflow2", "fakekeras2"}))
-    gate.install()
     got: list[int] = []
-    try:
+    with _gated(tmp_path, done, importer, frozenset({"fakeflow2", "fakekeras2"})):
         importer.start()
         time.sleep(0.1)  # the preload is inside fakeflow2, not yet at fakekeras2
         other = threading.Thread(target=lambda: got.append(__import__("fakekeras2").VALUE))
@@ -98,12 +106,6 @@ def test_a_held_import_never_holds_a_module_the_preload_needs(tmp_path):
         importer.join(timeout=20)
         assert not other.is_alive() and not importer.is_alive(), "the held import and the preload deadlocked"
         assert got == [3] and "fakeflow2" in sys.modules
-    finally:
-        done.set()
-        gate.uninstall()
-        sys.path.remove(str(tmp_path))
-        for name in ("fakeflow2", "fakekeras2"):
-            sys.modules.pop(name, None)
 
 
 def test_stderr_of_a_process_started_during_the_import_still_arrives_after_it(capfd):
