@@ -31,7 +31,13 @@ seed.  Measured, in this order:
    thread while the candidate runs, so with perfect overlap and nothing else an example would
    cost the slower of the two; everything above that (drawing, packing, comparing, the
    rounding spread, determinism re-runs, Hypothesis, waiting where the overlap fails) is the
-   harness's.  ``ideal examples/s = 1000 / mean max(...)``.
+   harness's.  ``ideal examples/s = 1000 / mean max(...)``.  **CPU**: ``time.process_time()`` (every
+   thread of the process, TF's own included) around each pass and each harness run, per call or
+   example (medians over the rounds); with it **the most two workers can gain** over one:
+   ``min(2, cores / (CPU per example * serial examples/s))``, at the serial run's CPU per example
+   ("now"), and at the least an example can cost (the oracle's plus the candidate's CPU) with the
+   serial run at the ratio target (0.85 * the slower component's rate).  Both targets at once need
+   the second bound to reach 1.7.
 5. **stages**: one more warm harness run under cProfile (main thread only: the oracle's
    thread is not profiled, waiting for it shows as ``PendingRun.result``).  Cumulative times
    of named functions are attributed to disjoint stages (:data:`STAGES`, :func:`attribute`);
@@ -98,6 +104,8 @@ _EXEC_RUN: Func = ("conformance/candidates/_executor.py", "run")
 _RERUN: Func = ("conformance/judge/_determinism.py", "rerun_check")
 _SPREAD: Func = ("conformance/judge/_rounding.py", "measure_spread")
 _SPEC: Func = ("conformance/spec/_reference.py", "reference_trace")
+#: What runs the spec for the spread's noisy runs (inside measure_spread).
+_NOISY_RUNS: Func = ("conformance/judge/_rounding.py", "_deviations")
 _FINISH: Func = ("conformance/oracle/_oracle.py", "_finish")
 
 #: The stages of one warm example of ``check``, disjoint (each row's functions are not nested in another's,
@@ -115,11 +123,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("executor wrapper (copy, call guard, normalise)", (_EXEC_RUN,), sub=(_CANDIDATE,)),
     Stage("determinism re-run, less its candidate call", (_RERUN,), sub_from=((_EXEC_RUN, _RERUN),)),
     Stage("comparison (Judge.compare, less spread and spec)", (("conformance/judge/_judge.py", "compare"),),
-          sub=(_SPREAD, _SPEC), add_from=((_SPEC, _SPREAD),)),
+          sub=(_SPREAD, _SPEC), add_from=((_SPEC, _NOISY_RUNS),)),
     # measure_spread runs the spec itself for its noisy runs: those calls are the spread's.
     Stage("rounding spread (measure_spread)", (_SPREAD,)),
     Stage("float64 spec for the spread (reference_trace, not in measure_spread)", (_SPEC,),
-          sub_from=((_SPEC, _SPREAD),)),
+          sub_from=((_SPEC, _NOISY_RUNS),)),
     Stage("Hypothesis targeting (hypothesis.target)", (("hypothesis/control.py", "target"),)),
     Stage("tally + progress (Tally.record, _CheckRun._progress)", (("conformance/run/_tally.py", "record"),
                                                                    ("conformance/run/_runner.py", "_progress"))),
@@ -151,14 +159,19 @@ def attribute(stats: Mapping[tuple, tuple], total_s: float, examples: int,
               stages: tuple[Stage, ...] = STAGES) -> tuple[list[dict[str, Any]], list[str]]:
     """ms per example and share of ``total_s`` per stage, sorted by time, "Hypothesis and the rest" last;
     ``stats`` is ``pstats.Stats(...).stats`` ({(file, line, name): (cc, nc, tt, ct, callers)}); each row
-    also counts the calls of its ``add`` functions.  Also the
-    functions that matched nothing (a renamed function: update :data:`STAGES`)."""
+    also counts the calls of its ``add`` functions.  Also the functions that matched nothing, and the
+    (callee, caller) pairs whose caller ran but never called that callee directly (a renamed or moved
+    function: update :data:`STAGES`)."""
     rows: list[dict[str, Any]] = []
     missing: list[str] = []
     for stage in stages:
         for func in stage.add:
             if not any(_matches(k, func) for k in stats):
                 missing.append(f"{func[0]}:{func[1]}")
+        for callee, caller in stage.sub_from + stage.add_from:
+            if any(_matches(k, caller) for k in stats) and not any(
+                    _matches(ck, caller) for k, v in stats.items() if _matches(k, callee) for ck in v[4]):
+                missing.append(f"{callee[0]}:{callee[1]} called by {caller[0]}:{caller[1]}")
         seconds = (sum(cumulative(stats, f) for f in stage.add) - sum(cumulative(stats, f) for f in stage.sub)
                    - sum(cumulative_from(stats, a, b) for a, b in stage.sub_from)
                    + sum(cumulative_from(stats, a, b) for a, b in stage.add_from))
@@ -228,17 +241,17 @@ def harness_run(examples: int, seed: int, oracle: Any, profile: bool = False) ->
 
     builds = oracle.graph_builds
     profiler = cProfile.Profile() if profile else None
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if profiler is not None:
         profiler.enable()
     result = check(TARGET, CheckOptions(max_examples=examples, seed=seed), oracle=oracle)
     if profiler is not None:
         profiler.disable()
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     built = oracle.graph_builds - builds
     assert built == 0, f"a warm harness run built {built} graph(s)"
     out = {"examples": result.examples, "seconds": seconds, "examples_per_s": result.examples / seconds,
-           "verdict": result.verdict, "graph_builds": built}
+           "cpu_seconds": cpu_seconds, "verdict": result.verdict, "graph_builds": built}
     if profiler is not None:
         out["stats"] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     return out
@@ -271,6 +284,7 @@ def side_by_side(cases: list, examples: int, seed: int, oracle: Any, rounds: int
     loaded = resolve(TARGET)
     executor = InProcessExecutor(loaded)
     per: dict[str, list[list[float]]] = {"oracle": [], "candidate": [], "executor": []}
+    cpu: dict[str, list[float]] = {"oracle": [], "candidate": [], "executor": []}
     harness: list[dict[str, Any]] = []
     parts = ["oracle", "candidate", "executor", "harness"]
     for r in range(rounds):
@@ -279,14 +293,28 @@ def side_by_side(cases: list, examples: int, seed: int, oracle: Any, rounds: int
                 harness.append(harness_run(examples, seed, oracle))
             else:
                 fn = {"oracle": oracle.run, "candidate": loaded.fn, "executor": executor.run}[part]
+                started = time.process_time()  # every thread of the process: TF's own ones too
                 per[part].append(timed_each(fn, cases))
+                cpu[part].append(time.process_time() - started)
     n = len(cases)
     med = {k: [1000 * statistics.median(v[i] for v in runs) for i in range(n)] for k, runs in per.items()}
     rates = {k: statistics.median(n / sum(v) for v in runs) for k, runs in per.items()}
+    cpu_ms = {k: 1000 * statistics.median(v) / n for k, v in cpu.items()}
     h_rate = statistics.median(h["examples_per_s"] for h in harness)
+    h_cpu_ms = 1000 * statistics.median(h["cpu_seconds"] / h["examples"] for h in harness)
     ideal_ms = sum(max(o, c) for o, c in zip(med["oracle"], med["candidate"])) / n
     slower = min(rates["oracle"], rates["candidate"])
+    # Two workers run at most twice the serial rate, and at most cores / (CPU per example) examples/s; an
+    # example costs at least the oracle's and the candidate's CPU.  A serial run that meets the ratio
+    # target runs at 0.85 * slower examples/s, so then two workers can beat it by at most this factor:
+    cores = os.cpu_count() or 1
+    bound_at_target = min(2.0, cores / ((cpu_ms["oracle"] + cpu_ms["candidate"]) / 1000) / (0.85 * slower))
     return {
+        "oracle_cpu_ms_mean": cpu_ms["oracle"], "candidate_cpu_ms_mean": cpu_ms["candidate"],
+        "harness_cpu_ms_per_example": h_cpu_ms,
+        # what the serial run leaves for a second worker: two workers at the serial run's CPU per example
+        "two_workers_bound_now": min(2.0, cores * (1000 / h_rate) / h_cpu_ms),
+        "two_workers_bound_at_ratio_target": bound_at_target,
         "oracle_calls_per_s": rates["oracle"], "candidate_calls_per_s": rates["candidate"],
         "executor_calls_per_s": rates["executor"], "harness_examples_per_s": h_rate,
         "oracle_ms_mean": sum(med["oracle"]) / n, "candidate_ms_mean": sum(med["candidate"]) / n,
@@ -475,6 +503,12 @@ def table(f: dict[str, Any]) -> str:
         f"harness, warm:          {s['harness_examples_per_s']:8.0f} examples/s ({s['harness_ms_per_example']:.3f} ms; "
         f"graph builds 0)",
         f"harness's own overhead: {s['overhead_ms_per_example']:.3f} ms per example",
+        f"CPU per call (every thread): oracle {s['oracle_cpu_ms_mean']:.3f} ms, candidate "
+        f"{s['candidate_cpu_ms_mean']:.3f} ms; harness {s['harness_cpu_ms_per_example']:.3f} ms per example "
+        f"({s['harness_cpu_ms_per_example'] / s['harness_ms_per_example']:.2f} cores)",
+        f"two workers vs one on {f['cpu_count']} cores can be at most: "
+        f"{s['two_workers_bound_now']:.2f}x at this serial run's CPU per example; "
+        f"{s['two_workers_bound_at_ratio_target']:.2f}x once the serial run meets the 0.85 ratio",
         "",
         f"stages of one warm harness run under cProfile ({f['profile']['seconds']:.2f} s, "
         f"{f['profile']['examples']} examples; cProfile inflates Python-heavy stages: read the shares):",

@@ -108,3 +108,18 @@ def test_attribute_reads_a_real_cprofile(overhead):
     assert by["middle"] == pytest.approx(0.02, rel=0.3)
     assert by["top, less its leaf calls"] < 0.005
     assert abs(by[overhead.REST]) < 0.005
+
+
+def test_a_pair_whose_caller_no_longer_calls_the_callee_is_reported(overhead):
+    """A (callee, caller) pair must still be a direct call: when the spread's spec moved into a helper of
+    measure_spread, the pair (reference_trace, measure_spread) matched nothing and the stages double-counted
+    the spread's spec, silently."""
+    Stage = overhead.Stage
+    outer, helper, inner = ("pkg/a.py", "outer"), ("pkg/a.py", "helper"), ("pkg/b.py", "inner")
+    stats = {_key(*outer): _stat(2.0), _key(*helper): _stat(1.5, callers={_key(*outer): (1, 1, 0.0, 1.5)}),
+             _key(*inner): _stat(1.0, callers={_key(*helper): (1, 1, 0.0, 1.0)})}
+    stale = (Stage("inner, not under outer", (inner,), sub_from=((inner, outer),)),)
+    assert overhead.attribute(stats, 2.0, 1, stale)[1] == ["pkg/b.py:inner called by pkg/a.py:outer"]
+    current = (Stage("inner, not under helper", (inner,), sub_from=((inner, helper),)),)
+    assert overhead.attribute(stats, 2.0, 1, current)[1] == []
+
