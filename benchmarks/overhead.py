@@ -23,7 +23,8 @@ seed.  Measured, in this order:
    executor's ``run`` with its private copy and call guard is timed apart as a second figure);
    the harness (``check("numpy-reference", CheckOptions(max_examples=N, seed=S), oracle=...)``,
    asserted to build no graph).  Rates are medians over the rounds; per-case times are the
-   median over the rounds of that case.
+   median over the rounds of that case.  The components alone run with the thread pools a
+   harness run gives them (``conformance.run.pools_beside_the_oracle``).
 4. **the target ratio**: harness examples/s / min(oracle-alone calls/s, candidate-alone
    calls/s) (target >= 0.85).  **The harness's own overhead**, ms per example:
    ``1000 / harness examples/s - mean over the cases of max(oracle_i, candidate_i)`` where
@@ -279,6 +280,14 @@ def cold_oracle(cases: list, warm_ms: list[float]) -> dict[str, Any]:
 
 
 def side_by_side(cases: list, examples: int, seed: int, oracle: Any, rounds: int) -> dict[str, Any]:
+    from conformance.run import pools_beside_the_oracle
+
+    # The components alone run with the thread pools a harness run gives them (conformance/run/_threads.py).
+    with pools_beside_the_oracle():
+        return _side_by_side(cases, examples, seed, oracle, rounds)
+
+
+def _side_by_side(cases: list, examples: int, seed: int, oracle: Any, rounds: int) -> dict[str, Any]:
     from conformance.candidates import InProcessExecutor, resolve
 
     loaded = resolve(TARGET)

@@ -56,6 +56,10 @@ from conformance.run._scope import (
     narrowed,
     scope,
 )
+from conformance.run._threads import (
+    THREAD_VARIABLES,
+    pools_beside_the_oracle,
+)
 
 __all__ = [
     "AUTO_EXAMPLES_PER_WORKER",
@@ -69,6 +73,7 @@ __all__ = [
     "REDIS_KEY_PREFIX",
     "SEEDED_BATCH",
     "Scope",
+    "THREAD_VARIABLES",
     "add_to_corpus",
     "auto_workers",
     "case_digest",
@@ -87,6 +92,7 @@ __all__ = [
     "minimize",
     "narrowed",
     "open_database",
+    "pools_beside_the_oracle",
     "redis_database",
     "replay_cases",
     "scope",

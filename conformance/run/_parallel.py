@@ -34,7 +34,6 @@ N + 1.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import multiprocessing
@@ -52,6 +51,7 @@ from conformance.outcome import CheckResult, Counterexample, Progress
 from conformance.run._minimize import simplicity_key
 from conformance.run._options import CheckOptions
 from conformance.run._scope import Scope, scope
+from conformance.run._threads import one_thread_per_worker
 from conformance.spec import InvalidArgument, Terminated, check_int, signal_name
 
 #: How long the parent waits for interrupted workers to hand in what they found.
@@ -154,7 +154,7 @@ def check_parallel(target: str | LoadedCandidate | Any, options: CheckOptions | 
     procs = [ctx.Process(target=_worker_main, args=(i, loaded.target, plan, messages, stop, os.getpid()), daemon=True,
                          name=f"lstm-conformance-worker-{i}")
              for i, plan in enumerate(plans)]
-    with _one_thread_per_worker():
+    with one_thread_per_worker():
         for p in procs:
             p.start()
     collector = _Collector(workers, options, started)
@@ -181,24 +181,6 @@ def check_parallel(target: str | LoadedCandidate | Any, options: CheckOptions | 
     recorded = dataclasses.replace(options, seed=base_seed)
     result = _merge(collector, loaded, recorded, run_scope, time.monotonic() - started)
     return result.replace(interrupted=True, signal=interrupted) if interrupted else result
-
-
-#: Thread-pool sizes of the numeric libraries a worker may load (numpy's BLAS, OpenMP): N workers
-#: are meant to use N cores, not N times every core (BLAS threads also spin while they wait).
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def _one_thread_per_worker():
-    """Spawned workers inherit the environment: one thread each unless the user set a count."""
-    added = [name for name in _THREAD_VARIABLES if name not in os.environ]
-    os.environ.update({name: "1" for name in added})
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
 
 
 def _check_picklable(plan: CheckOptions) -> None:

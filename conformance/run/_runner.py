@@ -16,6 +16,7 @@ the run early with everything found so far kept.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import dataclasses
 import hashlib
 import random
@@ -33,6 +34,7 @@ from conformance.run._finish import finish_counterexample, limit_calls
 from conformance.run._options import SEEDED_BATCH, CheckOptions, executor_limits
 from conformance.run._scope import Scope, cases_for, pinned_options, scope
 from conformance.run._tally import Tally
+from conformance.run._threads import pools_beside_the_oracle
 from conformance.spec import SIGNALS, Case, signal_name
 
 #: Hypothesis' Flaky failures, and the exception group it may wrap several failures in (a builtin
@@ -342,4 +344,8 @@ def check(
     takes (a callable ``fn(case)``, a module holding one ``@candidate`` function, a model object).
     """
     loaded = resolve(target)
-    return _CheckRun(loaded, options or CheckOptions(), executor, oracle).execute()
+    options = options or CheckOptions()
+    # The oracle computes on its own thread beside the candidate and the judge (conformance/run/_threads.py);
+    # the cap comes first: the run's start begins TensorFlow's import, which loads libraries with pools.
+    with pools_beside_the_oracle() if options.overlap_oracle else contextlib.nullcontext():
+        return _CheckRun(loaded, options, executor, oracle).execute()
