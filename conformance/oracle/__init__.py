@@ -16,6 +16,10 @@ from conformance.oracle._oracle import (
     default_oracle,
     reset_default_oracle,
 )
+from conformance.oracle._preload import (
+    preloading,
+    wait_for_preload,
+)
 from conformance.oracle._protocol import (
     Oracle,
     PendingResult,
@@ -43,7 +47,9 @@ __all__ = [
     "tf_environment",
     "TF_ENVIRONMENT",
     "pack_case",
+    "preloading",
     "reset_default_oracle",
     "tensorflow_version",
     "unpack_result",
+    "wait_for_preload",
 ]

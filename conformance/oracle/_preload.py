@@ -176,6 +176,13 @@ def preloading() -> bool:
     return _preload is not None and _preload.is_alive()
 
 
+def wait_for_preload() -> None:
+    """Return once no preload is running (at once where none was started or it is done)."""
+    thread = _preload
+    if thread is not None:
+        thread.join()
+
+
 def _run(done: threading.Event, gate: ImportGate) -> None:
     try:
         with tf_import._import_lock:

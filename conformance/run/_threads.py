@@ -21,6 +21,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+from conformance.oracle import preloading, wait_for_preload
+
 #: Thread-pool sizes of the numeric libraries a process may load (numpy's BLAS, OpenMP).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -38,7 +40,8 @@ def pools_beside_the_oracle(cores: int | None = None) -> Iterator[None]:
     loaded already are capped now and put back afterwards; a library first loaded meanwhile (TensorFlow's
     import on its background thread loads SciPy's OpenBLAS, a candidate may load torch on its first call)
     reads the cap from :data:`THREAD_VARIABLES`, set for the duration, and gets ``cores`` threads
-    afterwards, as a library loaded with no count does.  Nothing where the user set a thread count."""
+    afterwards, as a library loaded with no count does (unless TensorFlow's import is still going then: see
+    below).  Nothing where the user set a thread count."""
     if user_set_threads():
         yield
         return
@@ -46,15 +49,20 @@ def pools_beside_the_oracle(cores: int | None = None) -> Iterator[None]:
 
     cores = cores if cores is not None else (os.cpu_count() or 1)
     limit = max(1, cores - 1)
+    # threadpoolctl finds the pools by walking the loaded libraries (dl_iterate_phdr, the loader's lock held)
+    # with a Python callback: a thread that loads an extension meanwhile (holding the GIL, waiting for that
+    # lock) deadlocks with it.  TensorFlow's background import is such a thread: never walk while it runs.
+    wait_for_preload()  # (only where an earlier run's import is still going: a run starts it after this)
     before = ThreadpoolController()
     known = {lib.filepath for lib in before.lib_controllers}
     try:
         with before.limit(limits=limit), _thread_counts(limit):
             yield
     finally:
-        for lib in ThreadpoolController().lib_controllers:
-            if lib.filepath not in known:
-                lib.set_num_threads(cores)
+        if not preloading():  # (else the libraries it loaded keep the cap: no walk, no waiting at the end)
+            for lib in ThreadpoolController().lib_controllers:
+                if lib.filepath not in known:
+                    lib.set_num_threads(cores)
 
 
 def one_thread_per_worker() -> contextlib.AbstractContextManager[None]:
