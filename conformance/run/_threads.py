@@ -5,7 +5,7 @@ main one (the candidate, when it runs in process, and the judge's float64 spec).
 sized to every core then competes with the oracle's thread, and OpenBLAS's threads spin for a while
 after each call on every core they have.  Measured on 2 cores (benchmarks/overhead.py, 400 examples):
 numpy-reference used 1.97 ms of CPU per 1.22 ms call with OpenBLAS's default two threads, 1.15 ms with
-one, and the harness ran 263 instead of 318 examples/s.  Results do not depend on it for the default
+one, and the harness ran 279 / 270 examples/s uncapped, 305 / 310 capped (alternating pairs).  Results do not depend on it for the default
 distribution's shapes but for the last bits of a few wide float64 ones (OpenBLAS splits a product by
 its threads), which the tolerance absorbs like any other summation order.
 
