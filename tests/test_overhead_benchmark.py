@@ -122,4 +122,3 @@ def test_a_pair_whose_caller_no_longer_calls_the_callee_is_reported(overhead):
     assert overhead.attribute(stats, 2.0, 1, stale)[1] == ["pkg/b.py:inner called by pkg/a.py:outer"]
     current = (Stage("inner, not under helper", (inner,), sub_from=((inner, helper),)),)
     assert overhead.attribute(stats, 2.0, 1, current)[1] == []
-

@@ -37,18 +37,14 @@ def test_pools_are_capped_for_the_run_and_put_back(no_user_counts):
     assert _pools() == before, f"the pools were not put back: {_pools()} after, {before} before"
 
 
-def test_a_count_the_user_set_is_left_alone(monkeypatch):
-    for name in THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def test_a_count_the_user_set_is_left_alone(no_user_counts, monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
     before = _pools()
     with pools_beside_the_oracle(cores=2):
         assert _pools() == before, f"OPENBLAS_NUM_THREADS=2 was overridden: {_pools()}"
 
 
-def test_workers_get_one_thread_each_unless_the_user_set_a_count(monkeypatch):
-    for name in THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def test_workers_get_one_thread_each_unless_the_user_set_a_count(no_user_counts, monkeypatch):
     monkeypatch.setenv("MKL_NUM_THREADS", "3")
     with one_thread_per_worker():
         assert {name: os.environ[name] for name in THREAD_VARIABLES} == {

@@ -174,7 +174,7 @@ def open_session(graph: Any, feeds: list[Any], fetches: list[Any]) -> tuple[Any,
     # results are bit-identical to it (tests/test_oracle_perf.py).
     rewrites = config.graph_options.rewrite_options
     rewrites.remapping = rewriter_config_pb2.RewriterConfig.OFF
-    # Grappler runs when the callable is made: ~0.13 s a graph with its default passes, most of a
+    # Grappler runs when the callable is made: ~90 ms a graph with its default passes, most of a
     # run's start.  Only the passes that make these graphs run faster are kept (pruning, dependency
     # optimization, common subexpressions: they drop nodes, never change an op's arithmetic), once;
     # the others rewrite or fold arithmetic (the eager cell has none of that) or do nothing here.

@@ -34,7 +34,7 @@ from conformance.run._finish import finish_counterexample, limit_calls
 from conformance.run._options import SEEDED_BATCH, CheckOptions, executor_limits
 from conformance.run._scope import Scope, cases_for, pinned_options, scope
 from conformance.run._tally import Tally
-from conformance.run._threads import THREAD_VARIABLES, pools_beside_the_oracle
+from conformance.run._threads import pools_beside_the_oracle
 from conformance.spec import SIGNALS, Case, signal_name
 
 #: Hypothesis' Flaky failures, and the exception group it may wrap several failures in (a builtin
@@ -346,8 +346,7 @@ def check(
     loaded = resolve(target)
     options = options or CheckOptions()
     # The oracle computes on its own thread beside the candidate and the judge (conformance/run/_threads.py);
-    # the cap comes first: the run's start begins TensorFlow's import, which loads libraries with pools.  A
-    # candidate that sets a thread count in its env keeps it (and its in-process run: no env conflict).
-    cap = options.overlap_oracle and not any(name in loaded.info.env for name in THREAD_VARIABLES)
-    with pools_beside_the_oracle() if cap else contextlib.nullcontext():
+    # the cap comes first: the run's start begins TensorFlow's import, which loads libraries with pools.
+    with (pools_beside_the_oracle(candidate_env=loaded.info.env) if options.overlap_oracle
+          else contextlib.nullcontext()):
         return _CheckRun(loaded, options, executor, oracle).execute()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from conformance.oracle import preloading, wait_for_preload
 
@@ -28,21 +28,23 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
-def user_set_threads() -> bool:
-    """Whether the environment sets any of :data:`THREAD_VARIABLES` (then pools are left as they are)."""
-    return any(name in os.environ for name in THREAD_VARIABLES)
+def user_set_threads(candidate_env: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment, or the candidate's own ``env``, sets any of :data:`THREAD_VARIABLES` (then
+    pools are left as they are; a candidate's own count also keeps it in process: no env conflict)."""
+    return any(name in os.environ or name in (candidate_env or {}) for name in THREAD_VARIABLES)
 
 
 @contextlib.contextmanager
-def pools_beside_the_oracle(cores: int | None = None) -> Iterator[None]:
+def pools_beside_the_oracle(cores: int | None = None, *,
+                            candidate_env: Mapping[str, str] | None = None) -> Iterator[None]:
     """The BLAS and OpenMP pools of this process capped at ``cores - 1`` threads (at least one; ``cores``
     defaults to the machine's) for the duration: the oracle's thread keeps a core to itself.  The pools
     loaded already are capped now and put back afterwards; a library first loaded meanwhile (TensorFlow's
     import on its background thread loads SciPy's OpenBLAS, a candidate may load torch on its first call)
     reads the cap from :data:`THREAD_VARIABLES`, set for the duration, and gets ``cores`` threads
     afterwards, as a library loaded with no count does (unless TensorFlow's import is still going then: see
-    below).  Nothing where the user set a thread count."""
-    if user_set_threads():
+    below).  Nothing where the user or the candidate (``candidate_env``) set a thread count."""
+    if user_set_threads(candidate_env):
         yield
         return
     from threadpoolctl import ThreadpoolController
